@@ -1,0 +1,45 @@
+# Two commands from a fresh machine (see README.md):
+#   make demo   set up, then open the quickstart notebook in JupyterLab
+#   make test   set up, then run every test (Python, notebooks, JS units, the browser test)
+# `make demo-headless` trains a paper task without a browser and writes a report.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TASK   ?= phase-retrieval
+
+.PHONY: setup browser test demo demo-headless bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e ".[test,notebooks]"
+	touch $@
+
+js/node_modules/.package-lock.json: js/package.json js/package-lock.json
+	cd js && npm ci --no-audit --no-fund
+
+setup: $(VENV)/.installed
+
+# Debian's chromium drives the browser test (Playwright's own browser download does not work offline)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+
+test: setup browser js/node_modules/.package-lock.json
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/jupyter lab notebooks/01-quickstart.ipynb
+
+demo-headless: setup
+	$(BIN)/yeswidget demo $(TASK) --out yeswidget-report
+
+bench: setup
+	$(BIN)/python benchmarks/bench_bounds.py
+	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_chart.py
+
+clean:
+	rm -rf $(VENV) js/node_modules yeswidget-report

@@ -1,0 +1,594 @@
+"""CloudChart without a kernel: synthetic events through a fake monitor."""
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+import traitlets
+
+bqplot = pytest.importorskip("bqplot")
+ipywidgets = pytest.importorskip("ipywidgets")
+
+from yeswidget.chart import ZONE_WORDS, CloudChart, iter_widgets, state_nbytes  # noqa: E402
+from yeswidget.render import ZONE_COLORS, decimate_minmax  # noqa: E402
+from yeswidget.run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent  # noqa: E402
+
+
+# --------------------------------------------------------------------------
+# fakes
+# --------------------------------------------------------------------------
+class _Handle:
+    def __init__(self, monitor, callback):
+        self.monitor, self.callback = monitor, callback
+
+    def remove(self):
+        if self.callback in self.monitor.subscribers:
+            self.monitor.subscribers.remove(self.callback)
+
+
+class FakeMonitor:
+    """Fills its Run like a monitor would, then tells its subscribers."""
+
+    def __init__(self, run_id="run-1", *, upper=0.5, epochs_total=None, lr=1e-3, depth=5):
+        self.run = Run(run_id=run_id, config={"lr": lr, "batch_size": 50, "optimizer": "adam"},
+                       depth=depth, upper=upper, layer_errors=[0.5, 0.45, 0.44, 0.43, 0.5][:depth])
+        self.epochs_total = epochs_total
+        self.subscribers = []
+        self.lock = threading.Lock()
+
+    def subscribe(self, callback):
+        self.subscribers.append(callback)
+        return _Handle(self, callback)
+
+    def _emit(self, event):
+        for callback in list(self.subscribers):
+            callback(event)
+
+    def steps(self, first_step, positions, losses):
+        with self.lock:
+            self.run.step_positions.extend(positions)
+            self.run.step_losses.extend(losses)
+        self._emit(StepEvent(self.run.run_id, first_step, tuple(positions), tuple(losses)))
+
+    def epoch(self, record, epochs_total=None):
+        with self.lock:
+            self.run.epochs.append(record)
+        self._emit(EpochEvent(self.run.run_id, record, epochs_total or self.epochs_total))
+
+    def status(self, status, message="", traceback=""):
+        self.run.status, self.run.message, self.run.traceback = status, message, traceback
+        self._emit(StatusEvent(self.run.run_id, status, message, traceback))
+
+
+def zone_of(loss, upper, lower):
+    return "red" if loss > upper else ("yellow" if loss > lower else "green")
+
+
+def record(epoch, loss, upper=0.5, lower=0.1, **kw):
+    kw.setdefault("yes_k", [min(upper, lower * 1.5), lower * 1.2, lower * 1.1, lower])
+    return EpochRecord(epoch=epoch, loss=loss, upper=upper, lower=lower,
+                       zone=zone_of(loss, upper, lower), **kw)
+
+
+def feed(monitor, epochs=20, steps=10, upper=0.5, start=1):
+    """A smooth synthetic run: loss from 4×upper down to below the lower edge."""
+    lower = upper
+    for t in range(start, start + epochs):
+        loss = 2.0 * math.exp(-t / 4.0) + 0.02
+        lower = min(lower, 0.1 + 0.3 * math.exp(-t / 5.0))
+        pos = [t - 1 + (k + 1) / steps for k in range(steps)]
+        monitor.steps((t - 1) * steps, pos, [loss * (1.1 if k % 2 else 0.9) for k in range(steps)])
+        monitor.epoch(record(t, loss, upper, lower, wall_time=0.5 * t))
+    return monitor
+
+
+class FakeTimer:
+    """Records timers instead of starting threads; tests fire them by hand."""
+
+    created: list
+
+    def __init__(self, interval, function):
+        self.interval, self.function = interval, function
+        self.started = self.cancelled = self.fired = False
+        self.daemon = False
+        FakeTimer.created.append(self)
+
+    def start(self):
+        self.started = True
+
+    def cancel(self):
+        self.cancelled = True
+
+    def fire(self):
+        if not self.cancelled and not self.fired:
+            self.fired = True
+            self.function()
+
+
+@pytest.fixture
+def fake_timers():
+    FakeTimer.created = []
+    return FakeTimer
+
+
+@pytest.fixture
+def chart():
+    c = CloudChart()
+    yield c
+    c.close()
+
+
+def db(values):
+    return 10.0 * np.log10(np.asarray(values, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------
+# the picture
+# --------------------------------------------------------------------------
+def test_bands_and_loss_line_are_the_bounds_in_db(chart):
+    mon = feed(FakeMonitor(epochs_total=20), epochs=20)
+    chart.watch(mon)
+    chart.flush()
+    recs = mon.run.epochs
+    epochs = [r.epoch for r in recs]
+    upper_db = db([r.upper for r in recs])
+    lower_db = db([r.lower for r in recs])
+    top, bottom = chart._ys.max, chart._ys.min
+    assert top > upper_db.max() and bottom < lower_db.min()
+    assert top > db([r.loss for r in recs]).max()
+
+    red, yellow, green = chart.band_red, chart.band_yellow, chart.band_green
+    for band in (red, yellow, green):
+        assert isinstance(band.x, np.ndarray) and isinstance(band.y, np.ndarray)
+        assert band.fill_opacities[0] == pytest.approx(0.4)
+    assert red.fill_colors[0].upper() == ZONE_COLORS["red"].upper() == "#FFB6C1"
+    assert yellow.fill_colors[0].upper() == "#FFD700"
+    assert green.fill_colors[0].upper() == "#00FF7F"
+    # red: from YES-0 up to the top of the plot, which is the y scale's max (no padding)
+    assert red.fill == "top" and green.fill == "bottom" and yellow.fill == "between"
+    assert chart.figure.padding_y == 0.0 and chart._ys.allow_padding is False
+    assert yellow.y.shape == (2, yellow.x.size)
+
+    def drawn(mark_x, row):
+        return np.interp(epochs, np.asarray(mark_x, float), np.asarray(row, float))
+
+    np.testing.assert_allclose(drawn(red.x, red.y), upper_db, atol=1e-4)
+    np.testing.assert_allclose(drawn(yellow.x, yellow.y[0]), upper_db, atol=1e-4)
+    np.testing.assert_allclose(drawn(yellow.x, yellow.y[1]), lower_db, atol=1e-4)
+    np.testing.assert_allclose(drawn(green.x, green.y), lower_db, atol=1e-4)
+    # the cloud spans from x = 0 to the last drawn step
+    assert red.x[0] == 0.0 and red.x[-1] == pytest.approx(20.0)
+    # YES-0 is constant: its band needs only its two ends
+    assert red.x.size < len(epochs)
+    # the band strokes are the YES-0 line (red) and the lower edge (dashed)
+    assert red.colors[0] != red.fill_colors[0] and red.stroke_width > 0
+    assert green.line_style == "dashed" and yellow.opacities == [0.0, 0.0]
+    np.testing.assert_allclose(chart.loss_line.x, epochs)
+    np.testing.assert_allclose(chart.loss_line.y, 10 * np.log10([r.loss for r in recs]), atol=1e-4)
+    # few epochs: visible dots with a tooltip naming the bounds and the zone
+    assert chart.loss_dots.opacities[0] == 1.0
+    assert chart.loss_dots.tooltip is chart.loss_tooltip
+    assert isinstance(chart.loss_tooltip, bqplot.Tooltip)
+    assert chart.loss_tooltip.labels == ["epoch", "loss (dB)", "YES-0 (dB)", "lower edge (dB)", "zone"]
+    assert list(chart.loss_dots.names) == [r.zone for r in recs]
+    np.testing.assert_allclose(chart.loss_dots.size, db([r.loss for r in recs]), atol=1e-4)
+    np.testing.assert_allclose(chart.loss_dots.rotation, upper_db, atol=1e-4)
+    np.testing.assert_allclose(chart.loss_dots.skew, lower_db, atol=1e-4)
+    assert chart.loss_dots.scales.keys() == {"x", "y"}  # so size/rotation/skew are not drawn
+    # minibatch losses as a faint line at fractional epochs
+    np.testing.assert_allclose(chart.step_line.x, mon.run.step_positions, atol=1e-5)
+    assert chart.step_line.opacities[0] < 0.5
+
+
+def test_y_range_leaves_room_and_every_array_is_numpy(chart):
+    mon = feed(FakeMonitor(), epochs=5)
+    chart.watch(mon)
+    for w in iter_widgets(chart):
+        if isinstance(w, bqplot.Mark):
+            for name in ("x", "y"):
+                value = getattr(w, name, None)
+                assert value is None or isinstance(value, np.ndarray), (type(w).__name__, name)
+
+
+def test_sent_state_uses_binary_buffers(chart, monkeypatch):
+    sent = []
+
+    def capture(self, msg, buffers=None):
+        sent.append((self, msg, buffers or []))
+
+    monkeypatch.setattr(ipywidgets.Widget, "_send", capture)
+    mon = FakeMonitor()
+    chart.watch(mon)
+    feed(mon, epochs=3)
+    chart.flush()
+    loss_msgs = [(m, b) for w, m, b in sent if w is chart.loss_line and "y" in m.get("state", {})]
+    assert loss_msgs, "the loss line was never sent"
+    msg, buffers = loss_msgs[-1]
+    assert msg["buffer_paths"] and buffers  # arrays travel as binary buffers, not JSON lists
+    assert not isinstance(msg["state"]["y"], list)
+
+
+@pytest.mark.parametrize("zone,loss", [("red", 0.8), ("yellow", 0.3), ("green", 0.05)])
+def test_badge_words_and_colour_per_zone(chart, zone, loss):
+    mon = FakeMonitor(epochs_total=200)
+    chart.watch(mon)
+    for t in range(1, 13):
+        mon.epoch(record(t, loss, upper=0.5, lower=0.1, wall_time=2.0 * t))
+    chart.flush()
+    text = chart.badge.value
+    assert chart.badge is chart.status
+    assert ZONE_WORDS[zone] in text
+    assert ZONE_COLORS[zone].lower() in text.lower()
+    for other in set(ZONE_WORDS) - {zone}:
+        assert ZONE_WORDS[other] not in text
+    assert "epoch 12 / 200" in text
+    assert f"{10 * math.log10(loss):.2f} dB".replace("-", "−") in text
+    assert "YES-0 −3.01 dB" in text and "lower edge −10.00 dB" in text
+    margin = {"red": "dB above YES-0", "yellow": "dB above the lower edge", "green": "dB below the lower edge"}
+    assert margin[zone] in text
+    assert chart.progress.value == pytest.approx(12 / 200)
+    assert chart._progress_box.layout.display != "none"
+    assert "ETA" in chart.eta.value  # 188 epochs left at 2 s each
+    assert "6 min" in chart.eta.value
+
+
+def test_no_progress_without_epochs_total(chart):
+    mon = feed(FakeMonitor(epochs_total=None), epochs=3)
+    chart.watch(mon)
+    assert chart._progress_box.layout.display == "none"
+    assert "epoch 3" in chart.status.value and "epoch 3 /" not in chart.status.value
+
+
+@pytest.mark.parametrize("status", ["failed", "diverged", "stopped", "finished"])
+def test_status_line_shows_how_the_run_ended(chart, status):
+    mon = FakeMonitor(epochs_total=10)
+    chart.watch(mon)
+    feed(mon, epochs=2)
+    mon.status(status, message="loss became <nan> at step 7",
+               traceback='Traceback (most recent call last):\n  File "x.py"\nValueError: boom')
+    chart.flush()
+    text = chart.status.value
+    assert status in text
+    assert "loss became &lt;nan&gt; at step 7" in text
+    if status == "failed":
+        assert "<details>" in text and "ValueError: boom" in text
+    else:
+        assert "<details>" not in text
+
+
+def test_legend_explains_the_colours(chart):
+    assert chart.legend.titles[0] == "What do the colours mean?"
+    body = chart.legend.children[0].value
+    for word in ("red", "yellow", "green", "YES-0", "lower edge"):
+        assert word in body
+
+
+# --------------------------------------------------------------------------
+# streaming: throttling, threads, errors
+# --------------------------------------------------------------------------
+def test_burst_is_coalesced_with_a_fake_clock(fake_timers):
+    now = [100.0]
+    chart = CloudChart(min_interval=0.1)
+    chart.clock = lambda: now[0]
+    chart.timer_factory = fake_timers
+    mon = FakeMonitor()
+    chart.watch(mon)
+    now[0] += 1.0
+    start = chart.redraw_count
+    for k in range(1000):
+        mon.steps(k, [k / 100.0 + 0.01], [1.0 + (k % 7) / 10])
+    # the first event redraws at once, the other 999 share one pending timer
+    assert chart.redraw_count - start == 1
+    assert len(fake_timers.created) == 1 and fake_timers.created[0].started
+    assert fake_timers.created[0].daemon is True
+    assert fake_timers.created[0].interval == pytest.approx(0.1)
+    assert chart.pending_redraw
+    fake_timers.created[0].fire()
+    assert chart.redraw_count - start == 2
+    assert not chart.pending_redraw
+    assert chart.step_line.x.size == 1000
+    # after the interval, the next event draws at once again
+    now[0] += 0.2
+    mon.steps(1000, [10.02], [1.0])
+    assert chart.redraw_count - start == 3
+    assert len(fake_timers.created) == 1
+    chart.close()
+
+
+def test_burst_with_real_timers_draws_everything():
+    chart = CloudChart(min_interval=0.05)
+    mon = FakeMonitor()
+    chart.watch(mon)
+    start = chart.redraw_count
+    clock0 = chart.clock()
+    for k in range(1000):
+        mon.steps(k, [k / 100.0 + 0.01], [1.0])
+    # wait for the trailing redraw (bounded wait; no assertion on speed)
+    for _ in range(200):
+        if not chart.pending_redraw:
+            break
+        threading.Event().wait(0.02)
+    elapsed = chart.clock() - clock0
+    redraws = chart.redraw_count - start
+    assert 1 <= redraws <= 2 + elapsed / chart.min_interval
+    assert chart.step_line.x.size == 1000
+    chart.close()
+
+
+def test_events_from_a_background_thread_are_drawn_after_flush(chart):
+    mon = FakeMonitor(epochs_total=30)
+    chart.watch(mon)
+    worker = threading.Thread(target=feed, args=(mon,), kwargs={"epochs": 30, "steps": 50})
+    worker.start()
+    worker.join()
+    chart.flush()
+    assert chart.loss_line.x.size == 30
+    assert chart.step_line.x.size == 30 * 50
+    assert "epoch 30 / 30" in chart.status.value
+    assert chart.last_error is None
+
+
+def test_failing_redraw_does_not_raise(chart, monkeypatch, caplog):
+    mon = FakeMonitor()
+    chart.watch(mon)
+
+    def broken(snapshot):
+        raise RuntimeError("bqplot went away")
+
+    monkeypatch.setattr(chart, "_draw", broken)
+    feed(mon, epochs=3)          # the callback path
+    assert chart.flush() is False  # the explicit path
+    assert isinstance(chart.last_error, RuntimeError)
+    assert "display error" in chart.status.value and "bqplot went away" in chart.status.value
+    assert any("redraw failed" in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    assert chart.flush() is True
+    assert "display error" not in chart.status.value
+    assert chart.loss_line.x.size == 3
+
+
+def test_duplicate_events_are_not_drawn_twice(chart):
+    mon = feed(FakeMonitor(), epochs=4, steps=5)
+    chart.watch(mon)                 # loads the 4 epochs already in the run
+    rec = mon.run.epochs[-1]
+    chart.handle_event(EpochEvent(mon.run.run_id, rec))  # replayed
+    chart.handle_event(StepEvent(mon.run.run_id, 19, (4.0,), (1.0,)))  # replayed
+    chart.flush()
+    assert chart.loss_line.x.size == 4
+    assert chart.step_line.x.size == 20
+
+
+# --------------------------------------------------------------------------
+# payload
+# --------------------------------------------------------------------------
+def test_decimation_keeps_a_100k_step_run_under_200kB(chart):
+    mon = FakeMonitor(epochs_total=1000)
+    chart.watch(mon)
+    rng = np.random.default_rng(0)
+    lower = 0.5
+    spike_at = 54_321
+    for t in range(1, 1001):
+        pos = (t - 1) + np.arange(1, 101) / 100.0
+        base = 2.0 * math.exp(-t / 150.0) + 0.01
+        losses = base * np.exp(rng.normal(0, 0.3, 100))
+        first = (t - 1) * 100
+        if first <= spike_at < first + 100:
+            losses[spike_at - first] = 1e6
+        mon.steps(first, pos.tolist(), losses.tolist())
+        lower = min(lower, 0.05 + 0.4 * math.exp(-t / 80.0))
+        mon.epoch(record(t, base, 0.5, lower))
+    chart.flush()
+    assert len(mon.run.step_losses) == 100_000       # full resolution stays in the Run
+    assert chart.step_line.x.size <= 2000
+    assert chart.loss_dots.x.size <= CloudChart.HOVER_POINTS
+    # the spike survives decimation (clipped into view, but present)
+    assert np.isclose(chart.step_line.x, (spike_at + 1) / 100.0, atol=1e-3).any()
+    total = state_nbytes(chart)
+    assert total < 200_000, total
+
+
+def test_decimate_minmax_keeps_extremes_in_order():
+    x = np.linspace(0, 1000, 100_000)
+    y = np.sin(x) + 0.01 * np.arange(x.size) / x.size
+    y[12_345] = 50.0
+    y[67_890] = -50.0
+    y[500] = np.nan
+    idx = decimate_minmax(x, y, 2000)
+    assert idx.size <= 2000
+    assert np.all(np.diff(idx) > 0)
+    assert 12_345 in idx and 67_890 in idx and 0 in idx and x.size - 1 in idx
+    assert 500 not in idx
+    short = decimate_minmax(x[:100], y[:100], 2000)
+    assert short.size == 100 and 500 not in short
+
+
+# --------------------------------------------------------------------------
+# runs
+# --------------------------------------------------------------------------
+def test_past_runs_survive_watching_a_new_monitor(chart):
+    first = feed(FakeMonitor("run-1", lr=1e-2), epochs=10)
+    chart.watch(first)
+    second = FakeMonitor("run-2", lr=1e-3)
+    chart.watch(second)
+    assert first.subscribers == []                 # old subscription removed
+    assert [r.run_id for r in chart.past_runs] == ["run-1"]
+    past_mark = chart._past[0].mark
+    assert past_mark in chart.figure.marks
+    assert past_mark.labels == [first.run.label] and past_mark.display_legend
+    np.testing.assert_allclose(past_mark.y, db([r.loss for r in first.run.epochs]), atol=1e-4)
+    assert past_mark.opacities[0] < 1.0
+    # events of the old monitor no longer reach the chart
+    feed(first, epochs=2, start=11)
+    feed(second, epochs=3)
+    chart.flush()
+    assert chart.loss_line.x.size == 3
+    np.testing.assert_allclose(past_mark.x, np.arange(1, 11))
+    # a third run: both earlier ones are kept
+    chart.watch(FakeMonitor("run-3"))
+    assert [r.run_id for r in chart.past_runs] == ["run-1", "run-2"]
+    assert chart.loss_line.display_legend
+
+    chart.highlight("run-1")
+    widths = {p.run.run_id: p.mark.stroke_width for p in chart._past}
+    assert widths["run-1"] > widths["run-2"]
+    assert chart._past[0].mark.opacities[0] == 1.0
+    chart.highlight(None)
+    assert chart._past[0].mark.stroke_width == chart._past[1].mark.stroke_width
+
+    chart.clear_runs()
+    assert chart.past_runs == []
+    assert past_mark not in chart.figure.marks
+
+
+def test_watch_without_keeping_previous(chart):
+    chart.watch(feed(FakeMonitor("a"), epochs=3))
+    chart.watch(FakeMonitor("b"), keep_previous=False)
+    assert chart.past_runs == []
+    assert chart.loss_line.x.size == 0
+
+
+def test_add_run_draws_a_finished_run(chart):
+    done = feed(FakeMonitor("old", lr=3e-4), epochs=6).run
+    chart.add_run(done, color="#123456")
+    assert chart.past_runs == [done]
+    assert chart._past[0].mark.colors == ["#123456"]
+    assert chart._ys.max > 10 * math.log10(max(r.loss for r in done.epochs))
+
+
+def test_new_run_inside_the_same_monitor_becomes_current(chart):
+    mon = feed(FakeMonitor("first"), epochs=4)
+    chart.watch(mon)
+    old_run = mon.run
+    mon.run = Run(run_id="second", config={"lr": 0.1}, upper=0.5)
+    feed(mon, epochs=2)
+    chart.flush()
+    assert [r.run_id for r in chart.past_runs] == ["first"]
+    assert chart.past_runs[0] is old_run
+    assert chart.loss_line.x.size == 2
+
+
+def test_watch_draws_what_the_run_already_holds(chart):
+    mon = feed(FakeMonitor(epochs_total=50), epochs=7)
+    mon.status("stopped", "stopped by the user")
+    chart.watch(mon)
+    assert chart.loss_line.x.size == 7
+    assert "stopped by the user" in chart.status.value
+    assert "epoch 7 / 50" in chart.status.value
+
+
+# --------------------------------------------------------------------------
+# options
+# --------------------------------------------------------------------------
+def test_scale_switch_redraws(chart):
+    mon = feed(FakeMonitor(), epochs=8)
+    chart.watch(mon)
+    losses = np.array([r.loss for r in mon.run.epochs])
+    chart.scale = "linear"
+    np.testing.assert_allclose(chart.loss_line.y, losses, rtol=1e-5)
+    assert isinstance(chart._ys, bqplot.LinearScale) and chart._ys.min >= 0.0
+    np.testing.assert_allclose(chart.band_red.y, 0.5, rtol=1e-6)
+    chart.scale = "log"
+    assert isinstance(chart._ys, bqplot.LogScale)
+    assert all(m.scales["y"] is chart._ys for m in chart.figure.marks)
+    assert chart._y_axis.scale is chart._ys
+    np.testing.assert_allclose(chart.loss_line.y, losses, rtol=1e-5)
+    chart._scale_buttons.value = "db"        # the toggle buttons drive the trait
+    assert chart.scale == "db"
+    assert isinstance(chart._ys, bqplot.LinearScale)
+    np.testing.assert_allclose(chart.loss_line.y, db(losses), atol=1e-4)
+    chart.scale = "dB"
+    assert chart.scale == "db"
+    with pytest.raises(traitlets.TraitError):
+        chart.scale = "furlongs"
+    assert CloudChart.class_traits()["scale"].help
+
+
+def test_step_toggle(chart):
+    chart.watch(feed(FakeMonitor(), epochs=3))
+    assert chart.step_line.x.size == 30 and chart.step_line.visible
+    chart._steps_box.value = False
+    assert chart.show_steps is False
+    assert not chart.step_line.visible and chart.step_line.x.size == 0
+    chart.show_steps = True
+    assert chart._steps_box.value is True and chart.step_line.x.size == 30
+
+
+def test_orders_and_depth_views(chart):
+    mon = feed(FakeMonitor(), epochs=6)
+    chart.watch(mon)
+    assert chart.orders_figure.layout.display == "none"
+    assert chart.depth_figure.layout.display == "none"
+    chart.show_orders = True
+    chart.show_depth = True
+    assert chart.orders_figure.layout.display != "none"
+    yes_k = np.array([r.yes_k for r in mon.run.epochs]).T
+    assert chart.orders_lines.y.shape == yes_k.shape
+    assert chart.orders_lines.labels == ["YES-1", "YES-2", "YES-3", "YES-4"]
+    np.testing.assert_allclose(chart.orders_lines.y, db(yes_k), atol=1e-4)
+    np.testing.assert_allclose(chart.depth_line.x, [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(chart.depth_line.y, db(mon.run.layer_errors), atol=1e-4)
+
+
+def test_diverged_loss_is_clipped_to_the_top_and_marked(chart):
+    mon = FakeMonitor()
+    chart.watch(mon)
+    mon.epoch(record(1, 0.8))
+    mon.epoch(record(2, 0.4))
+    mon.epoch(EpochRecord(3, math.inf, 0.5, 0.1, "red"))
+    mon.epoch(EpochRecord(4, math.nan, 0.5, 0.1, "red"))
+    chart.flush()
+    top = chart._ys.max
+    assert np.all(np.isfinite(chart.loss_line.y))
+    assert chart.loss_line.y[2] == pytest.approx(top) and chart.loss_line.y[3] == pytest.approx(top)
+    np.testing.assert_allclose(chart.diverged_dots.x, [3, 4])
+    assert top < 20  # the range comes from the finite data, not from inf
+
+
+def test_run_marks_are_drawn_with_labels(chart):
+    mon = feed(FakeMonitor(), epochs=5)
+    mon.run.marks.append({"position": 2.5, "kind": "batch_size", "value": 128})
+    chart.watch(mon)
+    np.testing.assert_allclose(chart.marks_lines.x, [2.5, 2.5])
+    np.testing.assert_allclose(chart.marks_lines.y, [chart._ys.min, chart._ys.max], rtol=1e-6)
+    assert chart.marks_lines.line_style == "dashed"
+    assert "batch size → 128" in chart.marks_lines.labels[0]
+    assert chart.marks_lines.tooltip is not None
+
+
+def test_empty_chart_and_one_epoch(chart):
+    assert chart.flush() is True
+    assert "waiting for the first epoch" in chart.status.value
+    mon = FakeMonitor()
+    chart.watch(mon)
+    chart.flush()
+    # YES-0 is known before the first epoch: the red band is already there
+    assert chart.band_red.x.size == 2
+    mon.epoch(record(1, 0.3))
+    chart.flush()
+    assert chart.loss_line.x.size == 1 and chart.band_yellow.x.size == 2
+
+
+def test_close_unsubscribes_and_cancels_the_timer(fake_timers):
+    chart = CloudChart(min_interval=10.0)
+    chart.timer_factory = fake_timers
+    mon = FakeMonitor()
+    chart.watch(mon)
+    mon.steps(0, [0.1], [1.0])
+    assert chart.pending_redraw
+    chart.close()
+    assert mon.subscribers == []
+    assert fake_timers.created[-1].cancelled
+    mon.steps(1, [0.2], [1.0])  # nothing happens, nothing raises
+
+
+def test_export_delegates_to_render(chart, tmp_path):
+    chart.watch(feed(FakeMonitor(), epochs=4))
+    png = tmp_path / "cloud.png"
+    svg = tmp_path / "cloud"
+    chart.to_png(png)
+    chart.to_svg(svg, dpi=72)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (tmp_path / "cloud.svg").read_text()

@@ -1,0 +1,214 @@
+"""The ``yeswidget`` command: train a paper task headless, certify a saved run.
+
+    yeswidget demo phase-retrieval --epochs 200 --out report/
+    yeswidget certify report/run.json
+
+Exit codes of ``certify`` (and of ``demo``): 0 green, 3 yellow, 4 red,
+5 no verdict (the run has no epochs), 2 usage error or unreadable file.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import math
+import os
+import sys
+from pathlib import Path
+
+EXIT_CODES = {"green": 0, "yellow": 3, "red": 4}
+EXIT_NO_VERDICT = 5
+EXIT_USAGE = 2
+
+__all__ = ["main", "EXIT_CODES", "verdict_lines", "write_report_html"]
+
+
+def _task_names() -> list[str]:
+    from .tasks import TASKS
+
+    return sorted(TASKS)
+
+
+def verdict_lines(run) -> list[str]:
+    """Human-readable verdict of a run: final zone, epochs until green, margins (dB)."""
+    from .monitor import ZONE_WORDS
+    from .run import to_db
+
+    final = run.final
+    if final is None:
+        return [f"run {run.run_id or ''}: no epochs recorded (status {run.status}); no verdict".replace("  ", " ")]
+    green = run.epochs_to_green
+    lines = [
+        f"final zone: {final.zone} ({ZONE_WORDS[final.zone]})",
+        f"epochs: {final.epoch} · status: {run.status}" + (f" ({run.message})" if run.message else ""),
+        f"epochs until green: {green if green is not None else 'never'}",
+        f"final loss {to_db(final.loss):.2f} dB · YES-0 {to_db(final.upper):.2f} dB · "
+        f"lower edge {to_db(final.lower):.2f} dB",
+        f"margin to YES-0: {to_db(final.loss) - to_db(final.upper):+.2f} dB · "
+        f"margin to the lower edge: {to_db(final.loss) - to_db(final.lower):+.2f} dB",
+    ]
+    if run.certification.get("text"):
+        lines.append(run.certification["text"])
+    return lines
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def write_report_html(run, png_path: Path, out_path: Path) -> None:
+    """A self-contained report: the cloud picture inline (base64), settings and verdict tables."""
+    from .run import to_db
+
+    image = base64.b64encode(png_path.read_bytes()).decode("ascii")
+    settings = [(str(k), str(v)) for k, v in sorted(run.config.items())]
+    verdict = [(line.split(":", 1)[0], line.split(":", 1)[1].strip()) if ":" in line else ("", line)
+               for line in verdict_lines(run)]
+    epochs = run.epochs
+    shown = epochs if len(epochs) <= 40 else [epochs[i * (len(epochs) - 1) // 39] for i in range(40)]
+    epoch_rows = "".join(
+        f"<tr class='{r.zone}'><td>{r.epoch}</td><td>{to_db(r.loss):.2f}</td><td>{to_db(r.upper):.2f}</td>"
+        f"<td>{to_db(r.lower):.2f}</td><td>{r.zone}</td></tr>" for r in shown
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>yeswidget report: {html.escape(run.label)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ padding: .2em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.red td {{ background: #FFB6C166; }} tr.yellow td {{ background: #FFD70066; }} tr.green td {{ background: #00FF7F66; }}
+img {{ max-width: 100%; }}
+</style></head><body>
+<h1>YES training report</h1>
+<p>Red: the loss is above YES-0 (ineffective). Yellow: inside the cloud (meaningful, not optimal).
+Green: below the lower edge (effective). Losses are the metric E (squared error summed over outputs,
+mean over samples) in dB.</p>
+<img alt="the YES cloud and the training loss" src="data:image/png;base64,{image}">
+<h2>Verdict</h2>{_table(verdict)}
+<h2>Settings</h2>{_table(settings)}
+<h2>Epochs</h2><table><tr><th>epoch</th><th>loss dB</th><th>YES-0 dB</th><th>lower dB</th><th>zone</th></tr>{epoch_rows}</table>
+</body></html>
+"""
+    out_path.write_text(page, encoding="utf-8")
+
+
+def _demo(args) -> int:
+    import torch
+
+    from .bounds import YesCloud
+    from .monitor import TextPrinter
+    from .render import save_cloud
+    from .tasks import get_task
+    from .training import Settings, Trainer
+
+    try:
+        task = get_task(args.task)
+    except (ValueError, ImportError) as exc:
+        print(f"yeswidget demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    defaults = dict(task.defaults)
+    fast = os.environ.get("YESWIDGET_FAST") == "1"
+    epochs = args.epochs or (min(defaults.get("epochs", 100), 40) if fast else defaults.get("epochs", 100))
+    try:
+        settings = Settings(
+            lr=args.lr or defaults.get("lr", 1e-3), batch_size=args.batch_size or defaults.get("batch_size", 50),
+            epochs=epochs, optimizer=args.optimizer or defaults.get("optimizer", "adam"),
+            schedule=args.schedule or defaults.get("schedule", "step"), seed=args.seed,
+            step_size=defaults.get("step_size", 50), gamma=defaults.get("gamma", 0.9),
+            every=args.every if args.every == "auto" else int(args.every),
+        )
+    except ValueError as exc:
+        print(f"yeswidget demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    print(f"{task.name}: {task.description}")
+    printer = TextPrinter(every=args.print_every)
+    cloud = YesCloud(task.X_train, task.Y_train, _depth_of(task), bias=True)
+    trainer = Trainer(task, settings, cloud=cloud, subscribers=(printer,))
+    trainer.start(background=False)
+    run = trainer.run
+    run.to_json(out / "run.json")
+    save_cloud(run, out / "report.png")
+    write_report_html(run, out / "report.png", out / "report.html")
+    print("\n".join(verdict_lines(run)))
+    print(f"wrote {out / 'report.png'}, {out / 'run.json'}, {out / 'report.html'}")
+    if run.final is None:
+        return EXIT_NO_VERDICT
+    return EXIT_CODES[run.final.zone]
+
+
+def _depth_of(task) -> int:
+    from .monitor import discover_layers
+
+    return discover_layers(task.model(0)).depth
+
+
+def _certify(args) -> int:
+    from .run import Run
+
+    try:
+        run = Run.from_json(args.run)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"yeswidget certify: cannot read {args.run}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print("\n".join(verdict_lines(run)))
+    if run.final is None:
+        return EXIT_NO_VERDICT
+    return EXIT_CODES[run.final.zone]
+
+
+def _every(value: str):
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--every must be 'auto' or a positive int; got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"--every must be 'auto' or a positive int; got {value!r}")
+    return str(number)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yeswidget",
+        description="YES training bounds: is the training any good? (red above YES-0, yellow inside the "
+                    "cloud, green below the lower edge)",
+        epilog="exit codes: 0 green, 3 yellow, 4 red, 5 no verdict, 2 usage error",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="train a paper task headless and write a report",
+                          description="Train one of the paper's tasks headless, print one verdict line per "
+                                      "epoch, and write DIR/report.png, DIR/run.json and DIR/report.html. "
+                                      "YESWIDGET_FAST=1 caps the default number of epochs at 40.",
+                          epilog="exit codes: 0 green, 3 yellow, 4 red, 5 no verdict, 2 usage error")
+    demo.add_argument("task", help="one of: " + ", ".join(_task_names()))
+    demo.add_argument("--epochs", type=int, default=None, help="number of epochs (default: the task's)")
+    demo.add_argument("--lr", type=float, default=None, help="learning rate (default: the task's)")
+    demo.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the task's)")
+    demo.add_argument("--optimizer", choices=("adam", "sgd"), default=None, help="default: the task's")
+    demo.add_argument("--schedule", choices=("constant", "step", "cosine", "cyclic"), default=None,
+                      help="learning-rate schedule (default: the task's)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
+    demo.add_argument("--every", type=_every, default="auto",
+                      help="recompute YES-k every k epochs, or 'auto' (≤ ~20%% of wall time)")
+    demo.add_argument("--print-every", type=int, default=1, help="print every k-th epoch line")
+    demo.add_argument("--out", default="yeswidget-report", help="output folder (default: yeswidget-report)")
+    demo.set_defaults(func=_demo)
+    certify = sub.add_parser("certify", help="print the verdict of a saved run.json",
+                             description="Print a saved run's verdict: final zone, epochs until green, margins.",
+                             epilog="exit codes: 0 green, 3 yellow, 4 red, 5 no verdict, 2 unreadable file")
+    certify.add_argument("run", help="a run.json written by 'yeswidget demo' or Run.to_json()")
+    certify.set_defaults(func=_certify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Train a :class:`~yeswidget.tasks.Task` under a :class:`~yeswidget.monitor.Monitor`,
+in a background thread, with live controls (learning rate, batch size, pause,
+stop). No UI imports: the Playground, ``LiveCloud`` and the command line share it.
+
+Learning-rate schedules are multipliers of the *base* learning rate, so a live
+change of the base (the slider) composes with the schedule at the next step:
+``lr(epoch) = base_lr × factor(epoch)``.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .bounds import YesCloud
+from .monitor import Monitor
+from .run import Run, StatusEvent
+
+__all__ = ["Settings", "Trainer", "SCHEDULES", "OPTIMIZERS", "schedule_factor", "batch_size_options"]
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "step", "cosine", "cyclic")
+
+
+@dataclass
+class Settings:
+    """One run's hyper-parameters. ``schedule``: constant, step (×gamma every
+    ``step_size`` epochs, the paper's StepLR), cosine (to 0 over the run) or
+    cyclic (triangular between 0.1× and 1× the base, period ``2·cycle`` epochs)."""
+
+    lr: float = 1e-3
+    batch_size: int = 50
+    epochs: int = 200
+    optimizer: str = "adam"
+    schedule: str = "step"
+    seed: int = 0
+    step_size: int = 50
+    gamma: float = 0.9
+    cycle: int = 10
+    every: Any = "auto"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number; got {self.lr!r}")
+        for name in ("batch_size", "epochs", "step_size", "cycle"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int ≥ 1; got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an int ≥ 0; got {self.seed!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1]; got {self.gamma!r}")
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def schedule_factor(settings: Settings, epoch: int) -> float:
+    """Multiplier of the base learning rate during 0-based ``epoch``."""
+    if settings.schedule == "step":
+        return settings.gamma ** (epoch // settings.step_size)
+    if settings.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, settings.epochs) / settings.epochs))
+    if settings.schedule == "cyclic":
+        phase = (epoch % (2 * settings.cycle)) / settings.cycle  # 0 … 2
+        return 0.1 + 0.9 * (1.0 - abs(phase - 1.0))
+    return 1.0
+
+
+def batch_size_options(n_samples: int) -> list[int]:
+    """Powers of two and the paper's 20/50/100/500, clamped to the number of samples."""
+    sizes = {2 ** k for k in range(0, 16)} | {20, 50, 100, 500}
+    options = sorted(s for s in sizes if s <= n_samples)
+    if n_samples not in options:
+        options.append(n_samples)
+    return options
+
+
+def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr)
+
+
+class Trainer:
+    """One training run of ``task`` with ``settings``, in a background thread.
+
+    ``start()`` builds the model from ``settings.seed`` (identical initial
+    weights for identical seeds), the optimizer, and a Monitor; then trains with
+    ``MSELoss(reduction="sum")`` on shuffled minibatches (seeded). Live controls:
+    :meth:`set_lr` (next step), :meth:`set_batch_size` (next epoch, marked on the
+    run), :meth:`pause` / :meth:`resume`, :meth:`stop` (within one step).
+    ``cloud``: a YesCloud on the task's training data whose YES-0 is reused.
+    """
+
+    def __init__(self, task, settings: Settings, *, cloud: YesCloud | None = None,
+                 subscribers: tuple[Callable[[Any], None], ...] = (), run_id: str | None = None,
+                 max_samples: int | None = None, on_monitor: Callable[[Monitor], None] | None = None,
+                 stop_on_divergence: bool = True) -> None:
+        self.task = task
+        self.settings = settings
+        self.base_lr = float(settings.lr)
+        self._batch_size = int(settings.batch_size)
+        self._cloud = cloud
+        self._subscribers = tuple(subscribers)
+        self._run_id = run_id
+        self._max_samples = max_samples
+        self._on_monitor = on_monitor
+        self.stop_on_divergence = stop_on_divergence
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()  # set = not paused
+        self._ready = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.monitor: Monitor | None = None
+        self.model: nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.initial_state: dict[str, torch.Tensor] | None = None
+        self.run: Run = Run(run_id=run_id or "", config=dict(settings.as_dict(), task=getattr(task, "name", "")))
+        self.error: BaseException | None = None
+
+    # ------------------------------------------------------------- controls
+    def set_lr(self, lr: float) -> None:
+        """New base learning rate; reaches the optimizer at the next step."""
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+        self.base_lr = float(lr)
+
+    def set_batch_size(self, batch_size: int) -> None:
+        """New batch size; applies from the next epoch (and is marked on the run)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int ≥ 1; got {batch_size!r}")
+        self._batch_size = batch_size
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        """Stop within one step (also wakes a paused run)."""
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ended; False if ``timeout`` ran out first."""
+        if self.thread is None:
+            return True
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    # ------------------------------------------------------------- the run
+    def start(self, *, background: bool = True) -> "Trainer":
+        """Build everything and train (in a daemon thread unless ``background=False``)."""
+        if background:
+            self.thread = threading.Thread(target=self._main, name="yeswidget-train", daemon=True)
+            self.thread.start()
+            self._ready.wait()
+        else:
+            self._main()
+        return self
+
+    def _build(self) -> None:
+        s = self.settings
+        self.model = self.task.model(s.seed)
+        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.optimizer = _make_optimizer(s.optimizer, self.model.parameters(), self.base_lr)
+        cloud = self._cloud.fresh() if self._cloud is not None else None
+        config = dict(s.as_dict(), task=getattr(self.task, "name", ""))
+        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=self.optimizer,
+                               epochs=s.epochs, every=s.every, cloud=cloud, config=config, run_id=self._run_id,
+                               max_samples=self._max_samples)
+        for callback in self._subscribers:
+            self.monitor.subscribe(callback)
+        self.run = self.monitor.run
+        if self._on_monitor is not None:
+            self._on_monitor(self.monitor)
+
+    def _main(self) -> None:
+        try:
+            self._build()
+        except BaseException as exc:  # nothing is lost: the failure is a run too
+            self.error = exc
+            self.run.status, self.run.message = "failed", f"{type(exc).__name__}: {exc}"
+            for callback in self._subscribers:
+                try:
+                    callback(StatusEvent(self.run.run_id, "failed", self.run.message))
+                except Exception:
+                    pass
+            self._ready.set()
+            return
+        self._ready.set()
+        monitor = self.monitor
+        assert monitor is not None and self.model is not None and self.optimizer is not None
+        try:
+            self._train(monitor, self.model, self.optimizer)
+        except BaseException as exc:
+            self.error = exc
+            monitor.fail(exc)
+        finally:
+            monitor.close()
+
+    def _train(self, monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        s = self.settings
+        X, Y = self.task.X_train, self.task.Y_train
+        N = X.shape[0]
+        device = monitor.device
+        X, Y = X.to(device), Y.to(device)
+        loss_fn = nn.MSELoss(reduction="sum")
+        generator = torch.Generator().manual_seed(s.seed)
+        batch_size = None
+        model.train()
+        for epoch in monitor.epochs(s.epochs):
+            if self._stop.is_set():
+                monitor.stop()
+                break
+            if batch_size is not None and self._batch_size != batch_size:
+                monitor.mark("batch_size", self._batch_size)
+            batch_size = min(self._batch_size, N)
+            order = torch.randperm(N, generator=generator).to(device)
+            factor = schedule_factor(s, epoch)
+            for start in range(0, N, batch_size):
+                if not self._running.is_set():
+                    self._running.wait()
+                if self._stop.is_set():
+                    break
+                lr = self.base_lr * factor
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                index = order[start:start + batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(X[index]), Y[index])
+                loss.backward()
+                optimizer.step()
+                # logged per sample (metric E on the minibatch) so it is comparable with the cloud
+                monitor.log(loss.detach() / index.shape[0])
+            if self._stop.is_set():
+                monitor.stop()
+            if self.stop_on_divergence and monitor.run.status == "diverged":
+                monitor.stop()
+        monitor.wait()
+        if self._stop.is_set() and monitor.run.status == "running":
+            monitor.finish("stopped")
