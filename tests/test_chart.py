@@ -121,6 +121,11 @@ def chart():
     c.close()
 
 
+def drawn_steps(chart):
+    """x of every minibatch point drawn: the decimated history line plus the raw tail."""
+    return np.union1d(np.asarray(chart.step_line.x, float), np.asarray(chart.step_tail.x, float))
+
+
 def db(values):
     return 10.0 * np.log10(np.asarray(values, dtype=np.float64))
 
@@ -179,8 +184,8 @@ def test_bands_and_loss_line_are_the_bounds_in_db(chart):
     np.testing.assert_allclose(chart.loss_dots.skew, lower_db, atol=1e-4)
     assert chart.loss_dots.scales.keys() == {"x", "y"}  # so size/rotation/skew are not drawn
     # minibatch losses as a faint line at fractional epochs
-    np.testing.assert_allclose(chart.step_line.x, mon.run.step_positions, atol=1e-5)
-    assert chart.step_line.opacities[0] < 0.5
+    np.testing.assert_allclose(drawn_steps(chart), mon.run.step_positions, atol=1e-5)
+    assert chart.step_line.opacities[0] < 0.5 and chart.step_tail.opacities[0] < 0.5
 
 
 def test_y_range_leaves_room_and_every_array_is_numpy(chart):
@@ -289,7 +294,7 @@ def test_burst_is_coalesced_with_a_fake_clock(fake_timers):
     fake_timers.created[0].fire()
     assert chart.redraw_count - start == 2
     assert not chart.pending_redraw
-    assert chart.step_line.x.size == 1000
+    assert drawn_steps(chart).size == 1000
     # after the interval, the next event draws at once again
     now[0] += 0.2
     mon.steps(1000, [10.02], [1.0])
@@ -314,7 +319,7 @@ def test_burst_with_real_timers_draws_everything():
     elapsed = chart.clock() - clock0
     redraws = chart.redraw_count - start
     assert 1 <= redraws <= 2 + elapsed / chart.min_interval
-    assert chart.step_line.x.size == 1000
+    assert drawn_steps(chart).size == 1000
     chart.close()
 
 
@@ -326,7 +331,7 @@ def test_events_from_a_background_thread_are_drawn_after_flush(chart):
     worker.join()
     chart.flush()
     assert chart.loss_line.x.size == 30
-    assert chart.step_line.x.size == 30 * 50
+    assert drawn_steps(chart).size == 30 * 50
     assert "epoch 30 / 30" in chart.status.value
     assert chart.last_error is None
 
@@ -358,7 +363,7 @@ def test_duplicate_events_are_not_drawn_twice(chart):
     chart.handle_event(StepEvent(mon.run.run_id, 19, (4.0,), (1.0,)))  # replayed
     chart.flush()
     assert chart.loss_line.x.size == 4
-    assert chart.step_line.x.size == 20
+    assert drawn_steps(chart).size == 20
 
 
 # --------------------------------------------------------------------------
@@ -382,10 +387,11 @@ def test_decimation_keeps_a_100k_step_run_under_200kB(chart):
         mon.epoch(record(t, base, 0.5, lower))
     chart.flush()
     assert len(mon.run.step_losses) == 100_000       # full resolution stays in the Run
-    assert chart.step_line.x.size <= 2000
+    assert chart.step_line.x.size + chart.step_tail.x.size <= 2000
+    assert chart.step_tail.x.size <= CloudChart.TAIL_POINTS + 1
     assert chart.loss_dots.x.size <= CloudChart.HOVER_POINTS
     # the spike survives decimation (clipped into view, but present)
-    assert np.isclose(chart.step_line.x, (spike_at + 1) / 100.0, atol=1e-3).any()
+    assert np.isclose(drawn_steps(chart), (spike_at + 1) / 100.0, atol=1e-3).any()
     total = state_nbytes(chart)
     assert total < 200_000, total
 
@@ -441,6 +447,21 @@ def test_past_runs_survive_watching_a_new_monitor(chart):
     chart.clear_runs()
     assert chart.past_runs == []
     assert past_mark not in chart.figure.marks
+
+
+def test_late_events_from_the_previous_monitor_are_dropped(chart):
+    old = feed(FakeMonitor("old"), epochs=2)
+    chart.watch(old)
+    old_callback = old.subscribers[0]
+    new = FakeMonitor("new")
+    chart.watch(new)
+    feed(new, epochs=3)
+    # an event the old monitor was already delivering when we switched
+    old_callback(EpochEvent("old", record(3, 0.2)))
+    chart.flush()
+    assert [r.run_id for r in chart.past_runs] == ["old"]
+    assert chart.loss_line.x.size == 3
+    assert chart.run is new.run
 
 
 def test_watch_without_keeping_previous(chart):
@@ -508,22 +529,23 @@ def test_scale_switch_redraws(chart):
 
 def test_step_toggle(chart):
     chart.watch(feed(FakeMonitor(), epochs=3))
-    assert chart.step_line.x.size == 30 and chart.step_line.visible
+    assert drawn_steps(chart).size == 30 and chart.step_line.visible and chart.step_tail.visible
     chart._steps_box.value = False
     assert chart.show_steps is False
-    assert not chart.step_line.visible and chart.step_line.x.size == 0
+    assert not chart.step_line.visible and not chart.step_tail.visible
+    assert drawn_steps(chart).size == 0
     chart.show_steps = True
-    assert chart._steps_box.value is True and chart.step_line.x.size == 30
+    assert chart._steps_box.value is True and drawn_steps(chart).size == 30
 
 
 def test_orders_and_depth_views(chart):
     mon = feed(FakeMonitor(), epochs=6)
     chart.watch(mon)
-    assert chart.orders_figure.layout.display == "none"
-    assert chart.depth_figure.layout.display == "none"
-    chart.show_orders = True
+    assert chart.orders_figure not in chart.children and chart.depth_figure not in chart.children
+    chart._orders_box.value = True
     chart.show_depth = True
-    assert chart.orders_figure.layout.display != "none"
+    assert chart.show_orders
+    assert chart.orders_figure in chart.children and chart.depth_figure in chart.children
     yes_k = np.array([r.yes_k for r in mon.run.epochs]).T
     assert chart.orders_lines.y.shape == yes_k.shape
     assert chart.orders_lines.labels == ["YES-1", "YES-2", "YES-3", "YES-4"]
@@ -592,3 +614,33 @@ def test_export_delegates_to_render(chart, tmp_path):
     chart.to_svg(svg, dpi=72)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in (tmp_path / "cloud.svg").read_text()
+
+
+def test_minibatch_history_is_resent_only_when_the_tail_is_full(fake_timers):
+    now = [0.0]
+    chart = CloudChart(min_interval=0.1)
+    chart.clock = lambda: now[0]
+    chart.timer_factory = fake_timers
+    mon = FakeMonitor()
+    chart.watch(mon)
+    history_sends = 0
+    history = chart.step_line.x
+    tail_sizes = []
+    for k in range(1500):
+        now[0] += 0.01                      # one redraw per 10 steps
+        mon.steps(k, [k / 100.0 + 0.01], [1.0 + 0.5 * math.sin(k / 7.0)])
+        if chart.step_line.x is not history:
+            history_sends += 1
+            history = chart.step_line.x
+        tail_sizes.append(chart.step_tail.x.size)
+    redraws = chart.redraw_count
+    assert redraws >= 120
+    # the history line is rebuilt once per TAIL_POINTS new steps, not on every redraw
+    assert 1 <= history_sends <= 1500 // CloudChart.TAIL_POINTS + 2
+    assert max(tail_sizes) <= CloudChart.TAIL_POINTS + 1
+    chart.flush()
+    assert drawn_steps(chart).size == 1500  # fewer than MAX_POINTS: nothing decimated
+    # history and tail join: the tail starts at the last step of the history
+    if chart.step_tail.x.size:
+        assert chart.step_tail.x[0] == chart.step_line.x[-1]
+    chart.close()

@@ -26,6 +26,6 @@ def __getattr__(name):
         from .playground import Playground
         return Playground
     if name == "tasks":
-        from . import tasks
-        return tasks
+        import importlib
+        return importlib.import_module(".tasks", __name__)
     raise AttributeError(f"module 'yeswidget' has no attribute {name!r}")

@@ -195,7 +195,10 @@ def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool) -> torch.Tensor:
     lam, vecs = torch.linalg.eigh(gram)
     lam_max = lam[..., -1:].clamp_min(torch.finfo(gram.dtype).tiny)
     if shift:
-        scale = (lam.clamp_min(0) + 1e-3 * rtol * lam_max).rsqrt()
+        # floored at `tiny`: for an all-zero Gram (every unit dead, no bias) the
+        # shift underflows to 0 in float32 and rsqrt(0) = inf would make 0·inf = NaN
+        shift_value = (1e-3 * rtol * lam_max).clamp_min(torch.finfo(gram.dtype).tiny)
+        scale = (lam.clamp_min(0) + shift_value).rsqrt()
     else:
         keep = lam > 10 * rtol * lam_max
         scale = torch.where(keep, lam.clamp_min(torch.finfo(gram.dtype).tiny).rsqrt(), torch.zeros_like(lam))
@@ -362,6 +365,10 @@ def _prepare(X, Y, *, dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     if device is None:
         _check_devices([("X", X), ("Y", Y)])
         device = X.device
+    for name, where in (("X", X.device), ("Y", Y.device), ("device", device)):
+        if where.type == "meta":  # no values to copy or check: say so instead of failing inside .to()
+            raise ValueError(f"{name} is on the meta device ({where}), which holds no values; "
+                             "the bounds need real data on one device")
     X = X.to(device=device, dtype=dtype)
     Y = Y.to(device=device, dtype=dtype)
     _check_finite([("X", X), ("Y", Y)])

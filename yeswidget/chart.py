@@ -69,6 +69,7 @@ ZONE_WORDS = {
 
 #: badge colours (solid versions of the band colours, dark text on top)
 _BADGE_COLORS = dict(ZONE_COLORS)
+_TICK_FORMATS = {"db": None, "linear": None, "log": ".2g"}
 _STATUS_COLORS = {"failed": "#b00020", "diverged": "#b00020", "stopped": "#8a6d00", "finished": "#1e6b3a"}
 
 _LEGEND_HTML = """
@@ -290,6 +291,9 @@ class CloudChart(widgets.VBox):
     HOVER_POINTS = 400
     #: most points a decimated series sends
     MAX_POINTS = 2000
+    #: the newest minibatch losses are sent raw, up to this many, as a separate "tail" line;
+    #: the rest (the "history") is decimated and only resent when the tail is full
+    TAIL_POINTS = 400
 
     @traitlets.validate("scale")
     def _validate_scale(self, proposal):
@@ -325,6 +329,7 @@ class CloudChart(widgets.VBox):
         self._last_draw = -math.inf
         self._dirty = False
         self._handle = None
+        self._generation = 0
         self._error_note = ""
         self._last_logged = None
         # buffers filled by the event callback (under _lock)
@@ -341,15 +346,14 @@ class CloudChart(widgets.VBox):
         self._tips: list[str] = []
         self._sx = _Growable()
         self._sy = _Growable()
+        self._frozen = 0                 # steps covered by the decimated history line
+        self._hist = None                # (x, y) of the history line, plot units
+        self._hist_scale = None
         self._past: list[_Past] = []
         self._highlight: str | None = None
 
         self._build_widgets()
-        super().__init__(
-            children=[self.status, self._progress_box, self.figure, self.controls,
-                      self.orders_figure, self.depth_figure, self.legend],
-            **kwargs,
-        )
+        super().__init__(children=self._children(), **kwargs)
         self.scale = scale
         self.show_steps = show_steps
         self.show_orders = show_orders
@@ -396,6 +400,9 @@ class CloudChart(widgets.VBox):
         self.step_line = bqplot.Lines(x=np.empty(0, np.float32), y=np.empty(0, np.float32), scales=sc,
                                       colors=[STEP_COLOR], opacities=[0.3], stroke_width=1.0,
                                       labels=["minibatch loss"], enable_hover=False)
+        self.step_tail = bqplot.Lines(x=np.empty(0, np.float32), y=np.empty(0, np.float32), scales=sc,
+                                      colors=[STEP_COLOR], opacities=[0.3], stroke_width=1.0,
+                                      labels=["minibatch loss (latest)"], enable_hover=False)
         self.loss_line = bqplot.Lines(x=np.empty(0, np.float32), y=np.empty(0, np.float32), scales=sc,
                                       colors=[LOSS_COLOR], stroke_width=2.2, labels=["current run"],
                                       enable_hover=False)
@@ -499,7 +506,7 @@ class CloudChart(widgets.VBox):
     def _main_marks(self) -> list:
         return ([self.band_yellow, self.band_red, self.band_green, self.marks_lines]
                 + [p.mark for p in getattr(self, "_past", [])]
-                + [self.step_line, self.loss_line, self.loss_dots, self.diverged_dots])
+                + [self.step_line, self.step_tail, self.loss_line, self.loss_dots, self.diverged_dots])
 
     # ------------------------------------------------------------------ options
     @traitlets.observe("scale", "show_steps", "show_orders", "show_depth")
@@ -509,10 +516,20 @@ class CloudChart(widgets.VBox):
         self._apply_visibility()
         self.flush()
 
+    def _children(self) -> list:
+        # the optional figures are left out of the box when off (not just hidden: a
+        # bqplot figure laid out at zero size logs errors in the browser)
+        return ([self.status, self._progress_box, self.figure, self.controls]
+                + ([self.orders_figure] if self.show_orders else [])
+                + ([self.depth_figure] if self.show_depth else [])
+                + [self.legend])
+
     def _apply_visibility(self) -> None:
         self.step_line.visible = bool(self.show_steps)
-        self.orders_figure.layout.display = None if self.show_orders else "none"
-        self.depth_figure.layout.display = None if self.show_depth else "none"
+        self.step_tail.visible = bool(self.show_steps)
+        children = tuple(self._children())
+        if tuple(self.children) != children:
+            self.children = children
 
     # ------------------------------------------------------------------ monitors
     def watch(self, monitor, *, keep_previous: bool = True) -> "CloudChart":
@@ -521,34 +538,46 @@ class CloudChart(widgets.VBox):
         With ``keep_previous`` the run shown so far becomes a past run (a faded
         line). Data the monitor's run already holds is drawn at once.
         """
+        # The monitor may call us while holding its own lock, so (un)subscribing happens
+        # outside this chart's locks; events still in flight from the previous monitor
+        # carry an old generation number and are dropped.
+        self._unsubscribe()
         with self._draw_lock:
-            self._unsubscribe()
             if keep_previous:
                 self._retire_current()
                 self._drain_retired()
             else:
                 self._reset_current()
-            self.monitor = monitor
-            if monitor is not None:
-                run = getattr(monitor, "run", None)
-                with self._lock:
-                    self._run = run
-                    self._run_id = getattr(run, "run_id", "") or ""
-                    self._epochs_total = getattr(monitor, "epochs_total", None)
-                self._handle = monitor.subscribe(self.handle_event)
-                if run is not None:
-                    self._load_run(run)
+            run = getattr(monitor, "run", None) if monitor is not None else None
+            with self._lock:
+                self._generation += 1
+                generation = self._generation
+                self.monitor = monitor
+                self._run = run
+                self._run_id = getattr(run, "run_id", "") or ""
+                self._epochs_total = getattr(monitor, "epochs_total", None)
+        if monitor is not None:
+            handle = monitor.subscribe(lambda event: self._handle_event(event, generation))
+            with self._lock:
+                stale = self._generation != generation or self._closed
+                self._handle = handle
+            if stale:
+                self._unsubscribe()
+            elif run is not None:
+                self._load_run(run)
         self.flush()
         return self
 
     def unwatch(self) -> None:
         """Stop following the monitor (the drawing stays)."""
-        with self._draw_lock:
-            self._unsubscribe()
+        self._unsubscribe()
+        with self._lock:
+            self._generation += 1
             self.monitor = None
 
     def _unsubscribe(self) -> None:
-        handle, self._handle = self._handle, None
+        with self._lock:
+            handle, self._handle = self._handle, None
         if handle is not None:
             try:
                 handle.remove()
@@ -587,18 +616,21 @@ class CloudChart(widgets.VBox):
             self._run, self._run_id = None, ""
             self._arrival = None
         self._records, self._tips = [], []
-        self._sx.clear()
-        self._sy.clear()
+        self._clear_steps()
 
     # ------------------------------------------------------------------ events
     def handle_event(self, event) -> None:
-        """The monitor callback: buffer the event and ask for a (throttled) redraw.
+        """Feed one event (``StepEvent``, ``EpochEvent``, ``StatusEvent``) by hand.
 
-        Safe to call from any thread; never raises.
+        This is what the monitor subscription calls: buffer the event and ask for
+        a (throttled) redraw. Safe to call from any thread; never raises.
         """
+        self._handle_event(event, None)
+
+    def _handle_event(self, event, generation: int | None) -> None:
         try:
             with self._lock:
-                if self._closed:
+                if self._closed or (generation is not None and generation != self._generation):
                     return
                 run_id = getattr(event, "run_id", "") or ""
                 if run_id and self._run_id and run_id != self._run_id:
@@ -756,8 +788,12 @@ class CloudChart(widgets.VBox):
             if run.epochs:
                 self._add_past(run, None)
             self._records, self._tips = [], []
-            self._sx.clear()
-            self._sy.clear()
+            self._clear_steps()
+
+    def _clear_steps(self) -> None:
+        self._sx.clear()
+        self._sy.clear()
+        self._frozen, self._hist, self._hist_scale = 0, None, None
 
     def _snapshot_run(self, run_id: str = "", status: tuple | None = None, base: Run | None = None) -> Run:
         """A Run holding what this chart has drawn for the current run."""
@@ -791,11 +827,7 @@ class CloudChart(widgets.VBox):
             run_upper = float(upper[-1])
 
         sx, sy = self._sx.view(), self._sy.view()
-        if self.show_steps and sx.size:
-            keep = decimate_minmax(sx, sy, self.MAX_POINTS)
-            sxd, syd = sx[keep], to_display(sy[keep], scale)
-        else:
-            sxd, syd = np.empty(0), np.empty(0)
+        hx, hy, tx, ty = self._step_series(sx, sy, scale)
 
         loss_d = to_display(loss, scale)
         up_d = to_display(upper, scale)
@@ -803,7 +835,7 @@ class CloudChart(widgets.VBox):
         run_up_d = float(to_display([run_upper], scale)[0])
         past_d = [(p, to_display(p.losses, scale)) for p in self._past]
 
-        bottom, top = y_limits([loss_d, up_d, lo_d, syd, [run_up_d]] + [d for _, d in past_d], scale)
+        bottom, top = y_limits([loss_d, up_d, lo_d, hy, ty, [run_up_d]] + [d for _, d in past_d], scale)
         x_max = 1.0
         for arr in [e, sx] + [p.epochs for p in self._past]:
             if arr.size:
@@ -861,17 +893,17 @@ class CloudChart(widgets.VBox):
             mx = np.repeat(np.array(pos)[:, None], 2, axis=1)
             my = np.tile(np.array([bottom, top]), (len(pos), 1))
 
-        self._ensure_scale_kind(scale)
         touched = [self.figure, self._xs, self._ys, self._y_axis, self.band_red, self.band_yellow,
-                   self.band_green, self.marks_lines, self.step_line,
+                   self.band_green, self.marks_lines, self.step_line, self.step_tail,
                    self.loss_line, self.loss_dots, self.diverged_dots] + [p.mark for p in self._past]
         with contextlib.ExitStack() as stack:
             for w in touched:
                 stack.enter_context(w.hold_sync())
+            self._swap_y_scale("_ys", "_y_axis", self._main_marks(), scale, bottom, top)
             self._xs.min, self._xs.max = 0.0, float(x_max)
             self._ys.min, self._ys.max = float(bottom), float(top)
             self._y_axis.label = {"db": "loss (dB)", "linear": "loss", "log": "loss (log scale)"}[scale]
-            self._y_axis.tick_format = ".0f" if scale == "db" else (".2g" if scale == "log" else None)
+            self._y_axis.tick_format = _TICK_FORMATS[scale]
             _set_arrays(self.band_red, x=_f32(bx[k_red]), y=_f32(bu_c[k_red]))
             _set_arrays(self.band_yellow, x=_f32(bx[k_yel]),
                         y=_f32(yel_rows[:, k_yel]) if k_yel.size else _f32([]))
@@ -879,7 +911,9 @@ class CloudChart(widgets.VBox):
             _set_arrays(self.marks_lines, x=_f32(mx), y=_f32(my))
             if list(self.marks_lines.labels) != mlabels:
                 self.marks_lines.labels = mlabels
-            _set_arrays(self.step_line, x=_f32(sxd), y=_f32(_render._clip_display(syd, bottom, top)))
+            # minibatch losses are not clipped: a non-finite one is a gap in the faint line
+            _set_arrays(self.step_line, x=_f32(hx), y=_f32(hy))
+            _set_arrays(self.step_tail, x=_f32(tx), y=_f32(ty))
             _set_arrays(self.loss_line, x=_f32(e[keep]), y=_f32(shown[keep]))
             few = e.size <= _render.DOTS_UP_TO
             self.loss_dots.default_size = 28 if few else 40
@@ -905,6 +939,34 @@ class CloudChart(widgets.VBox):
             self._draw_depth(run, scale)
         self._update_status(snap)
 
+    def _step_series(self, sx: np.ndarray, sy: np.ndarray, scale: str):
+        """(history x, y, tail x, y) of the minibatch line, in plot units.
+
+        The history (steps before ``_frozen``) is decimated to at most
+        ``MAX_POINTS - TAIL_POINTS - 1`` points and recomputed only when the raw
+        tail would exceed ``TAIL_POINTS`` (or the scale changed), so most redraws
+        send only the short tail. The tail starts at the history's last step so
+        the two lines join.
+        """
+        n = sx.size
+        if not self.show_steps or n == 0:
+            self._frozen, self._hist = 0, None
+            empty = np.empty(0)
+            return empty, empty, empty, empty
+        if (self._hist is None or self._hist_scale != scale or n < self._frozen
+                or n - self._frozen > self.TAIL_POINTS):
+            keep = decimate_minmax(sx, sy, self.MAX_POINTS - self.TAIL_POINTS - 1)
+            self._hist = (sx[keep].copy(), to_display(sy[keep], scale))
+            self._hist_scale = scale
+            self._frozen = n
+        hx, hy = self._hist
+        start = max(self._frozen - 1, 0)
+        if n > self._frozen:
+            tx, ty = sx[start:n], to_display(sy[start:n], scale)
+        else:
+            tx = ty = np.empty(0)
+        return hx, hy, tx, ty
+
     def _band_points(self, x: np.ndarray, *rows: np.ndarray) -> np.ndarray:
         if x.size == 0:
             return np.arange(0)
@@ -913,24 +975,24 @@ class CloudChart(widgets.VBox):
             k = k[decimate_minmax(x[k], np.nan_to_num(rows[-1][k], nan=np.inf), self.MAX_POINTS)]
         return k
 
-    def _ensure_scale_kind(self, scale: str) -> None:
+    def _swap_y_scale(self, attr: str, axis_attr: str, marks: list, scale: str,
+                      bottom: float, top: float) -> None:
+        """Give the marks a LogScale or a LinearScale as ``scale`` needs (called under hold_sync).
+
+        The new scale is created with its final min/max, and the marks and axis
+        switch to it in the same held update as their new data.
+        """
         want_log = scale == "log"
-        for attr, axis_attr, marks_of in (
-            ("_ys", "_y_axis", lambda: self._main_marks()),
-            ("_oys", "_oy_axis", lambda: [self.orders_lines, self.orders_upper, self.orders_loss]),
-            ("_dys", "_dy_axis", lambda: [self.depth_line]),
-        ):
-            current = getattr(self, attr)
-            if isinstance(current, bqplot.LogScale) == want_log:
-                continue
-            new = (bqplot.LogScale if want_log else bqplot.LinearScale)(
-                min=None, max=None, **({} if want_log else {"allow_padding": False}))
-            setattr(self, attr, new)
-            getattr(self, axis_attr).scale = new
-            for mark in marks_of():
-                scales = dict(mark.scales)
-                scales["y"] = new
-                mark.scales = scales
+        if isinstance(getattr(self, attr), bqplot.LogScale) == want_log:
+            return
+        kw = {} if want_log else {"allow_padding": False}
+        new = (bqplot.LogScale if want_log else bqplot.LinearScale)(min=float(bottom), max=float(top), **kw)
+        setattr(self, attr, new)
+        getattr(self, axis_attr).scale = new
+        for mark in marks:
+            scales = dict(mark.scales)
+            scales["y"] = new
+            mark.scales = scales
 
     def _draw_orders(self, e, loss_d, up_d, scale) -> None:
         recs = self._records
@@ -946,8 +1008,11 @@ class CloudChart(widgets.VBox):
             for w in (self.orders_figure, self._oxs, self._oys, self._oy_axis, self.orders_lines,
                       self.orders_upper, self.orders_loss):
                 stack.enter_context(w.hold_sync())
+            self._swap_y_scale("_oys", "_oy_axis", [self.orders_lines, self.orders_upper, self.orders_loss],
+                               scale, bottom, top)
             self._oxs.min, self._oxs.max = 0.0, float(max(1.0, e.max() if e.size else 1.0))
             self._oys.min, self._oys.max = float(bottom), float(top)
+            self._oy_axis.tick_format = _TICK_FORMATS[scale]
             self._oy_axis.label = {"db": "bound (dB)", "linear": "bound", "log": "bound (log scale)"}[scale]
             labels = [f"YES-{i + 1}" for i in range(k)]
             if list(self.orders_lines.labels) != labels:
@@ -968,8 +1033,10 @@ class CloudChart(widgets.VBox):
         with contextlib.ExitStack() as stack:
             for w in (self.depth_figure, self._dxs, self._dys, self._dx_axis, self._dy_axis, self.depth_line):
                 stack.enter_context(w.hold_sync())
+            self._swap_y_scale("_dys", "_dy_axis", [self.depth_line], scale, bottom, top)
             self._dxs.min, self._dxs.max = 0.5, float(max(values.size, 1)) + 0.5
             self._dys.min, self._dys.max = float(bottom), float(top)
+            self._dy_axis.tick_format = _TICK_FORMATS[scale]
             self._dx_axis.tick_values = layers if layers.size else None
             self._dy_axis.label = {"db": "YES-0 error (dB)", "linear": "YES-0 error",
                                    "log": "YES-0 error (log scale)"}[scale]

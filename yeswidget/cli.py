@@ -108,10 +108,10 @@ def _demo(args) -> int:
         return EXIT_USAGE
     defaults = dict(task.defaults)
     fast = os.environ.get("YESWIDGET_FAST") == "1"
-    epochs = args.epochs or (min(defaults.get("epochs", 100), 40) if fast else defaults.get("epochs", 100))
+    epochs = args.epochs if args.epochs is not None else (min(defaults.get("epochs", 100), 40) if fast else defaults.get("epochs", 100))
     try:
         settings = Settings(
-            lr=args.lr or defaults.get("lr", 1e-3), batch_size=args.batch_size or defaults.get("batch_size", 50),
+            lr=defaults.get("lr", 1e-3) if args.lr is None else args.lr, batch_size=defaults.get("batch_size", 50) if args.batch_size is None else args.batch_size,
             epochs=epochs, optimizer=args.optimizer or defaults.get("optimizer", "adam"),
             schedule=args.schedule or defaults.get("schedule", "step"), seed=args.seed,
             step_size=defaults.get("step_size", 50), gamma=defaults.get("gamma", 0.9),

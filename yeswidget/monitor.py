@@ -14,12 +14,15 @@ samples the bounds are computed on; minibatch losses are only drawn.
 """
 from __future__ import annotations
 
+import dis
+import gc
 import math
 import queue
 import sys
 import threading
 import time
 import traceback as traceback_module
+import types
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -226,6 +229,8 @@ def describe_certification(info: dict) -> str:
 # the monitor
 # --------------------------------------------------------------------------- #
 _STOP = object()
+_POP_TOP = dis.opmap["POP_TOP"]
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 class Monitor:
@@ -312,48 +317,51 @@ class Monitor:
             self._handles.append(module.register_forward_hook(self._make_tap(index)))
         self._handles.append(model.register_forward_pre_hook(self._on_forward))
         self.optimizer = optimizer
-        if optimizer is not None:
-            self.attach_optimizer(optimizer)
+        try:
+            if optimizer is not None:
+                self.attach_optimizer(optimizer)
 
-        # --- check the model against the data before training -----------------
-        try:
-            hidden, output = self._forward_certification(limit=min(self.N, 64))
-        except Exception as exc:
-            for handle in self._handles:
-                handle.remove()
-            raise ValueError(
-                f"the model cannot process X (shape {tuple(self.X.shape)}): {type(exc).__name__}: {exc}. "
-                "X must be the model's input, samples first"
-            ) from exc
-        try:
+            # --- check the model against the data before training -------------
+            try:
+                hidden, output = self._forward_certification(limit=min(self.N, 64))
+            except Exception as exc:
+                raise ValueError(
+                    f"the model cannot process X (shape {tuple(self.X.shape)}): {type(exc).__name__}: {exc}. "
+                    "X must be the model's input, samples first"
+                ) from exc
             self._check_fit(hidden, output)
-        except Exception:
-            for handle in self._handles:
-                handle.remove()
-            raise
-        if self.plan.auto:
+            if not self.plan.widths:  # taps given: read the widths from the check pass
+                self.plan.widths = [int(h.shape[1]) for h in hidden]
+                self.plan.output_width = int(output.shape[1])
             narrow = [h for h in self.plan.widths if h < (self.plan.output_width or 0)]
+            self._warnings = []
             if narrow:
                 msg = (f"hidden width {min(narrow)} is narrower than the output width {self.plan.output_width}: "
                        "the YES-0 network does not fit inside this architecture, so YES-0 is a reference, "
                        "not a certificate")
                 warnings.warn(msg, stacklevel=2)
                 self._warnings = [msg]
-            else:
-                self._warnings = []
-        else:
-            self._warnings = []
 
-        # --- the cloud (YES-0 once) -------------------------------------------
-        t0 = time.perf_counter()
-        if cloud is not None:
-            if cloud.depth != self.depth or cloud.N != self.N:
-                raise ValueError(f"cloud was built for depth {cloud.depth} on {cloud.N} samples; "
-                                 f"this model has depth {self.depth} and the certification set {self.N} samples")
-            self.cloud = cloud
-        else:
-            self.cloud = YesCloud(self.X, self.Y, self.depth, bias=self.plan.bias,
-                                  activation=self.plan.activation, dtype=dtype)
+            # --- the cloud (YES-0 once) ---------------------------------------
+            t0 = time.perf_counter()
+            if cloud is not None:
+                if cloud.depth != self.depth or cloud.N != self.N:
+                    raise ValueError(f"cloud was built for depth {cloud.depth} on {cloud.N} samples; this model "
+                                     f"has depth {self.depth} and the certification set {self.N} samples")
+                self.cloud = cloud
+            else:
+                activation = self.plan.activation
+                if isinstance(activation, nn.Module):
+                    # the module is also a tap: calling it would fire the monitor's own hook
+                    activation = _hook_free(activation)
+                self.cloud = YesCloud(self.X, self.Y, self.depth, bias=self.plan.bias,
+                                      activation=activation, dtype=dtype)
+        except BaseException:
+            # a monitor that fails to start leaves nothing behind on the model or optimizer
+            for handle in self._handles:
+                handle.remove()
+            self._handles.clear()
+            raise
         yes0_seconds = time.perf_counter() - t0
 
         # --- the run record ---------------------------------------------------
@@ -389,6 +397,7 @@ class Monitor:
         self._bounds_seconds = 0.0
         self._last_bounds_cost = 0.0
         self.stop_requested = False
+        self._failure_guessed = False
         self.error: BaseException | None = None
 
         # --- worker ------------------------------------------------------------
@@ -412,7 +421,9 @@ class Monitor:
 
     def _on_forward(self, module, args):
         # training-time batch size, read from the model's own input (no sync)
-        if not self._capturing and args and isinstance(args[0], torch.Tensor) and args[0].ndim >= 1:
+        # (only forward passes that build a graph: an evaluation pass under no_grad is not a step)
+        if (not self._capturing and torch.is_grad_enabled() and args and isinstance(args[0], torch.Tensor)
+                and args[0].ndim >= 1):
             self.batch_size = int(args[0].shape[0])
 
     def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> Handle:
@@ -538,13 +549,19 @@ class Monitor:
     def _due(self, epoch: int) -> bool:
         if self.every != "auto":
             return epoch == 1 or epoch % int(self.every) == 0
-        if epoch == 1 or (self.epochs_total is not None and epoch >= self.epochs_total):
-            return True
+        if epoch == 1:
+            return True  # one update gives the cloud its lower edge
         with self._inflight_cond:
             if self._inflight > 0:
                 return False  # the worker is still busy: never let work pile up
-        wall = time.perf_counter() - (self._t_start or time.perf_counter())
-        return self._bounds_seconds + self._last_bounds_cost <= self.budget * wall
+        # Everything the monitor costs the loop counts against the budget (YES-0, the
+        # epoch-end forward passes, the bound updates), and the next update is assumed to
+        # cost what the last one did. The last epoch is not special: forcing an update
+        # there would put a whole update, waited for in finish(), outside the budget.
+        timings = self.run.timings
+        overhead = timings["yes0_seconds"] + timings["certify_seconds"]
+        wall = time.perf_counter() - (self._t_start or time.perf_counter()) + timings["yes0_seconds"]
+        return overhead + self._bounds_seconds + self._last_bounds_cost <= self.budget * wall
 
     def epoch_end(self) -> None:
         """Close an epoch: certify (one forward pass, no grad), queue the bounds, emit the epoch event."""
@@ -558,7 +575,10 @@ class Monitor:
             self.steps_per_epoch = self._steps_this_epoch
         self._flush_steps()
         hidden, output = self._forward_certification()
-        loss = (output.to(self.Y.dtype) - self.Y).square().sum() / self.N
+        # the metric E in the bounds' precision (float64 by default): a float32 sum over N·m
+        # squared errors is off by ~1e-6 relative, enough to flip a zone at an edge
+        dtype = self.cloud.dtype
+        loss = (output.to(dtype) - self.Y.to(dtype)).square().sum() / self.N
         due = self._due(self.epoch)
         item = {
             "epoch": self.epoch, "loss": loss, "hidden": hidden if due else None, "lr": self.lr,
@@ -653,6 +673,10 @@ class Monitor:
         if self._t_start is None:
             self._start()
         completed = False
+        # the frame running the ``for`` loop (by identity only: no reference is kept)
+        caller = sys._getframe(1)
+        driver = (id(caller), caller.f_code)
+        del caller
         try:
             for epoch in range(self.epoch, n):
                 if self.stop_requested:
@@ -661,7 +685,14 @@ class Monitor:
                 self.epoch_end()
             completed = not self.stop_requested
         except GeneratorExit:
+            # The loop was left early. An exception raised in the loop body never enters this
+            # generator: Python closes it while unwinding the loop's frame. Tell that apart
+            # from ``break``/``return`` so a crash is recorded as "failed", not "stopped".
             completed = False
+            try:
+                self._fail_if_unwinding(sys._getframe(1), driver)
+            except Exception:  # pragma: no cover - never turn a close into an error
+                pass
             raise
         except BaseException as exc:
             self.fail(exc)
@@ -669,6 +700,38 @@ class Monitor:
         finally:
             if self.run.status == "running":
                 self.finish("finished" if completed else "stopped")
+
+    def _fail_if_unwinding(self, frame, driver) -> None:
+        """Mark the run failed if ``frame`` (the loop's frame) is unwinding an exception."""
+        if frame is None or id(frame) != driver[0] or frame.f_code is not driver[1]:
+            return  # closed from elsewhere (garbage collection, an explicit close())
+        if frame.f_code.co_flags & _CO_GENERATOR:
+            return  # driven through another generator (e.g. a progress bar): cannot tell
+        if frame.f_code.co_code[frame.f_lasti] == _POP_TOP:
+            return  # ``break`` or ``return`` out of the loop
+        # an exception passing through a frame leaves a traceback entry at the current instruction
+        tb = next((ref for ref in gc.get_referrers(frame) if isinstance(ref, types.TracebackType)
+                   and ref.tb_frame is frame and ref.tb_lasti == frame.f_lasti), None)
+        if tb is None:
+            return  # e.g. ``del`` of a kept iterator
+        # the exception object itself is reachable from its traceback on Python ≥ 3.12
+        exc = next((ref for ref in gc.get_referrers(tb) if isinstance(ref, BaseException)
+                    and ref.__traceback__ is tb), None)
+        if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+            self.finish("stopped")
+        elif exc is not None:
+            self.fail(exc)
+        else:
+            self._failure_guessed = True
+            where = f"{frame.f_code.co_filename}, line {frame.f_lineno}"
+            frames = traceback_module.format_tb(tb)
+            self.wait()
+            self._set_status(
+                "failed",
+                f"an exception (or an interrupt) ended the training loop inside monitor.epochs() at {where} "
+                f"after epoch {self.epoch}; Python shows its type and message (use `with monitor:` to record them)",
+                "Traceback (most recent call last):\n" + "".join(frames[-6:]),
+            )
 
     def stop(self) -> None:
         """Ask a loop driven by :meth:`epochs` to stop after the current epoch."""
@@ -700,7 +763,9 @@ class Monitor:
             return
         self._closed = True
         try:
-            if self.run.status == "running" and self.run.epochs:
+            self._flush_steps()  # keep the last step losses, also after a failure
+            # self.epoch, not run.epochs: the worker may not have recorded the last epochs yet
+            if self.run.status == "running" and self.epoch:
                 self.finish("finished" if self.epochs_total in (None, self.epoch) else "stopped")
         finally:
             for handle in self._handles:
@@ -722,6 +787,9 @@ class Monitor:
         if exc is not None and not isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
             self.fail(exc)
         elif exc is not None:
+            if self._failure_guessed:  # epochs() only saw that an exception ended the loop
+                self.wait()
+                self._set_status("stopped", f"{type(exc).__name__}")
             self.finish("stopped")
         self.close()
 
@@ -761,6 +829,17 @@ class Monitor:
     def __repr__(self) -> str:
         return (f"Monitor(depth={self.depth}, N={self.N}, epoch={self.epoch}, status={self.run.status!r}, "
                 f"zone={self.zone!r})")
+
+
+def _hook_free(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """An activation module as a plain function: no hooks fire, no graph is built."""
+
+    def activation(t: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return module.forward(t)
+
+    activation.__name__ = type(module).__name__
+    return activation
 
 
 def _model_device(model: nn.Module) -> torch.device:

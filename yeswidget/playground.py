@@ -10,6 +10,7 @@ ones too; choosing a row of the runs table puts its settings back.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -19,7 +20,7 @@ import traitlets
 
 from .bounds import YesCloud
 from .chart import CloudChart
-from .monitor import ZONE_WORDS, discover_layers
+from .monitor import ZONE_WORDS, _certification_set, describe_certification, discover_layers
 from .run import EpochEvent, Run, StatusEvent, to_db
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets import RunsTable, ZoneTimeline
@@ -67,17 +68,24 @@ class Playground(widgets.VBox):
         self._ui_lock = threading.Lock()
         self._ui_timer: threading.Timer | None = None
         self._ui_last = 0.0
+        self._closed = False
+        self._timers: list[threading.Timer] = []  # every Timer the chart started (joined by close())
+        self._timers_lock = threading.Lock()
 
-        # YES-0 once per task, reused by every run
-        depth = discover_layers(task.model(seed)).depth
-        self.cloud = YesCloud(task.X_train, task.Y_train, depth)
+        # YES-0 once per task, reused by every run. Built on the very samples each run's Monitor
+        # certifies on (the same seeded subset when max_samples is given) and with the model's own
+        # bias and activation, so the Monitor accepts it and the cloud is the model's cloud.
+        plan = discover_layers(task.model(seed))
+        X_cert, Y_cert, self._certification = _certification_set(task.X_train, task.Y_train, max_samples, 0)
+        self.cloud = YesCloud(X_cert, Y_cert, plan.depth, bias=plan.bias, activation=plan.activation)
 
         # ---- controls ----------------------------------------------------------
         n = task.X_train.shape[0]
         style = {"description_width": "initial"}
-        self.lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-5, max=0, step=0.1,
+        self.lr_slider = widgets.FloatLogSlider(value=1e-3, base=10, min=-5, max=0, step=0.1,
                                                 description="learning rate", readout_format=".1e", style=style,
                                                 continuous_update=False)
+        _set_lr_value(self.lr_slider, lr)
         options = batch_size_options(n)
         self.batch_slider = widgets.SelectionSlider(options=options, value=_nearest(options, batch_size),
                                                     description="batch size", style=style,
@@ -105,6 +113,7 @@ class Playground(widgets.VBox):
 
         # ---- displays ------------------------------------------------------------
         self.chart = CloudChart(title=f"{task.name}")
+        self.chart.timer_factory = self._chart_timer
         self.timeline = ZoneTimeline()
         self.table = RunsTable()
         self._select_handle = self.table.on_select(self._on_select)
@@ -121,8 +130,8 @@ class Playground(widgets.VBox):
         self.add_class("yeswidget-playground")
 
     def _certification_text(self) -> str:
-        n = self.cloud.N
-        return (f"Bounds and epoch loss on all {n} training samples; losses in the metric E "
+        where = describe_certification(self._certification)
+        return (f"{where[0].upper()}{where[1:]}; losses in the metric E "
                 f"(squared error summed over outputs, mean over samples), in dB. "
                 f"YES-0 = {to_db(self.cloud.upper):.2f} dB for this data and architecture.")
 
@@ -143,7 +152,7 @@ class Playground(widgets.VBox):
         self._syncing = True
         try:
             if "lr" in values:
-                self.lr_slider.value = float(values["lr"])
+                _set_lr_value(self.lr_slider, float(values["lr"]))
             if "batch_size" in values:
                 options = list(self.batch_slider.options)
                 size = int(values["batch_size"])
@@ -180,7 +189,8 @@ class Playground(widgets.VBox):
         run_id = f"run {index + 1}"
         color = RUN_COLORS[index % len(RUN_COLORS)]
         trainer = Trainer(self.task, chosen, cloud=self.cloud, subscribers=(self._on_event,), run_id=run_id,
-                          max_samples=self.max_samples, on_monitor=self.chart.watch)
+                          max_samples=self.max_samples, on_monitor=self._watch)
+        trainer.run.config["color"] = color
         self._trainer = trainer
         self.message.value = ""
         trainer.start()
@@ -237,6 +247,14 @@ class Playground(widgets.VBox):
         """The trainer of the latest run (its ``model``, ``optimizer``, ``monitor``)."""
         return self._trainer
 
+    def _watch(self, monitor) -> None:
+        """Called in the training thread once the new run's Monitor exists: the run shown so far
+        becomes a faded line in its table colour, the new run is drawn live."""
+        previous = self.chart.run
+        if previous is not None and previous.epochs and all(p is not previous for p in self.chart.past_runs):
+            self.chart.add_run(previous, color=previous.config.get("color"))
+        self.chart.watch(monitor, keep_previous=False)
+
     # ---------------------------------------------------------------- live controls
     def _on_lr(self, change) -> None:
         if not self._syncing and self.running:
@@ -271,7 +289,8 @@ class Playground(widgets.VBox):
         self.message.value = _failure_html(f"{run.run_id}: {run.message}", run.traceback)
 
     def _refresh_buttons(self) -> None:
-        running = self.running
+        # a run whose status has ended counts as done even while its thread winds down
+        running = self.running and self._trainer is not None and self._trainer.run.status == "running"
         self.retry_button.description = "Retry" if self.runs else "Train"
         self.pause_button.disabled = not running
         self.stop_button.disabled = not running
@@ -281,6 +300,8 @@ class Playground(widgets.VBox):
     def _refresh_ui(self, force: bool = False) -> None:
         """Runs table + zone timeline, at most every ``ui_interval`` seconds (coalesced)."""
         with self._ui_lock:
+            if self._closed:
+                return
             now = time.monotonic()
             wait = self.ui_interval - (now - self._ui_last)
             if not force and wait > 0:
@@ -307,23 +328,54 @@ class Playground(widgets.VBox):
             self.message.value = f"<small>display update failed: {type(exc).__name__}: {exc}</small>"
 
     # ---------------------------------------------------------------- lifetime
+    def _chart_timer(self, interval: float, function) -> threading.Timer:
+        """The chart's redraw timers, remembered so that :meth:`close` can join them."""
+        timer = threading.Timer(interval, function)
+        timer.daemon = True
+        with self._timers_lock:
+            self._timers = [t for t in self._timers if t.is_alive()]
+            self._timers.append(timer)
+        return timer
+
     def close(self) -> None:
-        """Stop the training thread and close every child widget."""
-        trainer = self._trainer
-        if trainer is not None:
-            trainer.stop()
-            trainer.wait(30)
+        """Stop the training thread, cancel and join every timer, and close every child widget.
+
+        No thread of this widget is left when it returns (unless a run ignores Stop for 30 s).
+        """
+        for trainer in list(self.trainers.values()) + [self._trainer]:
+            if trainer is not None and trainer.alive:
+                trainer.stop()
+        for trainer in list(self.trainers.values()) + [self._trainer]:
+            if trainer is not None:
+                trainer.wait(30)
         with self._ui_lock:
-            if self._ui_timer is not None:
-                self._ui_timer.cancel()
-                self._ui_timer = None
+            self._closed = True
+            ui_timer, self._ui_timer = self._ui_timer, None
         self._select_handle.remove()
-        self.chart.close()
+        self.chart.close()  # cancels its pending redraw; no new timer starts after this
+        with self._timers_lock:
+            timers, self._timers = self._timers, []
+        current = threading.current_thread()
+        for timer in ([ui_timer] if ui_timer is not None else []) + timers:
+            timer.cancel()
+            if timer is not current and timer.ident is not None:
+                timer.join(30)
         for child in (self.timeline, self.table, self.message, self.info, self.lr_slider, self.batch_slider,
                       self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box, self.retry_button,
                       self.pause_button, self.stop_button, self.reset_button):
             child.close()
         super().close()
+
+
+def _set_lr_value(slider: widgets.FloatLogSlider, lr: float) -> None:
+    """Set a log slider to ``lr``, widening its range first (the slider would silently clamp)."""
+    exponent = math.log10(lr)
+    with slider.hold_trait_notifications():
+        if exponent < slider.min:
+            slider.min = float(math.floor(exponent))
+        if exponent > slider.max:
+            slider.max = float(math.ceil(exponent))
+    slider.value = lr
 
 
 def _nearest(options: list[int], value: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,10 @@ RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed")
 
 def to_db(value: float) -> float:
     """``10·log10(value)``; NaN for NaN or negative, ``-inf`` for 0, ``inf`` for inf."""
-    if value is None or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+    if not isinstance(value, numbers.Real):  # numbers.Real: numpy scalars too, not None or strings
+        return math.nan
+    value = float(value)
+    if math.isnan(value) or value < 0:
         return math.nan
     if value == 0:
         return -math.inf
@@ -192,11 +196,12 @@ class Run:
     def label(self) -> str:
         """Short human label from the config, e.g. ``lr 1e-03 · batch 50 · adam``."""
         parts = []
-        if "lr" in self.config:
+        # a monitor's config holds None for what it does not know (no optimizer given)
+        if isinstance(self.config.get("lr"), numbers.Real):
             parts.append(f"lr {self.config['lr']:.0e}")
-        if "batch_size" in self.config:
+        if self.config.get("batch_size") is not None:
             parts.append(f"batch {self.config['batch_size']}")
-        if "optimizer" in self.config:
+        if self.config.get("optimizer") is not None:
             parts.append(str(self.config["optimizer"]))
         return " · ".join(parts) or self.run_id
 

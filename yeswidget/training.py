@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import traceback as traceback_module
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -160,6 +161,11 @@ class Trainer:
         self._running.set()
 
     @property
+    def stop_requested(self) -> bool:
+        """Whether :meth:`stop` was called (the run ends before its next step)."""
+        return self._stop.is_set()
+
+    @property
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
@@ -202,10 +208,12 @@ class Trainer:
             self._build()
         except BaseException as exc:  # nothing is lost: the failure is a run too
             self.error = exc
+            frames = traceback_module.format_exception(type(exc), exc, exc.__traceback__)
             self.run.status, self.run.message = "failed", f"{type(exc).__name__}: {exc}"
+            self.run.traceback = "".join(frames[-6:])
             for callback in self._subscribers:
                 try:
-                    callback(StatusEvent(self.run.run_id, "failed", self.run.message))
+                    callback(StatusEvent(self.run.run_id, "failed", self.run.message, self.run.traceback))
                 except Exception:
                     pass
             self._ready.set()
@@ -235,9 +243,10 @@ class Trainer:
             if self._stop.is_set():
                 monitor.stop()
                 break
-            if batch_size is not None and self._batch_size != batch_size:
-                monitor.mark("batch_size", self._batch_size)
-            batch_size = min(self._batch_size, N)
+            wanted = min(self._batch_size, N)  # read once: the slider may move meanwhile
+            if batch_size is not None and wanted != batch_size:
+                monitor.mark("batch_size", wanted)
+            batch_size = wanted
             order = torch.randperm(N, generator=generator).to(device)
             factor = schedule_factor(s, epoch)
             for start in range(0, N, batch_size):
@@ -254,7 +263,8 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
                 # logged per sample (metric E on the minibatch) so it is comparable with the cloud
-                monitor.log(loss.detach() / index.shape[0])
+                # (batch_size: the epoch's setting, not the size of a short last minibatch)
+                monitor.log(loss.detach() / index.shape[0], batch_size=batch_size)
             if self._stop.is_set():
                 monitor.stop()
             if self.stop_on_divergence and monitor.run.status == "diverged":

@@ -1,0 +1,1072 @@
+"""Tests for yeswidget.monitor: the Monitor watching a PyTorch training loop.
+
+The acceptance tests of the issue come first (numbered as there); then one
+group per requirement. The reference for every number is computed here, by
+hand: our own forward pass through the layers (``layer.forward``, no hooks)
+and our own :class:`YesCloud`. Nothing asserts on timing: the cadence logic is
+tested against a fake clock.
+"""
+from __future__ import annotations
+
+import gc
+import io
+import math
+import re
+import threading
+import time
+import types
+import warnings
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import yeswidget.monitor as monitor_module
+from yeswidget.bounds import YesCloud
+from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
+from yeswidget.run import EpochEvent, StatusEvent, StepEvent, to_db
+from yeswidget.tasks import mlp, phase_retrieval
+
+RTOL = 1e-9
+
+
+# --------------------------------------------------------------------------- #
+# helpers
+# --------------------------------------------------------------------------- #
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, 2-thread OpenMP teams stall badly."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return phase_retrieval()
+
+
+@pytest.fixture
+def data():
+    """A tiny regression set: 64 samples, 4 inputs, 3 non-negative outputs."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 4, generator=g)
+    Y = (X @ torch.randn(4, 3, generator=g)).abs()
+    return X, Y
+
+
+def tiny(seed: int = 0, **kw) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return mlp((4, 8, 8, 3), **kw)
+
+
+def hidden_and_output(model: nn.Module, X: torch.Tensor, acts=(nn.ReLU,)):
+    """Our own forward pass (eval, no grad, no hooks): post-activation outputs and the output."""
+    was = {m: m.training for m in model.modules()}
+    model.eval()
+    hidden = []
+    try:
+        with torch.no_grad():
+            x = X
+            for layer in model:
+                x = layer.forward(x)
+                if isinstance(layer, acts):
+                    hidden.append(x.clone())
+    finally:
+        for m, mode in was.items():
+            m.training = mode
+    return hidden, x
+
+
+def metric_e(output: torch.Tensor, Y: torch.Tensor) -> float:
+    """E = ‖Ŷ − Y‖² / N in float64."""
+    return float((output.double() - Y.double()).square().sum() / Y.shape[0])
+
+
+def train_epoch(model, optimizer, X, Y, monitor=None, batch=16, reduction="sum"):
+    for start in range(0, X.shape[0], batch):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(X[start:start + batch]), Y[start:start + batch], reduction=reduction)
+        loss.backward()
+        optimizer.step()
+        if monitor is not None:
+            monitor.log(loss)
+
+
+def assert_no_hooks(model: nn.Module, optimizer=None) -> None:
+    for name, module in model.named_modules():
+        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                     "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
+                     "_forward_hooks_always_called"):
+            assert not getattr(module, attr, {}), f"{name or 'model'}.{attr} = {getattr(module, attr)}"
+    if optimizer is not None:
+        assert not optimizer._optimizer_step_post_hooks
+        assert not optimizer._optimizer_step_pre_hooks
+
+
+def close(a: float, b: float, rtol: float = RTOL) -> bool:
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=0.0)
+
+
+# --------------------------------------------------------------------------- #
+# acceptance 1: the paper's phase retrieval, every epoch against an independent cloud
+# --------------------------------------------------------------------------- #
+def test_acceptance_1_phase_retrieval_matches_an_independent_cloud(task):
+    model = task.model(seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(task.X_train, task.Y_train),
+                                         batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(0))
+    loss_fn = nn.MSELoss(reduction="sum")
+    reference = YesCloud(task.X_train, task.Y_train, 5)
+    expected = []
+    monitor = Monitor(model, task.X_train, task.Y_train, optimizer=optimizer, every=1)
+    assert monitor.depth == 5 and monitor.N == 800
+    assert close(monitor.run.upper, reference.upper)
+    for epoch in monitor.epochs(6):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            monitor.log(loss)
+        hidden, output = hidden_and_output(model, task.X_train)
+        assert len(hidden) == 4
+        loss_e = metric_e(output, task.Y_train)
+        lower = reference.update(hidden)
+        expected.append((loss_e, reference.upper, lower, reference.yes_k(), reference.zone(loss_e)))
+    monitor.close()
+    run = monitor.run
+    assert run.status == "finished" and len(run.epochs) == 6
+    for record, (loss_e, upper, lower, yes_k, zone) in zip(run.epochs, expected):
+        assert record.bounds_updated
+        assert close(record.loss, loss_e), (record.epoch, record.loss, loss_e)
+        assert close(record.upper, upper)
+        assert close(record.lower, lower), (record.epoch, record.lower, lower)
+        assert all(close(a, b) for a, b in zip(record.yes_k, yes_k)) and len(record.yes_k) == 4
+        assert record.zone == zone
+    # the lower edge is a running minimum, below YES-0, and the orders are nested
+    lowers = [r.lower for r in run.epochs]
+    assert lowers == sorted(lowers, reverse=True)
+    for r in run.epochs:
+        assert r.lower <= min(r.yes_k) + 0.0 and max(r.yes_k) <= r.upper
+        assert all(a >= b for a, b in zip(r.yes_k, r.yes_k[1:]))
+    assert [r.epoch for r in run.epochs] == [1, 2, 3, 4, 5, 6]
+    assert run.epochs[-1].step == 6 * 16 and run.epochs[-1].batch_size == 50
+    assert len(run.step_losses) == 6 * 16
+
+
+# --------------------------------------------------------------------------- #
+# acceptance 2: nothing left behind after close()
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("background", [True, False])
+def test_acceptance_2_close_removes_hooks_keeps_outputs_and_frees_memory(data, background):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
+    probe = torch.randn(5, 4)
+    with torch.no_grad():
+        before = model(probe).clone()
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, background=background)
+    assert monitor.hooks_registered == 2 + 1 + 1  # two taps, the pre-hook, the optimizer hook
+    assert len(model[1]._forward_hooks) == 1 and len(model._forward_pre_hooks) == 1
+    assert len(optimizer._optimizer_step_post_hooks) == 1
+    with torch.no_grad():
+        assert torch.equal(model(probe), before)  # watching does not change the outputs
+
+    refs = []
+    real_forward = monitor._forward_certification
+
+    def spy(*args, **kwargs):
+        hidden, output = real_forward(*args, **kwargs)
+        refs.extend(weakref.ref(h) for h in hidden)
+        refs.append(weakref.ref(output))
+        return hidden, output
+
+    monitor._forward_certification = spy
+    model.eval()  # no training: the outputs must stay exactly the same
+    for _ in monitor.epochs(3):
+        pass
+    monitor_ref = weakref.ref(monitor)
+    monitor.close()
+    monitor.close()  # twice is fine
+    assert_no_hooks(model, optimizer)
+    with torch.no_grad():
+        assert torch.equal(model(probe), before)
+    assert monitor.hooks_registered == 0
+    assert all(h is None for h in monitor._captured)
+    del spy, real_forward  # our own references
+    gc.collect()
+    assert len(refs) == 3 * 3 and all(ref() is None for ref in refs), "hidden outputs are still referenced"
+    run = monitor.run
+    del monitor
+    gc.collect()
+    assert monitor_ref() is None, "the model or optimizer still references the monitor"
+    assert len(run.epochs) == 3
+
+
+def test_with_block_removes_every_hook(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters())
+    with Monitor(model, X, Y, optimizer=optimizer, every=1) as monitor:
+        for _ in range(2):
+            train_epoch(model, optimizer, X, Y, monitor)
+            monitor.epoch_end()
+    assert_no_hooks(model, optimizer)
+    assert monitor.run.status == "finished" and len(monitor.run.epochs) == 2
+    with pytest.raises(RuntimeError, match="closed"):
+        monitor.epoch_end()
+
+
+def test_closing_waits_for_a_slow_worker_before_judging_the_run(data, monkeypatch):
+    X, Y = data
+    with Monitor(tiny(), X, Y, every=1, background=True) as monitor:
+        real_compute = monitor.cloud.compute
+
+        def slow(hidden):
+            time.sleep(0.1)
+            return real_compute(hidden)
+
+        monkeypatch.setattr(monitor.cloud, "compute", slow)
+        monitor.epoch_end()
+        monitor.epoch_end()
+    assert monitor.run.status == "finished" and len(monitor.run.epochs) == 2
+    assert all(r.bounds_updated for r in monitor.run.epochs)
+
+
+# --------------------------------------------------------------------------- #
+# acceptance 3: a loop with MSELoss(reduction="mean") is still judged on E
+# --------------------------------------------------------------------------- #
+def test_acceptance_3_mean_loss_loop_is_judged_on_metric_e(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    reference = YesCloud(X, Y, 3)
+    logged, expected = [], []
+    with Monitor(model, X, Y, optimizer=optimizer, every=1) as monitor:
+        for _ in monitor.epochs(4):
+            for start in range(0, 64, 16):
+                optimizer.zero_grad()
+                loss = nn.MSELoss(reduction="mean")(model(X[start:start + 16]), Y[start:start + 16])
+                loss.backward()
+                optimizer.step()
+                monitor.log(loss)
+                logged.append(float(loss.detach()))
+            hidden, output = hidden_and_output(model, X)
+            loss_e = metric_e(output, Y)
+            reference.update(hidden)
+            expected.append((loss_e, reference.zone(loss_e), float(nn.MSELoss()(output, Y))))
+    assert monitor.run.step_losses == pytest.approx(logged)  # minibatch losses: drawn as logged
+    for record, (loss_e, zone, mean_loss) in zip(monitor.run.epochs, expected):
+        assert close(record.loss, loss_e)
+        assert record.zone == zone
+        # E is the sum over the 3 outputs: 3 × the mean loss, never the mean itself
+        assert record.loss == pytest.approx(3 * mean_loss, rel=1e-5)
+        assert not math.isclose(record.loss, mean_loss, rel_tol=0.5)
+
+
+# --------------------------------------------------------------------------- #
+# acceptance 5: bad input fails before training with a message that says what is wrong
+# --------------------------------------------------------------------------- #
+class Block(nn.Module):
+    """A Linear with its activation applied functionally (invisible to hooks)."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(n_in, n_out)
+
+    def forward(self, x):
+        return torch.relu(self.lin(x))
+
+
+class FunctionalNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block1 = Block(4, 8)
+        self.block2 = Block(8, 8)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out(self.block2(self.block1(x)))
+
+
+class Conv1dNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 2, 3, padding=1)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out(self.act(self.conv(x.unsqueeze(1))).flatten(1))
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Conv1d(1, 1, 1), nn.Linear(8, 3)), ["Conv1d", "taps"]),
+        (Conv1dNet, ["Conv1d", "taps"]),
+        (FunctionalNet, ["torch.relu", "taps"]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU()), ["end", "Linear", "taps"]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 3)), ["LayerNorm", "taps"]),
+        (lambda: nn.Sequential(), ["Sequential", "taps"]),
+    ],
+    ids=["conv1d-in-sequential", "conv1d-net", "functional-relu", "ends-with-activation", "layernorm", "empty"],
+)
+def test_acceptance_5_models_it_cannot_read(data, make, words):
+    X, Y = data
+    model = make()
+    with pytest.raises(UnsupportedModelError) as info:
+        Monitor(model, X, Y)
+    message = str(info.value)
+    for word in words:
+        assert word in message, message
+    assert "Monitor(model, X, Y, taps=" in message or "taps=[" in message  # says how to pass taps
+    assert_no_hooks(model)
+
+
+def test_acceptance_5_taps_that_never_fire(data):
+    X, Y = data
+    model = tiny()
+    stray = nn.ReLU()  # not part of the model
+    with pytest.raises(UnsupportedModelError, match=r"taps\[1\] \(ReLU\) never fired"):
+        Monitor(model, X, Y, taps=[model[1], stray])
+    assert_no_hooks(model)
+    assert_no_hooks(stray)
+
+
+def test_acceptance_5_a_module_used_at_two_depths_is_refused(data):
+    X, Y = data
+    shared = nn.ReLU()
+    model = nn.Sequential(nn.Linear(4, 8), shared, nn.Linear(8, 8), shared, nn.Linear(8, 3))
+    with pytest.raises(UnsupportedModelError):
+        Monitor(model, X, Y)
+    with pytest.raises(UnsupportedModelError, match="fired 2 times"):
+        Monitor(model, X, Y, taps=[shared, model[2]])
+    assert_no_hooks(model)
+
+
+@pytest.mark.parametrize(
+    "X_shape, Y_shape, pattern",
+    [
+        ((64, 5), (64, 3), r"cannot process X \(shape \(64, 5\)\)"),
+        ((64, 4), (64, 7), r"output has 3 features per sample but Y has 7"),
+        ((64, 4), (60, 3), r"X has 64 samples but Y has 60"),
+        ((64, 4), (64,), r"N × m"),
+    ],
+    ids=["X-width", "Y-width", "sample-count", "Y-1d"],
+)
+def test_acceptance_5_data_that_does_not_fit_the_model(X_shape, Y_shape, pattern):
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=pattern):
+        Monitor(model, torch.randn(*X_shape), torch.rand(*Y_shape), optimizer=optimizer)
+    assert_no_hooks(model, optimizer)  # a monitor that fails to start leaves nothing behind
+
+
+@pytest.mark.parametrize("bad", ["nan-Y", "optimizer", "cloud"])
+def test_failures_after_the_hooks_went_on_remove_them(data, bad):
+    X, Y = data
+    model = tiny()
+    kwargs = {}
+    if bad == "nan-Y":
+        Y = Y.clone()
+        Y[3, 1] = math.nan
+        pattern = "non-finite"
+    elif bad == "optimizer":
+        kwargs["optimizer"] = object()
+        pattern = "optimizer"
+    else:
+        kwargs["cloud"] = YesCloud(X[:10], Y[:10], 3)
+        pattern = "cloud was built"
+    with pytest.raises((ValueError, TypeError), match=pattern):
+        Monitor(model, X, Y, **kwargs)
+    assert_no_hooks(model)
+
+
+def test_other_arguments_are_checked(data):
+    X, Y = data
+    with pytest.raises(TypeError, match="nn.Module"):
+        Monitor(lambda x: x, X, Y)
+    with pytest.raises(ValueError, match="every"):
+        Monitor(tiny(), X, Y, every=0)
+    with pytest.raises(ValueError, match="budget"):
+        Monitor(tiny(), X, Y, budget=0)
+    with pytest.raises(ValueError, match="max_samples"):
+        Monitor(tiny(), X, Y, max_samples=1)
+    with pytest.raises(TypeError, match="Dataset"):
+        Monitor(tiny(), X)
+    with pytest.raises(TypeError, match="taps"):
+        Monitor(tiny(), X, Y, taps=[])
+
+
+# --------------------------------------------------------------------------- #
+# acceptance 6: a diverging run
+# --------------------------------------------------------------------------- #
+def test_acceptance_6_a_diverging_run_is_recorded_not_raised(task):
+    model = task.model(seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=10.0)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(task.X_train, task.Y_train),
+                                         batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(0))
+    events = []
+    monitor = Monitor(model, task.X_train, task.Y_train, optimizer=optimizer, every=1)
+    monitor.subscribe(events.append)
+    for _ in monitor.epochs(4):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = nn.MSELoss(reduction="sum")(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            monitor.log(loss)
+    monitor.close()
+    run = monitor.run
+    assert len(run.epochs) == 4  # every epoch point kept
+    assert not all(math.isfinite(v) for v in run.step_losses)
+    bad = [r for r in run.epochs if not math.isfinite(r.loss)]
+    assert bad, [r.loss for r in run.epochs]
+    assert all(r.zone == "red" for r in bad)
+    assert run.status == "diverged" and str(bad[0].epoch) in run.message
+    statuses = [e.status for e in events if isinstance(e, StatusEvent)]
+    assert statuses == ["diverged"]  # and finish() does not overwrite it
+    assert [e.record.epoch for e in events if isinstance(e, EpochEvent)] == [1, 2, 3, 4]
+    assert math.isfinite(run.epochs[-1].upper)
+
+
+# --------------------------------------------------------------------------- #
+# layer discovery
+# --------------------------------------------------------------------------- #
+def test_discovers_the_paper_mlp(task):
+    model = task.model(seed=0)
+    plan = discover_layers(model)
+    assert plan.depth == 5 and plan.bias is True and plan.activation == "relu" and plan.auto
+    assert plan.taps == [model[1], model[3], model[5], model[7]]
+    assert plan.widths == [100, 100, 100, 100] and plan.output_width == 100
+
+
+def test_discovers_nested_containers_with_dropout(data):
+    X, Y = data
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Sequential(nn.Linear(4, 8), nn.ReLU()),
+        nn.Sequential(nn.Dropout(0.1), nn.Linear(8, 8), nn.ReLU(), nn.Identity()),
+        nn.Linear(8, 3),
+    )
+    with Monitor(model, X, Y, every=1, background=False) as monitor:
+        assert monitor.plan.taps == [model[0][1], model[1][2]] and monitor.depth == 3
+        monitor.epoch_end()
+    with torch.no_grad():
+        model.eval()
+        h1 = torch.relu(model[0][0](X))
+        h2 = torch.relu(model[1][1](h1))
+        out = model[2](h2)
+    reference = YesCloud(X, Y, 3)
+    reference.update([h1, h2])
+    record = monitor.run.epochs[0]
+    assert close(record.loss, metric_e(out, Y)) and close(record.lower, reference.lower)
+
+
+def test_reads_bias_from_the_layers(data):
+    X, Y = data
+    with Monitor(tiny(bias=False), X, Y) as monitor:
+        assert monitor.plan.bias is False and monitor.cloud.bias is False
+        assert close(monitor.run.upper, YesCloud(X, Y, 3, bias=False).upper)
+        assert monitor.run.config["bias"] is False
+    with Monitor(tiny(), X, Y) as monitor:
+        assert monitor.plan.bias is True and close(monitor.run.upper, YesCloud(X, Y, 3).upper)
+
+
+def test_custom_module_with_taps_matches_an_independent_cloud(data):
+    X, Y = data
+    torch.manual_seed(0)
+    model = FunctionalNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    reference = YesCloud(X, Y, 3)
+    expected = []
+    with Monitor(model, X, Y, taps=[model.block1, model.block2], optimizer=optimizer, every=1) as monitor:
+        assert monitor.depth == 3 and monitor.plan.widths == [8, 8]
+        for _ in monitor.epochs(3):
+            train_epoch(model, optimizer, X, Y, monitor)
+            with torch.no_grad():
+                h1 = model.block1(X)
+                h2 = model.block2(h1)
+                out = model.out(h2)
+            reference.update([h1, h2])
+            expected.append((metric_e(out, Y), reference.lower))
+    for record, (loss, lower) in zip(monitor.run.epochs, expected):
+        assert close(record.loss, loss) and close(record.lower, lower)
+
+
+def test_other_activations_use_the_layers_own_module(data):
+    X, Y = data
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3))
+    with Monitor(model, X, Y, every=1) as monitor:
+        monitor.epoch_end()
+    hidden, out = hidden_and_output(model, X, acts=(nn.Tanh,))
+    reference = YesCloud(X, Y, 3, activation="tanh")
+    reference.update(hidden)
+    assert close(monitor.run.upper, reference.upper) and close(monitor.run.epochs[0].lower, reference.lower)
+    assert monitor.run.config["activation"] == "Tanh"
+
+
+def test_the_bounds_activation_does_not_fire_the_taps(data):
+    # The activation module is also a tap. The worker applies it while the training
+    # thread may be capturing hidden outputs: it must not go through the module's hooks.
+    X, Y = data
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3))
+    with Monitor(model, X, Y) as monitor:
+        monitor._capturing = True
+        monitor._captured = [None, None]
+        monitor._tap_calls = [0, 0]
+        try:
+            t = torch.randn(5, 8, dtype=torch.float64)
+            assert torch.allclose(monitor.cloud._act(t), torch.tanh(t))
+        finally:
+            monitor._capturing = False
+        assert monitor._tap_calls == [0, 0] and monitor._captured == [None, None]
+
+
+@pytest.mark.parametrize("use_taps", [False, True])
+def test_warns_when_a_hidden_layer_is_narrower_than_the_output(data, use_taps):
+    X, Y = data
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 2), nn.ReLU(), nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))
+    kwargs = {"taps": [model[1], model[3]]} if use_taps else {}
+    with pytest.warns(UserWarning, match="narrower than the output width 3") as caught:
+        monitor = Monitor(model, X, Y, **kwargs)
+    assert "reference, not a certificate" in str(caught[0].message)
+    assert any("narrower" in w for w in monitor.run.warnings)
+    monitor.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Monitor(tiny(), X, Y).close()  # 8 ≥ 3: no warning
+
+
+# --------------------------------------------------------------------------- #
+# the certification set
+# --------------------------------------------------------------------------- #
+class CountingDataset(torch.utils.data.Dataset):
+    def __init__(self, X, Y):
+        self.X, self.Y, self.reads = X, Y, 0
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.X[i], self.Y[i]
+
+
+def test_certification_from_tensors_dataset_and_dataloader(data):
+    X, Y = data
+    upper = YesCloud(X, Y, 3).upper
+    with Monitor(tiny(), X, Y) as m:
+        assert m.certification["source"] == "tensors" and m.certification["n_samples"] == 64
+        assert not m.certification["subset"] and "all 64" in m.run.certification["text"]
+    dataset = CountingDataset(X, Y)
+    with Monitor(tiny(), dataset, every=1) as m:
+        assert m.certification["source"] == "Dataset"
+        assert torch.equal(m.X, X) and torch.equal(m.Y, Y)
+        m.epoch_end()
+        m.epoch_end()
+    assert dataset.reads == 64  # read once
+    dataset = CountingDataset(X, Y)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=10, shuffle=True)
+    with Monitor(tiny(), loader, every=1) as m:
+        assert m.certification["source"] == "DataLoader" and m.N == 64
+        # the same samples (in the loader's order): the same YES-0
+        assert close(m.run.upper, upper, 1e-9)
+        assert sorted(m.X[:, 0].tolist()) == sorted(X[:, 0].tolist())
+        m.epoch_end()
+        m.epoch_end()
+    assert dataset.reads == 64
+
+
+def test_certification_subset_is_fixed_and_seeded(task):
+    X, Y = task.X_train, task.Y_train
+    model = task.model(seed=0)
+    a = Monitor(model, X, Y, max_samples=100)
+    b = Monitor(model, X, Y, max_samples=100)
+    c = Monitor(model, X, Y, max_samples=100, seed=1)
+    try:
+        assert a.N == 100 and torch.equal(a.X, b.X) and torch.equal(a.Y, b.Y)
+        assert not torch.equal(a.X, c.X)
+        assert a.certification == {"source": "tensors", "n_samples": 100, "of": 800, "subset": True, "seed": 0}
+        assert "subset of 100 of the 800" in a.run.certification["text"]
+        assert a.run.config["n_samples"] == 100
+        # the subset really is rows of X, paired with their own targets
+        rows = {tuple(r) for r in X.tolist()}
+        assert all(tuple(r) in rows for r in a.X.tolist())
+        assert torch.allclose(a.Y, (a.X.double() @ task.extras["A"].double().T).abs().float(), atol=1e-5)
+        assert close(a.run.upper, YesCloud(a.X, a.Y, 5).upper)
+    finally:
+        for m in (a, b, c):
+            m.close()
+    with Monitor(model, X, Y, max_samples=5000) as m:
+        assert m.N == 800 and not m.certification["subset"]
+
+
+# --------------------------------------------------------------------------- #
+# steps: log(), no sync per step, the optimizer hook
+# --------------------------------------------------------------------------- #
+def test_log_accepts_tensors_and_floats(data):
+    X, Y = data
+    with Monitor(tiny(), X, Y, background=False) as monitor:
+        monitor.log(torch.tensor(2.0))
+        monitor.log(1.5)
+        monitor.log(np.float64(0.5))
+        monitor.log(torch.tensor([[0.25]], requires_grad=True) * 1)
+        with pytest.raises(ValueError, match="scalar"):
+            monitor.log(torch.tensor([1.0, 2.0]))
+        monitor.epoch_end()
+    assert monitor.run.step_losses == [2.0, 1.5, 0.5, 0.25]
+    assert all(type(v) is float for v in monitor.run.step_losses)
+    assert monitor.run.epochs[0].step == 5  # without an optimizer every log() is a step (the bad one too)
+
+
+def test_log_does_not_sync_the_device_per_step(data, monkeypatch):
+    X, Y = data
+    model = tiny()
+    with Monitor(model, X, Y, background=False) as monitor:
+        for _ in range(4):
+            monitor.log(torch.tensor(1.0))
+        monitor.epoch_end()  # now the monitor knows the steps per epoch and streams steps
+        calls = {"n": 0}
+        for name in ("item", "tolist", "__float__", "__int__", "__bool__", "__index__"):
+            real = getattr(torch.Tensor, name)
+
+            def counting(self, *args, _real=real, **kwargs):
+                calls["n"] += 1
+                return _real(self, *args, **kwargs)
+
+            monkeypatch.setattr(torch.Tensor, name, counting)
+        losses = [torch.tensor(float(i)) for i in range(100)]
+        for loss in losses:
+            monitor.log(loss)
+        n_calls = calls["n"]
+        monkeypatch.undo()
+        # the pending losses are sent in batches (one transfer per batch, ≥ 0.25 s apart)
+        assert n_calls <= 8, n_calls
+        monitor.epoch_end()
+    assert monitor.run.step_losses[4:] == [float(i) for i in range(100)]
+
+
+def test_optimizer_hook_counts_steps_and_reads_the_lr(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Monitor(model, X, Y, optimizer=optimizer, every=1) as monitor:
+        for epoch in monitor.epochs(4):
+            if epoch == 2:
+                for group in optimizer.param_groups:
+                    group["lr"] = 0.005
+            train_epoch(model, optimizer, X, Y)  # no log() at all
+    run = monitor.run
+    assert [r.epoch for r in run.epochs] == [1, 2, 3, 4]
+    assert [r.step for r in run.epochs] == [4, 8, 12, 16]
+    assert [r.lr for r in run.epochs] == [0.01, 0.01, 0.005, 0.005]
+    assert [r.batch_size for r in run.epochs] == [16] * 4
+    assert run.config["lr"] == 0.01 and run.config["optimizer"] == "sgd"
+    assert run.step_losses == []
+
+
+def test_evaluation_forwards_do_not_change_the_batch_size(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Monitor(model, X, Y, optimizer=optimizer, every=1) as monitor:
+        for _ in monitor.epochs(2):
+            train_epoch(model, optimizer, X, Y)
+            with torch.no_grad():
+                model(X[:7])  # a test-set evaluation
+    assert [r.batch_size for r in monitor.run.epochs] == [16, 16]
+
+
+def test_epoch_end_restores_train_and_eval_modes(data):
+    X, Y = data
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 8), nn.ReLU(),
+                          nn.Dropout(0.5), nn.Linear(8, 3))
+    model.train()
+    model[5].eval()  # a mixed state must come back exactly
+    modes = {name: m.training for name, m in model.named_modules()}
+    with Monitor(model, X, Y, every=1) as monitor:
+        monitor.epoch_end()
+        assert {name: m.training for name, m in model.named_modules()} == modes
+        model.eval()
+        monitor.epoch_end()
+        assert not any(m.training for m in model.modules())
+    model.eval()
+    with torch.no_grad():
+        out = model(X)
+    # the epoch loss is measured without dropout (eval mode)
+    assert close(monitor.run.epochs[0].loss, metric_e(out, Y))
+    assert close(monitor.run.epochs[1].loss, metric_e(out, Y))
+
+
+def test_epochs_form(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, epochs=None)
+    seen = []
+    for epoch in monitor.epochs(5):
+        seen.append(epoch)
+        train_epoch(model, optimizer, X, Y, monitor)
+    assert seen == [0, 1, 2, 3, 4]
+    assert monitor.epochs_total == 5 and monitor.run.config["epochs"] == 5
+    assert monitor.run.status == "finished" and len(monitor.run.epochs) == 5
+    monitor.close()
+    assert monitor.run.status == "finished"
+
+
+# --------------------------------------------------------------------------- #
+# cadence
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("every, pattern", [(1, [1, 2, 3, 4, 5, 6, 7]), (3, [1, 3, 6]), (10, [1])])
+def test_every_k_updates_at_epoch_1_and_every_kth(data, every, pattern):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Monitor(model, X, Y, optimizer=optimizer, every=every) as monitor:
+        for _ in monitor.epochs(7):
+            train_epoch(model, optimizer, X, Y, monitor)
+    records = monitor.run.epochs
+    assert [r.epoch for r in records if r.bounds_updated] == pattern
+    assert len(monitor.cloud.epochs) == len(pattern)
+    for previous, record in zip(records, records[1:]):
+        if not record.bounds_updated:  # nothing new: the bounds stay, the loss moves on
+            assert record.yes_k == previous.yes_k and record.lower == previous.lower
+        assert record.lower <= previous.lower
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "train_seconds, bounds_seconds, expect",
+    [(1.0, 0.5, "some"), (10.0, 0.5, "all"), (1.0, 100.0, "first")],
+    ids=["bounds-half-an-epoch", "bounds-cheap", "bounds-expensive"],
+)
+def test_auto_cadence_keeps_bounds_within_the_budget(data, monkeypatch, train_seconds, bounds_seconds, expect):
+    X, Y = data
+    clock = FakeClock()
+    monkeypatch.setattr(monitor_module, "time",
+                        types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=time.monotonic))
+    monitor = Monitor(tiny(), X, Y, every="auto", background=False)
+    monitor.run.timings["yes0_seconds"] = 0.0  # measured on the fake clock: 0 anyway
+    n = 100 if expect == "some" else 20
+    real_compute = monitor.cloud.compute
+
+    def compute(hidden):
+        clock.now += bounds_seconds
+        return real_compute(hidden)
+
+    monkeypatch.setattr(monitor.cloud, "compute", compute)
+    for _ in monitor.epochs(n):
+        clock.now += train_seconds
+    monitor.close()
+    records = monitor.run.epochs
+    assert len(records) == n and records[0].bounds_updated
+    budget = monitor.budget
+    done = 1
+    for record in records[1:]:
+        # the rule: update when the bounds' time so far plus one more update fits in 20% of the wall time
+        fits = bounds_seconds * (done + 1) <= budget * record.wall_time + 1e-9
+        assert record.bounds_updated == fits, (record.epoch, done)
+        done += record.bounds_updated
+    wall = monitor.run.timings["wall_seconds"] + bounds_seconds * records[-1].bounds_updated
+    share = monitor.run.timings["bounds_seconds"] / wall
+    updates = sum(r.bounds_updated for r in records)
+    if expect == "all":
+        assert updates == n
+    elif expect == "first":
+        assert updates == 1
+    else:
+        assert 0.15 <= share <= budget + 1e-9, share  # uses its budget, and no more
+        assert 40 <= updates <= 50
+
+
+def test_auto_cadence_never_queues_work_behind_a_busy_worker(data, monkeypatch):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every="auto", background=True)
+    release = threading.Event()
+    real_compute = monitor.cloud.compute
+
+    def blocked(hidden):
+        assert release.wait(30)
+        return real_compute(hidden)
+
+    monkeypatch.setattr(monitor.cloud, "compute", blocked)
+    for _ in range(5):
+        monitor.epoch_end()
+    assert not monitor.wait(timeout=0.05)  # still busy with epoch 1
+    release.set()
+    assert monitor.wait()
+    monitor.close()
+    assert [r.bounds_updated for r in monitor.run.epochs] == [True, False, False, False, False]
+
+
+def test_background_results_arrive_in_epoch_order(data, monkeypatch):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, background=True)
+    real_compute = monitor.cloud.compute
+    slow = {1, 2}
+
+    def compute(hidden):
+        if len(monitor.cloud.epochs) + 1 in slow:
+            time.sleep(0.05)  # the first updates are slow: later epochs queue behind them
+        return real_compute(hidden)
+
+    monkeypatch.setattr(monitor.cloud, "compute", compute)
+    arrived = []
+    monitor.subscribe(lambda e: arrived.append(e.record.epoch) if isinstance(e, EpochEvent) else None)
+    for _ in range(6):
+        train_epoch(model, optimizer, X, Y, monitor)
+        monitor.epoch_end()
+    assert monitor.wait(timeout=60)
+    assert arrived == [1, 2, 3, 4, 5, 6]
+    assert [r.epoch for r in monitor.run.epochs] == arrived
+    assert monitor.cloud.epochs == arrived
+    monitor.close()
+
+
+# --------------------------------------------------------------------------- #
+# events
+# --------------------------------------------------------------------------- #
+def test_events_carry_the_readings(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    events = []
+    with Monitor(model, X, Y, optimizer=optimizer, every=1, run_id="r1") as monitor:
+        handle = monitor.subscribe(events.append)
+        for _ in monitor.epochs(3):
+            train_epoch(model, optimizer, X, Y, monitor)
+    handle.remove()
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    statuses = [e for e in events if isinstance(e, StatusEvent)]
+    assert {e.run_id for e in events} == {"r1"}
+    assert sum(len(e.losses) for e in steps) == 12 == len(monitor.run.step_losses)
+    positions = [p for e in steps for p in e.positions]
+    assert positions == sorted(positions) and positions[-1] == pytest.approx(3.0)
+    assert all(len(e.positions) == len(e.losses) and e.lr == 0.05 and e.batch_size == 16 for e in steps)
+    assert [e.epoch for e in epochs] == [1, 2, 3] and all(e.epochs_total == 3 for e in epochs)
+    for e, record in zip(epochs, monitor.run.epochs):
+        assert e.record is record
+        assert (e.loss, e.upper, e.lower, e.zone, e.lr, e.batch_size) == \
+            (record.loss, record.upper, record.lower, record.zone, 0.05, 16)
+        assert len(e.yes_k) == 2 and e.wall_time > 0
+    assert [e.wall_time for e in epochs] == sorted(e.wall_time for e in epochs)
+    assert [e.status for e in statuses] == ["finished"] and statuses[0].message == ""
+
+
+def test_subscription_handles(data):
+    X, Y = data
+    seen = []
+    with Monitor(tiny(), X, Y, background=False) as monitor:
+        handle = monitor.subscribe(seen.append)
+        monitor.epoch_end()
+        handle.remove()
+        handle.remove()  # safe twice
+        assert not handle.active
+        monitor.epoch_end()
+        with monitor.subscribe(seen.append) as inner:
+            assert inner.active
+            monitor.epoch_end()
+        assert not inner.active
+        monitor.epoch_end()
+        with pytest.raises(TypeError, match="callable"):
+            monitor.subscribe("not a function")
+    assert [e.record.epoch for e in seen if isinstance(e, EpochEvent)] == [1, 3]
+
+
+def test_a_subscriber_that_raises_does_not_break_training(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    good = []
+
+    def broken(event):
+        raise ZeroDivisionError("display went away")
+
+    with Monitor(model, X, Y, optimizer=optimizer, every=1) as monitor:
+        monitor.subscribe(broken)
+        monitor.subscribe(good.append)
+        for _ in monitor.epochs(2):
+            train_epoch(model, optimizer, X, Y, monitor)
+    assert monitor.run.status == "finished" and len(monitor.run.epochs) == 2
+    assert any("ZeroDivisionError" in w and "display went away" in w for w in monitor.run.warnings)
+    assert len([e for e in good if isinstance(e, EpochEvent)]) == 2  # the others still get everything
+
+
+# --------------------------------------------------------------------------- #
+# the run record
+# --------------------------------------------------------------------------- #
+def test_run_record_holds_config_losses_epochs_timings(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Monitor(model, X, Y, optimizer=optimizer, every=2, config={"batch_size": 16, "note": "x"}) as monitor:
+        assert monitor.run.status == "running"
+        for _ in monitor.epochs(3):
+            train_epoch(model, optimizer, X, Y, monitor)
+    run = monitor.run
+    assert run.config["depth"] == 3 and run.config["widths"] == [8, 8] and run.config["every"] == 2
+    assert run.config["note"] == "x" and run.label == "lr 1e-02 · batch 16 · adam"
+    assert run.depth == 3 and close(run.upper, YesCloud(X, Y, 3).upper)
+    assert len(run.layer_errors) == 3 and close(run.layer_errors[-1], run.upper)
+    assert len(run.step_losses) == len(run.step_positions) == 12
+    assert all(isinstance(r.loss, float) and r.zone in ("red", "yellow", "green") for r in run.epochs)
+    assert set(run.timings) >= {"yes0_seconds", "bounds_seconds", "certify_seconds", "wall_seconds"}
+    assert all(v >= 0 for v in run.timings.values())
+    assert run.status == "finished" and monitor.zone == run.final_zone
+    monitor.mark("batch_size", 32)
+    assert run.marks[-1]["kind"] == "batch_size" and run.marks[-1]["value"] == 32
+
+
+# --------------------------------------------------------------------------- #
+# text output
+# --------------------------------------------------------------------------- #
+def test_text_printer_prints_one_line_per_epoch(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    stream = io.StringIO()
+    with Monitor(model, X, Y, optimizer=optimizer, every=1) as monitor:
+        monitor.subscribe(TextPrinter(stream))
+        for _ in monitor.epochs(3):
+            train_epoch(model, optimizer, X, Y, monitor)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1] == "run finished"
+    pattern = re.compile(r"epoch\s+(\d+)/3\s+loss\s+(\S+) dB\s+YES-0\s+(\S+) dB\s+lower\s+(\S+) dB\s+(red|yellow|green)")
+    for line, record in zip(lines, monitor.run.epochs):
+        match = pattern.match(line)
+        assert match, line
+        epoch, loss, upper, lower, zone = match.groups()
+        assert int(epoch) == record.epoch and zone == record.zone
+        for text, value in ((loss, record.loss), (upper, record.upper), (lower, record.lower)):
+            assert float(text) == pytest.approx(to_db(value), abs=0.006)
+
+
+def test_verbose_prints_to_stdout(data, capsys):
+    X, Y = data
+    with Monitor(tiny(), X, Y, verbose=True, background=False) as monitor:
+        monitor.epoch_end()
+    out = capsys.readouterr().out
+    assert out.startswith("epoch    1  loss") and "YES-0" in out and "run finished" in out
+
+
+def test_text_printer_survives_a_nan_loss():
+    from yeswidget.run import EpochRecord
+
+    line = TextPrinter.format(EpochRecord(epoch=3, loss=math.nan, upper=1.0, lower=0.5, zone="red"), 10)
+    assert line.startswith("epoch    3/10  loss      nan dB") and "red" in line
+
+
+# --------------------------------------------------------------------------- #
+# the user's loop raises
+# --------------------------------------------------------------------------- #
+def _loop_that_raises(monitor, model, optimizer, X, Y, at_epoch=2):
+    for epoch in monitor.epochs(5):
+        train_epoch(model, optimizer, X, Y, monitor)
+        if epoch == at_epoch:
+            raise RuntimeError("boom in the loop")
+
+
+@pytest.mark.parametrize("where", ["same-frame", "helper-function"])
+def test_an_exception_in_the_epochs_loop_fails_the_run_and_is_reraised(data, where):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    statuses = []
+    monitor.subscribe(lambda e: statuses.append(e.status) if isinstance(e, StatusEvent) else None)
+    with pytest.raises(RuntimeError, match="boom in the loop"):
+        if where == "helper-function":
+            _loop_that_raises(monitor, model, optimizer, X, Y)
+        else:
+            for epoch in monitor.epochs(5):
+                train_epoch(model, optimizer, X, Y, monitor)
+                if epoch == 2:
+                    raise RuntimeError("boom in the loop")
+    run = monitor.run
+    assert run.status == "failed" and statuses == ["failed"]
+    assert run.message and run.traceback
+    assert "boom in the loop" in run.traceback or "boom in the loop" in run.message  # the raising line
+    assert len(run.epochs) == 2  # the record is kept
+    monitor.close()
+    assert len(run.step_losses) == 3 * 4  # and so is every logged step, the last epoch's too
+    assert run.status == "failed"
+    assert_no_hooks(model, optimizer)
+
+
+@pytest.mark.parametrize("form", ["epochs", "epoch_end"])
+def test_an_exception_inside_with_monitor_fails_the_run_with_its_message(data, form):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    with pytest.raises(KeyError, match="missing column"):
+        with Monitor(model, X, Y, optimizer=optimizer, every=1) as monitor:
+            if form == "epochs":
+                for epoch in monitor.epochs(5):
+                    train_epoch(model, optimizer, X, Y, monitor)
+                    if epoch == 1:
+                        raise KeyError("missing column")
+            else:
+                for epoch in range(5):
+                    train_epoch(model, optimizer, X, Y, monitor)
+                    if epoch == 1:
+                        raise KeyError("missing column")
+                    monitor.epoch_end()
+    run = monitor.run
+    assert run.status == "failed" and run.message == "KeyError: 'missing column'"
+    assert "KeyError" in run.traceback and "missing column" in run.traceback
+    assert len(run.epochs) == 1  # epoch 0 closed; epoch 1 raised before its epoch_end
+    assert_no_hooks(model, optimizer)
+
+
+def test_leaving_the_loop_on_purpose_is_stopped_not_failed(data):
+    X, Y = data
+    model = tiny()
+    m1 = Monitor(model, X, Y, every=1)
+    for epoch in m1.epochs(5):
+        if epoch == 1:
+            break
+    assert m1.run.status == "stopped" and len(m1.run.epochs) == 1
+    m1.close()
+
+    m2 = Monitor(model, X, Y, every=1)
+    for epoch in m2.epochs(5):
+        if epoch == 2:
+            m2.stop()
+    assert m2.run.status == "stopped" and len(m2.run.epochs) == 3
+    m2.close()
+
+    m3 = Monitor(model, X, Y, every=1)
+    kept = m3.epochs(5)
+    for epoch in kept:
+        if epoch == 0:
+            break
+    del kept  # closing a kept iterator later is not a failure either
+    assert m3.run.status == "stopped"
+    m3.close()
+
+    with pytest.raises(KeyboardInterrupt):
+        with Monitor(model, X, Y, every=1) as m4:
+            for epoch in m4.epochs(5):
+                if epoch == 1:
+                    raise KeyboardInterrupt  # the stop button of a notebook
+    assert m4.run.status == "stopped" and len(m4.run.epochs) == 1
+    assert_no_hooks(model)
