@@ -26,9 +26,12 @@ Usage::
     python benchmarks/bench_bounds.py                 # both sizes, CPU (~1-2 min on 2 cores)
     python benchmarks/bench_bounds.py --quick         # paper's size only, fewer repeats
     python benchmarks/bench_bounds.py --device cuda   # the same on the GPU (naive on the GPU too)
+    python benchmarks/bench_bounds.py --threads 1     # pin torch's CPU threads (a loaded machine)
 
-Timings are wall-clock, best of ``--repeats`` (median in brackets): on a shared
-machine they are noisy; the ratios matter more than the seconds.
+Timings are wall-clock, best of ``--repeats`` (median in brackets; the naive
+epoch at the large size is timed once by default): on a shared machine they are
+noisy, and multi-threaded BLAS on an oversubscribed machine can be many times
+slower than one thread, so the header prints the load average.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from yeswidget import bounds  # noqa: E402
-from yeswidget.bounds import anchor_sets, yes_k_bounds  # noqa: E402
+from yeswidget.bounds import anchor_sets, solve_counter, yes_k_bounds  # noqa: E402
 
 SIZES = {
     "paper": dict(N=800, n=20, m=100, depth=5, width=100),
@@ -149,27 +152,29 @@ def project_flops(N, d, k):
 
 
 def flops_of_run(X, Y, hidden, dtype):
-    """Run ``yes_k_bounds`` once with the two kernels wrapped to record their shapes."""
-    counted = {"basis": 0, "project": 0, "bases": 0, "solves": 0}
+    """Run ``yes_k_bounds`` once with the two kernels wrapped to record their shapes.
+
+    Returns the FLOPs of the bases and of the projections, and the engine's own
+    count of bases and solves (``solve_counter``)."""
+    counted = {"basis": 0, "project": 0}
     original_basis, original_project = bounds._orthonormal_basis, bounds._project
 
     def basis(A):
-        batch = math.prod(A.shape[:-2])
-        counted["basis"] += basis_flops(batch, A.shape[-2], A.shape[-1], A.dtype)
-        counted["bases"] += batch
+        counted["basis"] += basis_flops(math.prod(A.shape[:-2]), A.shape[-2], A.shape[-1], A.dtype)
         return original_basis(A)
 
     def project(basis_, T):
         Q, _ = basis_
         counted["project"] += project_flops(Q.shape[-2], Q.shape[-1], T.shape[-1])
-        counted["solves"] += 1
         return original_project(basis_, T)
 
     bounds._orthonormal_basis, bounds._project = basis, project
     try:
-        yes_k_bounds(X, Y, hidden, dtype=dtype)
+        with solve_counter() as count:
+            yes_k_bounds(X, Y, hidden, dtype=dtype)
     finally:
         bounds._orthonormal_basis, bounds._project = original_basis, original_project
+    counted.update(bases=count.bases, solves=count.solves)
     return counted
 
 
@@ -207,7 +212,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="the paper's size only, fewer repeats")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--repeats", type=int, default=None, help="timings per measurement (default 3, quick 2)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -218,6 +226,9 @@ def main(argv=None):
 
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"yeswidget.bounds benchmark on {where}; torch {torch.__version__}; best of {repeats} (median)")
+    if hasattr(os, "getloadavg"):
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (a loaded machine inflates "
+              "multi-threaded timings; try --threads 1)")
     peak = {dt: gemm_gflops(device, dt) for dt in (torch.float64, torch.float32)}
     print(f"large GEMM (2048²): float64 {peak[torch.float64]:.1f} GFLOP/s, float32 {peak[torch.float32]:.1f} GFLOP/s\n")
 
@@ -230,8 +241,9 @@ def main(argv=None):
         label = (f"{name}: N={shape['N']} n={shape['n']} m={shape['m']} L={shape['depth']} "
                  f"w={shape['width']} ({sets} sets)")
         print(f"timing {label} ...", flush=True)
-        naive = timed(lambda: naive_epoch(X, Y, hidden), max(1, repeats - 1) if name == "large" else repeats,
-                      device, warmup=device.type == "cuda")
+        # the naive epoch at the large size takes seconds: time it once unless --repeats says otherwise
+        naive_repeats = 1 if name == "large" and args.repeats is None else repeats
+        naive = timed(lambda: naive_epoch(X, Y, hidden), naive_repeats, device, warmup=device.type == "cuda")
         ours64 = timed(lambda: yes_k_bounds(X, Y, hidden), repeats, device)
         ours32 = timed(lambda: yes_k_bounds(X, Y, hidden, dtype=torch.float32), repeats, device)
         f64 = flops_of_run(X, Y, hidden, torch.float64)
@@ -259,8 +271,8 @@ def main(argv=None):
             rate = total / best / 1e9
             print(f"{label:<52} {mode:<8} {counted['bases']:>6} {counted['solves']:>6} {total / 1e9:>8.3f} "
                   f"{rate:>8.2f} {peak[dt]:>12.1f} {rate / peak[dt]:>6.1%}")
-    print("  (FLOPs: per basis Gram 2Nd² + eigh 9d³ [+ whitener GEMMs and two more passes in float32]; "
-          "per solve 4Ndk + 4d²k)")
+    print("  (bases/solves: solve_counter. FLOPs: per basis Gram 2Nd² + eigh 9d³ [float32: three passes plus two"
+          " whitener GEMMs 2Nd²]; per projection GEMM chain 4Ndk + 4d²k, k = the width of the targets sharing it)")
 
     if accuracy:
         print("\nmax relative deviation from a float64 numpy lstsq reference, paper's size, all sets:")

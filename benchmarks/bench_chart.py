@@ -218,7 +218,31 @@ def png_bytes_of(fig) -> int:
     return buf.tell()
 
 
-def bench_matplotlib(upper, records, pos, loss, steps, steps_per_second, samples):
+def draw_minimal(run):
+    """The cheapest per-epoch picture: epoch loss and the three bands, no steps, no legend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    e = np.array([r.epoch for r in run.epochs], dtype=float)
+    to_db = lambda v: 10 * np.log10(np.asarray(v, dtype=float))  # noqa: E731
+    loss_db = to_db([r.loss for r in run.epochs])
+    up = to_db([r.upper for r in run.epochs])
+    lo = to_db([r.lower for r in run.epochs])
+    top, bottom = max(loss_db.max(), up.max()) + 1, min(loss_db.min(), lo.min()) - 1
+    ax.fill_between(e, up, top, color="#FFB6C1", alpha=0.4)
+    ax.fill_between(e, lo, up, color="#FFD700", alpha=0.4)
+    ax.fill_between(e, bottom, lo, color="#00FF7F", alpha=0.4)
+    ax.plot(e, up, color="red")
+    ax.plot(e, lo, "--", color="green")
+    ax.plot(e, loss_db, color="black")
+    ax.set_ylim(bottom, top)
+    return fig
+
+
+def bench_matplotlib(upper, records, pos, loss, steps, steps_per_second, samples, draw=None):
     """Redraw the whole figure after an epoch, as a PNG; timed at ``samples`` epochs."""
     epochs = len(records)
     if samples >= epochs:
@@ -234,7 +258,7 @@ def bench_matplotlib(upper, records, pos, loss, steps, steps_per_second, samples
         run.step_positions = pos_list[: t * steps]
         run.step_losses = loss_list[: t * steps]
         t0, c0 = time.perf_counter(), time.process_time()
-        fig = draw_cloud(run, size=(8, 4.5), dpi=100)
+        fig = draw(run) if draw is not None else draw_cloud(run, size=(8, 4.5), dpi=100)
         n = png_bytes_of(fig)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
@@ -286,22 +310,34 @@ def main(argv=None):
     print(f"  sent                     {c['bytes'] / 1e6:.2f} MB in {c['messages']} messages, "
           f"{c['bytes'] / max(c['redraws'], 1) / 1e3:.1f} kB per redraw")
     print(f"  bytes per second         {chart_bps / 1e3:.1f} kB/s of training")
+    print(f"  CPU load                 {1e3 * c['cpu'] / c['sim_seconds']:.1f} ms per second of training "
+          f"({100 * c['cpu'] / c['sim_seconds']:.1f}% of one core)")
     print(f"  full state at the end    {c['initial_state'] / 1e3:.1f} kB (what a new view loads); "
           f"step line {c['step_points']} points")
 
-    m = bench_matplotlib(upper, records, pos, loss, args.steps, args.steps_per_second, samples)
-    print(f"\nmatplotlib, redraw + PNG after every epoch ({m['samples']} epochs timed"
-          f"{'' if samples >= args.epochs else ', estimate for all'})")
-    print(f"  per epoch                {1e3 * m['per_epoch']:.1f} ms CPU ({1e3 * m['per_epoch_wall']:.1f} ms wall; "
-          f"≈ {m['total_estimate']:.1f} s CPU for the run)")
-    print(f"  per logged step          {1e6 * m['per_step']:.2f} µs CPU")
-    print(f"  PNG per epoch            {m['png'] / 1e3:.1f} kB (base64)")
-    print(f"  bytes per second         {m['bytes_per_second'] / 1e3:.1f} kB/s of training")
+    results = {}
+    for name, draw, words in (
+        ("same picture", None, "the same picture (render.draw_cloud: bands, steps, legend)"),
+        ("minimal", draw_minimal, "a minimal picture (epoch loss + bands, no steps, no legend)"),
+    ):
+        m = bench_matplotlib(upper, records, pos, loss, args.steps, args.steps_per_second, samples, draw)
+        results[name] = m
+        print(f"\nmatplotlib baseline, {words}: redraw + PNG after every epoch "
+              f"({m['samples']} epochs timed{'' if samples >= args.epochs else ', estimate for all'})")
+        print(f"  per epoch                {1e3 * m['per_epoch']:.1f} ms CPU ({1e3 * m['per_epoch_wall']:.1f} ms wall; "
+              f"≈ {m['total_estimate']:.1f} s CPU for the run)")
+        print(f"  per logged step          {1e6 * m['per_step']:.2f} µs CPU")
+        print(f"  PNG per epoch            {m['png'] / 1e3:.1f} kB (base64)")
+        print(f"  bytes per second         {m['bytes_per_second'] / 1e3:.1f} kB/s of training")
+        load = m["per_step"] * args.steps_per_second
+        print(f"  CPU load                 {1e3 * load:.1f} ms per second of training ({100 * load:.1f}% of one core"
+              f"{'; cannot keep up' if load > 1 else ''})")
 
     print("\nratio (matplotlib / CloudChart)")
-    print(f"  Python CPU per step      {m['per_step'] / (c['cpu'] / n_steps):.1f}×")
-    print(f"  bytes per second         {m['bytes_per_second'] / chart_bps:.1f}×")
-    return c, m
+    for name, m in results.items():
+        print(f"  {name:<14} CPU per step {m['per_step'] / (c['cpu'] / n_steps):6.1f}×   "
+              f"bytes per second {m['bytes_per_second'] / chart_bps:5.1f}×")
+    return c, results
 
 
 if __name__ == "__main__":

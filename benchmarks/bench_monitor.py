@@ -17,14 +17,23 @@ every ``log()`` / ``epoch_end()``, and waiting for the last bound update in
 
 Printed: the median wall times, the ratios to the baseline (goal for
 ``auto``: <= 1.25 on a 2-core CPU), how many bound updates each cadence did,
-and where the monitor's time went (``Run.timings``). Because the timings are
-wall-clock, other processes sharing the cores inflate them; the per-round
-figures show the spread.
+and where the monitor's time went (``Run.timings``), plus the CPU time of the
+whole process (all threads), which other processes disturb less than the
+wall time. The per-round figures show the spread.
+
+On a machine whose cores are shared with other busy processes, torch's default
+of one OpenMP thread per core makes *every* variant erratic: a spinning OpenMP
+team whose threads do not all get a core stalls at each parallel region (the
+baseline can take 10-50× longer than on an idle machine, and a run with an
+extra thread alive, like the monitor's worker, can even come out faster because
+the OpenMP runtime then stops spinning). Use ``--threads 1`` there: its figures
+are the ones that mean something.
 
 Usage::
 
-    python benchmarks/bench_monitor.py              # 40 epochs, 3 rounds
-    python benchmarks/bench_monitor.py --epochs 20 --repeats 5
+    python benchmarks/bench_monitor.py              # 40 epochs, 3 rounds, torch's default threads
+    python benchmarks/bench_monitor.py --threads 1 --repeats 5
+    python benchmarks/bench_monitor.py --sync       # bounds computed in the loop (background=False)
 """
 from __future__ import annotations
 
@@ -46,7 +55,10 @@ SEED = 0
 
 
 def train(task, epochs: int, every=None, background: bool = True):
-    """One training run; ``every=None`` runs without a monitor. Returns (seconds, run or None)."""
+    """One training run; ``every=None`` runs without a monitor.
+
+    Returns (wall seconds, CPU seconds of the whole process, run or None).
+    """
     torch.manual_seed(SEED)
     model = task.make_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -67,16 +79,16 @@ def train(task, epochs: int, every=None, background: bool = True):
                 monitor.log(loss)
         scheduler.step()
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if every is None:
         for _ in range(epochs):
             one_epoch()
-        return time.perf_counter() - start, None
+        return time.perf_counter() - start, time.process_time() - cpu, None
     with Monitor(model, task.X_train, task.Y_train, optimizer=optimizer, every=every,
                  background=background) as monitor:
         for _ in monitor.epochs(epochs):
             one_epoch(monitor)
-    return time.perf_counter() - start, monitor.run
+    return time.perf_counter() - start, time.process_time() - cpu, monitor.run
 
 
 def _load() -> str:
@@ -107,24 +119,29 @@ def main() -> None:
 
     variants = {"baseline": None, "auto": "auto", "every=1": 1}
     times: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     runs: dict[str, list] = {name: [] for name in variants}
     for round_ in range(args.repeats):
         for name, every in variants.items():
-            seconds, run = train(task, args.epochs, every=every, background=not args.sync)
+            seconds, cpu, run = train(task, args.epochs, every=every, background=not args.sync)
             times[name].append(seconds)
+            cpus[name].append(cpu)
             runs[name].append(run)
         print(f"round {round_ + 1}: " + "  ".join(f"{n} {times[n][-1]:.3f} s" for n in variants))
 
     base = statistics.median(times["baseline"])
-    print(f"\nmedian wall time, {args.repeats} interleaved rounds:")
-    print(f"  without monitor     {base:8.3f} s")
+    base_cpu = statistics.median(cpus["baseline"])
+    print(f"\nmedian wall time (and CPU time of all threads), {args.repeats} interleaved rounds:")
+    print(f"  without monitor     {base:8.3f} s   (CPU {base_cpu:.3f} s)")
     for name in ("auto", "every=1"):
         median = statistics.median(times[name])
+        cpu = statistics.median(cpus[name])
         run = runs[name][times[name].index(sorted(times[name])[len(times[name]) // 2])]
         updates = sum(record.bounds_updated for record in run.epochs)
         print(f"  monitor {name:<11} {median:8.3f} s   ratio {median / base:5.2f}   "
-              f"bound updates {updates}/{len(run.epochs)} (epochs "
-              f"{[r.epoch for r in run.epochs if r.bounds_updated]})")
+              f"(CPU {cpu:.3f} s, ratio {cpu / base_cpu:.2f})   "
+              f"bound updates {updates}/{len(run.epochs)}"
+              + (f" (epochs {[r.epoch for r in run.epochs if r.bounds_updated]})" if updates <= 12 else ""))
         t = run.timings
         print(f"      where the monitor's time went: YES-0 {t['yes0_seconds']:.3f} s, "
               f"epoch-end forward passes {t['certify_seconds']:.3f} s, "

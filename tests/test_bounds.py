@@ -145,8 +145,8 @@ def assert_close(got, want, rtol, scale, what=""):
 # the cases
 # --------------------------------------------------------------------------- #
 HIDDEN_WIDTHS = [12, 17, 10, 15, 20, 11, 14]  # none equals m = 5
-# Two depth-8 seeds are picked: with the default one these random ReLU chains
-# reach a state whose smallest genuine singular value is ~1e-5 (see Conditioning).
+# Two depth-8 seeds are picked: with the default ones these random ReLU chains
+# reach a state whose smallest genuine singular value is 1e-5 / 3e-6 (see Conditioning).
 SEEDS = {(8, True, "plain"): 2, (8, True, "degenerate"): 2}
 # the spectral gap a comparison needs: kept ≥ KEPT[dtype], dropped ≤ 1e-13
 KEPT = {torch.float64: 1e-5, torch.float32: 3e-5}
@@ -331,6 +331,22 @@ def test_float32_mlp_hidden_outputs_match_the_networks_exact_outputs():
     X64 = X.double()
     exact = [hidden_outputs(copy.deepcopy(net).double(), X64) for net in nets]
     check_mlp(X, Y, epochs, exact, {torch.float64: 1e-5, torch.float32: FAST_RTOL})
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known limit of float64 mode: one Gram eigen-decomposition cuts the rank at "
+    "sqrt(10*eps*max(N, d)) ~ 6e-7 (relative, unit-norm columns), so a genuine direction "
+    "weaker than that is dropped where lstsq keeps it. The same cut-off is what keeps the "
+    "engine from fitting float32 rounding noise in hidden outputs "
+    "(test_float32_mlp_hidden_outputs_match_the_networks_exact_outputs)"))
+def test_float64_resolves_near_collinear_inputs():
+    """Two inputs 1e-6 apart (relative) span z exactly: lstsq fits Y = z with E ≈ 0."""
+    rng = np.random.default_rng(0)
+    x, z = rng.standard_normal(200), rng.standard_normal(200)
+    X, Y = np.stack([x, x + 1e-6 * z], axis=1), z[:, None]
+    truth = gt_E(gt_fit(Y, X, True), Y)
+    assert truth < 1e-15
+    assert yes0_bound(torch.from_numpy(X), torch.from_numpy(Y), 1) < 1e-12
 
 
 def test_other_activations_match_ground_truth():

@@ -1,7 +1,6 @@
 """CloudChart without a kernel: synthetic events through a fake monitor."""
 from __future__ import annotations
 
-import json
 import math
 import threading
 
@@ -514,7 +513,8 @@ def test_scale_switch_redraws(chart):
     chart.scale = "log"
     assert isinstance(chart._ys, bqplot.LogScale)
     assert all(m.scales["y"] is chart._ys for m in chart.figure.marks)
-    assert chart._y_axis.scale is chart._ys
+    assert chart._y_axis.scale is chart._ys and chart._y_axis in chart.figure.axes
+    assert len(chart.figure.axes) == 2
     np.testing.assert_allclose(chart.loss_line.y, losses, rtol=1e-5)
     chart._scale_buttons.value = "db"        # the toggle buttons drive the trait
     assert chart.scale == "db"

@@ -220,9 +220,14 @@ def _orthonormal_basis(A: torch.Tensor) -> Basis:
     CholeskyQR3, with eigen-decompositions in place of Cholesky).
     """
     rtol = torch.finfo(A.dtype).eps * max(A.shape[-2], A.shape[-1])
-    A = _equilibrate(A)
     if A.dtype == torch.float64:
-        return A, _whitener(A.mT @ A, rtol, shift=False)
+        # equilibrate through the Gram matrix (no pass over A): Ge = S G S, W = S We
+        gram = A.mT @ A
+        diag = torch.diagonal(gram, dim1=-2, dim2=-1)
+        scale = torch.where(diag > 0, diag.rsqrt(), torch.zeros_like(diag))
+        gram_eq = gram * scale.unsqueeze(-1) * scale.unsqueeze(-2)
+        return A, _whitener(gram_eq, rtol, shift=False) * scale.unsqueeze(-1)
+    A = _equilibrate(A)
     Q = A @ _whitener(A.mT @ A, rtol, shift=True)
     Q = Q @ _whitener(Q.mT @ Q, rtol, shift=False)
     return Q, _whitener(Q.mT @ Q, rtol, shift=False)
@@ -301,45 +306,110 @@ def _propagate(
     bias: bool,
     act: Callable[[torch.Tensor], torch.Tensor],
 ) -> torch.Tensor:
-    """Run the trie level by level; return E for every leaf (a 1-D tensor, on device)."""
-    states: list[torch.Tensor] = [X]
+    """Run the trie level by level; return E for every leaf (a 1-D tensor, on device).
+
+    States are kept with their bias column already appended, in one buffer per
+    (level, width), so the batched Gram matrices need no stacking copies; the
+    targets a parent's children share are a contiguous slice of one matrix
+    ``[A_0, …, A_{L-2}, Y]``, so their projections need no concatenation.
+    """
+    all_targets = torch.cat([*hidden, Y], dim=1)
+    offsets = [0]
+    for t in [*hidden, Y]:
+        offsets.append(offsets[-1] + t.shape[1])
+    column = {i: (offsets[i], offsets[i + 1]) for i in range(len(hidden))}
+    column[Y_TARGET] = (offsets[-2], offsets[-1])
+
+    states: list[torch.Tensor] = [_with_bias(X, bias)]
     for nodes in levels:
-        # one basis per parent state, shared by all its children
         children_of: dict[int, list[int]] = {}
         for i, node in enumerate(nodes):
             children_of.setdefault(node.parent, []).append(i)
+        buffers = _state_buffers(nodes, column, Y, bias)
         next_states: list[torch.Tensor | None] = [None] * len(nodes)
-        bases = _bases([states[p] for p in children_of], bias)
+        # one basis per parent state, shared by all its children
+        bases = _bases([states[p] for p in children_of])
         for basis, (parent, children) in zip(bases, children_of.items()):
-            targets = [Y if nodes[c].target == Y_TARGET else hidden[nodes[c].target] for c in children]
-            fitted = _project(basis, torch.cat(targets, dim=1))
-            for c, part in zip(children, fitted.split([t.shape[1] for t in targets], dim=1)):
-                next_states[c] = act(part)
+            children = sorted(children, key=lambda c: column[nodes[c].target][0])
+            spans = [column[nodes[c].target] for c in children]
+            if all(a[1] == b[0] for a, b in zip(spans, spans[1:])):
+                targets = all_targets[:, spans[0][0]:spans[-1][1]]
+            else:  # not reached by the anchor-set plan, kept for safety
+                targets = torch.cat([all_targets[:, a:b] for a, b in spans], dim=1)
+            fitted = _project(basis, targets)
+            start = spans[0][0]
+            for c, (a, b) in zip(children, spans):
+                state = buffers[c]
+                state[:, : b - a] = act(fitted[:, a - start:b - start])
+                next_states[c] = state
             _count(solves=len(children))
         states = next_states  # type: ignore[assignment]
     # the last layer: linear, always fitted to Y
-    return _final_errors(states, Y, bias)
+    return _final_errors(states, Y)
 
 
-def _final_errors(states: list[torch.Tensor], Y: torch.Tensor, bias: bool) -> torch.Tensor:
-    errors = [_metric(_project(basis, Y), Y).reshape(-1) for basis in _bases(states, bias)]
+def _state_buffers(nodes: list[_Node], column: dict, Y: torch.Tensor, bias: bool) -> list[torch.Tensor]:
+    """One (B, N, width [+1]) buffer per target width, bias column preset to 1; a view per node."""
+    by_width: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        a, b = column[node.target]
+        by_width.setdefault(b - a, []).append(i)
+    views: list[torch.Tensor | None] = [None] * len(nodes)
+    for width, members in by_width.items():
+        buffer = torch.empty(len(members), Y.shape[0], width + int(bias), dtype=Y.dtype, device=Y.device)
+        if bias:
+            buffer[:, :, width] = 1
+        for j, i in enumerate(members):
+            views[i] = buffer[j]
+    return views  # type: ignore[return-value]
+
+
+def _residual_error(basis: Basis, Y: torch.Tensor) -> torch.Tensor:
+    """E of the last layer, fit(Y, Z), without forming the fit in float64:
+    ‖Y − PY‖² = ‖Y‖² − ‖PY‖² (P an orthogonal projector) needs one GEMM, not two.
+    The cancellation costs ~eps·‖Y‖²/E relative: negligible in float64, not in float32."""
+    if Y.dtype != torch.float64:
+        return _metric(_project(basis, Y), Y)
+    Q, W = basis
+    coefficients = W.mT @ (Q.mT @ Y)
+    explained = coefficients.square().sum(dim=(-2, -1))
+    return (Y.square().sum() - explained).clamp_min(0) / Y.shape[-2]
+
+
+def _final_errors(states: list[torch.Tensor], Y: torch.Tensor) -> torch.Tensor:
+    errors = [_residual_error(basis, Y).reshape(-1) for basis in _bases(states)]
     _count(solves=len(states))
     return torch.cat(errors)
 
 
-def _bases(states: list[torch.Tensor], bias: bool) -> list[Basis]:
-    """Orthonormal bases for several states, batched where their widths agree."""
-    out: list[torch.Tensor | None] = [None] * len(states)
+def _bases(states: list[torch.Tensor]) -> list[Basis]:
+    """Orthonormal bases for several states ([Z, 1] or Z), batched where their widths agree.
+
+    States that are views of one buffer (``_state_buffers``) are batched without a copy.
+    """
+    out: list[Basis | None] = [None] * len(states)
     by_width: dict[int, list[int]] = {}
-    for i, Z in enumerate(states):
-        by_width.setdefault(Z.shape[1], []).append(i)
+    for i, A in enumerate(states):
+        by_width.setdefault(A.shape[1], []).append(i)
     for indices in by_width.values():
-        stacked = _with_bias(torch.stack([states[i] for i in indices]), bias)
-        Qs, Ws = _orthonormal_basis(stacked)
+        batch = _as_batch([states[i] for i in indices])
+        Qs, Ws = _orthonormal_basis(batch)
         for i, Q, W in zip(indices, Qs.unbind(0), Ws.unbind(0)):
             out[i] = (Q, W)
     _count(bases=len(states))
     return out  # type: ignore[return-value]
+
+
+def _as_batch(mats: list[torch.Tensor]) -> torch.Tensor:
+    """Stack same-shape matrices; when they are consecutive views of one buffer, return a view."""
+    first = mats[0]
+    base = first._base if first._base is not None else None
+    if base is not None and base.dim() == 3 and all(m._base is base for m in mats):
+        step = base.stride(0)
+        offsets = [m.storage_offset() for m in mats]
+        if all(b - a == step for a, b in zip(offsets, offsets[1:])) and first.stride() == base.stride()[1:]:
+            return base.as_strided((len(mats), *first.shape), base.stride(), offsets[0])
+    return torch.stack(mats)
 
 
 def _yes0_states(X, Y, depth, bias, act) -> tuple[torch.Tensor, torch.Tensor]:
@@ -347,7 +417,7 @@ def _yes0_states(X, Y, depth, bias, act) -> tuple[torch.Tensor, torch.Tensor]:
     Z = X
     errors = []
     for layer in range(depth):
-        (basis,) = _bases([Z], bias)
+        (basis,) = _bases([_with_bias(Z, bias)])
         fitted = _project(basis, Y)
         _count(solves=1)
         last = layer == depth - 1

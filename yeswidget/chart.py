@@ -141,7 +141,7 @@ def state_nbytes(root: widgets.Widget, *, only_synced: bool = True) -> int:
 
     total = 0
     for w in iter_widgets(root):
-        if only_synced and getattr(w, "comm", None) is None and getattr(w, "_model_id", None) is None:
+        if only_synced and getattr(w, "comm", None) is None:  # closed: nothing to send
             continue
         state, _paths, buffers = _remove_buffers(w.get_state())
         total += len(json.dumps(state, default=str, ensure_ascii=False).encode("utf-8"))
@@ -325,11 +325,14 @@ class CloudChart(widgets.VBox):
         self._lock = threading.Lock()
         self._draw_lock = threading.RLock()
         self._timer = None
+        self._timer_seq = 0
+        self._timer_live: int | None = None
         self._closed = False
         self._last_draw = -math.inf
         self._dirty = False
         self._handle = None
         self._generation = 0
+        self._to_close: list = []
         self._error_note = ""
         self._last_logged = None
         # buffers filled by the event callback (under _lock)
@@ -343,7 +346,7 @@ class CloudChart(widgets.VBox):
         self._arrival: list | None = None  # [first_epoch, first_t, last_epoch, last_t]
         # drawn state (under _draw_lock)
         self._records: list[EpochRecord] = []
-        self._tips: list[str] = []
+        self._zones: list[str] = []  # zone per drawn record (hover names)
         self._sx = _Growable()
         self._sy = _Growable()
         self._frozen = 0                 # steps covered by the decimated history line
@@ -615,7 +618,7 @@ class CloudChart(widgets.VBox):
             self._status = ("running", "", "")
             self._run, self._run_id = None, ""
             self._arrival = None
-        self._records, self._tips = [], []
+        self._records, self._zones = [], []
         self._clear_steps()
 
     # ------------------------------------------------------------------ events
@@ -675,19 +678,29 @@ class CloudChart(widgets.VBox):
                 self._last_draw = now
                 draw_now = True
             elif self._timer is None:
-                timer = self.timer_factory(wait, self._on_timer)
+                self._timer_seq += 1
+                seq = self._timer_seq
+                timer = self.timer_factory(wait, lambda: self._on_timer(seq))
                 timer.daemon = True
-                self._timer = timer
+                self._timer, self._timer_live = timer, seq
                 timer.start()
         if draw_now:
             self._redraw()
 
-    def _on_timer(self) -> None:
+    def _on_timer(self, seq: int) -> None:
+        # the timer stays "pending" until its redraw is done, so callers waiting on
+        # ``pending_redraw`` see the drawn state; events that came in meanwhile are
+        # picked up by asking again
         with self._lock:
-            self._timer = None
-            if self._closed or not self._dirty:
-                return
-        self._redraw()
+            run = self._dirty and not self._closed
+        if run:
+            self._redraw()
+        with self._lock:
+            if self._timer_live == seq:  # not cancelled and replaced meanwhile
+                self._timer, self._timer_live = None, None
+            again = self._dirty and not self._closed and self._timer is None
+        if again:
+            self._request_redraw()
 
     @property
     def pending_redraw(self) -> bool:
@@ -697,7 +710,7 @@ class CloudChart(widgets.VBox):
     def flush(self) -> bool:
         """Redraw now (cancelling a pending timer). Returns False if the redraw failed."""
         with self._lock:
-            timer, self._timer = self._timer, None
+            timer, self._timer, self._timer_live = self._timer, None, None
         if timer is not None:
             timer.cancel()
         return self._redraw()
@@ -706,7 +719,7 @@ class CloudChart(widgets.VBox):
         """Unsubscribe, cancel the pending redraw and close the widget."""
         with self._lock:
             self._closed = True
-            timer, self._timer = self._timer, None
+            timer, self._timer, self._timer_live = self._timer, None, None
         if timer is not None:
             timer.cancel()
         self._unsubscribe()
@@ -731,7 +744,10 @@ class CloudChart(widgets.VBox):
                 if snap.retired:
                     self._drain_retired(snap.retired)
                 self._absorb(snap.records, steps)
-                self._draw(snap)
+                try:
+                    self._draw(snap)
+                finally:
+                    self._close_retired_widgets()
                 if self._error_note:
                     self._error_note = ""
                     self._update_status(snap)
@@ -743,6 +759,14 @@ class CloudChart(widgets.VBox):
                 except Exception:
                     log.debug("status update failed", exc_info=True)
                 return False
+
+    def _close_retired_widgets(self) -> None:
+        closing, self._to_close = self._to_close, []
+        for w in closing:
+            try:
+                w.close()
+            except Exception:
+                log.debug("closing a replaced widget failed", exc_info=True)
 
     def _remember_error(self, exc: BaseException) -> None:
         self.last_error = exc
@@ -760,7 +784,7 @@ class CloudChart(widgets.VBox):
         for rec in records:
             if rec.epoch > last_epoch:
                 self._records.append(rec)
-                self._tips.append(rec.zone)
+                self._zones.append(rec.zone)
                 last_epoch = rec.epoch
         if steps:
             px = np.fromiter(itertools.chain.from_iterable(p for p, _ in steps), dtype=np.float64)
@@ -787,7 +811,7 @@ class CloudChart(widgets.VBox):
                 run = self._snapshot_run(entry.run_id, entry.status, entry.run)
             if run.epochs:
                 self._add_past(run, None)
-            self._records, self._tips = [], []
+            self._records, self._zones = [], []
             self._clear_steps()
 
     def _clear_steps(self) -> None:
@@ -870,7 +894,7 @@ class CloudChart(widgets.VBox):
         shown = _render._clip_display(loss_d, bottom, top)
         hover = (decimate_minmax(e, np.nan_to_num(loss_d, nan=np.inf), self.HOVER_POINTS)
                  if e.size > self.HOVER_POINTS else np.arange(e.size))
-        names = np.array([self._tips[i] for i in hover], dtype=str) if hover.size else np.array([], dtype=str)
+        names = np.array([self._zones[i] for i in hover], dtype=str) if hover.size else np.array([], dtype=str)
         tip_loss = to_display(loss[hover], "db")
         tip_upper = to_display(upper[hover], "db")
         tip_lower = to_display(lower[hover], "db")
@@ -899,7 +923,7 @@ class CloudChart(widgets.VBox):
         with contextlib.ExitStack() as stack:
             for w in touched:
                 stack.enter_context(w.hold_sync())
-            self._swap_y_scale("_ys", "_y_axis", self._main_marks(), scale, bottom, top)
+            self._swap_y_scale(self.figure, "_ys", "_y_axis", self._main_marks(), scale, bottom, top)
             self._xs.min, self._xs.max = 0.0, float(x_max)
             self._ys.min, self._ys.max = float(bottom), float(top)
             self._y_axis.label = {"db": "loss (dB)", "linear": "loss", "log": "loss (log scale)"}[scale]
@@ -975,24 +999,32 @@ class CloudChart(widgets.VBox):
             k = k[decimate_minmax(x[k], np.nan_to_num(rows[-1][k], nan=np.inf), self.MAX_POINTS)]
         return k
 
-    def _swap_y_scale(self, attr: str, axis_attr: str, marks: list, scale: str,
+    def _swap_y_scale(self, figure, attr: str, axis_attr: str, marks: list, scale: str,
                       bottom: float, top: float) -> None:
         """Give the marks a LogScale or a LinearScale as ``scale`` needs (called under hold_sync).
 
-        The new scale is created with its final min/max, and the marks and axis
-        switch to it in the same held update as their new data.
+        The new scale is created with its final min/max and the marks switch to it
+        in the same held update as their new data. The y axis is replaced by a new
+        one rather than re-pointed: bqplot's axis view does not redraw its ticks
+        when only its scale changes.
         """
         want_log = scale == "log"
-        if isinstance(getattr(self, attr), bqplot.LogScale) == want_log:
+        old_scale = getattr(self, attr)
+        if isinstance(old_scale, bqplot.LogScale) == want_log:
             return
         kw = {} if want_log else {"allow_padding": False}
         new = (bqplot.LogScale if want_log else bqplot.LinearScale)(min=float(bottom), max=float(top), **kw)
         setattr(self, attr, new)
-        getattr(self, axis_attr).scale = new
         for mark in marks:
             scales = dict(mark.scales)
             scales["y"] = new
             mark.scales = scales
+        old_axis = getattr(self, axis_attr)
+        axis = bqplot.Axis(scale=new, side="left", label=old_axis.label, grid_lines=old_axis.grid_lines,
+                           label_offset=old_axis.label_offset, tick_format=_TICK_FORMATS[scale])
+        setattr(self, axis_attr, axis)
+        figure.axes = [a if a is not old_axis else axis for a in figure.axes]
+        self._to_close.extend([old_axis, old_scale])
 
     def _draw_orders(self, e, loss_d, up_d, scale) -> None:
         recs = self._records
@@ -1008,8 +1040,8 @@ class CloudChart(widgets.VBox):
             for w in (self.orders_figure, self._oxs, self._oys, self._oy_axis, self.orders_lines,
                       self.orders_upper, self.orders_loss):
                 stack.enter_context(w.hold_sync())
-            self._swap_y_scale("_oys", "_oy_axis", [self.orders_lines, self.orders_upper, self.orders_loss],
-                               scale, bottom, top)
+            self._swap_y_scale(self.orders_figure, "_oys", "_oy_axis",
+                               [self.orders_lines, self.orders_upper, self.orders_loss], scale, bottom, top)
             self._oxs.min, self._oxs.max = 0.0, float(max(1.0, e.max() if e.size else 1.0))
             self._oys.min, self._oys.max = float(bottom), float(top)
             self._oy_axis.tick_format = _TICK_FORMATS[scale]
@@ -1033,7 +1065,7 @@ class CloudChart(widgets.VBox):
         with contextlib.ExitStack() as stack:
             for w in (self.depth_figure, self._dxs, self._dys, self._dx_axis, self._dy_axis, self.depth_line):
                 stack.enter_context(w.hold_sync())
-            self._swap_y_scale("_dys", "_dy_axis", [self.depth_line], scale, bottom, top)
+            self._swap_y_scale(self.depth_figure, "_dys", "_dy_axis", [self.depth_line], scale, bottom, top)
             self._dxs.min, self._dxs.max = 0.5, float(max(values.size, 1)) + 0.5
             self._dys.min, self._dys.max = float(bottom), float(top)
             self._dy_axis.tick_format = _TICK_FORMATS[scale]
