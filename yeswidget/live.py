@@ -105,10 +105,9 @@ class LiveCloud(widgets.VBox):
             try:
                 loop(*args, **kwargs)
             except BaseException as exc:
-                # Record the loop's own exception. Leaving a ``for … in live.epochs(n)`` loop by an
-                # exception may already have marked the run failed without the exception's type and
-                # message (the generator cannot see it): this replaces that with the real thing.
-                if self.monitor.run.status in ("running", "failed"):
+                # Leaving a ``for … in live.epochs(n)`` loop by an exception has already marked
+                # the run "stopped" (the generator cannot see the exception): record the real thing.
+                if self.monitor.run.status != "diverged":
                     self.monitor.fail(exc)
             else:
                 self.monitor.finish()

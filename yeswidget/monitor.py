@@ -14,15 +14,12 @@ samples the bounds are computed on; minibatch losses are only drawn.
 """
 from __future__ import annotations
 
-import dis
-import gc
 import math
 import queue
 import sys
 import threading
 import time
 import traceback as traceback_module
-import types
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -229,8 +226,6 @@ def describe_certification(info: dict) -> str:
 # the monitor
 # --------------------------------------------------------------------------- #
 _STOP = object()
-_POP_TOP = dis.opmap["POP_TOP"]
-_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 class Monitor:
@@ -400,7 +395,6 @@ class Monitor:
         self._bounds_seconds = 0.0
         self._last_bounds_cost = 0.0
         self.stop_requested = False
-        self._failure_guessed = False
         self._Y_metric: torch.Tensor | None = None  # Y in the bounds' dtype, for the epoch loss
         self.error: BaseException | None = None
 
@@ -682,10 +676,6 @@ class Monitor:
         if self._t_start is None:
             self._start()
         completed = False
-        # the frame running the ``for`` loop (by identity only: no reference is kept)
-        caller = sys._getframe(1)
-        driver = (id(caller), caller.f_code)
-        del caller
         try:
             for epoch in range(self.epoch, n):
                 if self.stop_requested:
@@ -694,14 +684,12 @@ class Monitor:
                 self.epoch_end()
             completed = not self.stop_requested
         except GeneratorExit:
-            # The loop was left early. An exception raised in the loop body never enters this
-            # generator: Python closes it while unwinding the loop's frame. Tell that apart
-            # from ``break``/``return`` so a crash is recorded as "failed", not "stopped".
-            completed = False
-            try:
-                self._fail_if_unwinding(sys._getframe(1), driver)
-            except Exception:  # pragma: no cover - never turn a close into an error
-                pass
+            # The loop was left early: ``break``, ``return``, or an exception in the loop body
+            # (which never enters this generator; Python only closes it). ``with monitor:``
+            # records such an exception as "failed" with its traceback.
+            if self.run.status == "running" and self.epoch < n:
+                self.finish("stopped")
+                self._note(f"the training loop was left after epoch {self.epoch} of {n}")
             raise
         except BaseException as exc:
             self.fail(exc)
@@ -709,38 +697,6 @@ class Monitor:
         finally:
             if self.run.status == "running":
                 self.finish("finished" if completed else "stopped")
-
-    def _fail_if_unwinding(self, frame, driver) -> None:
-        """Mark the run failed if ``frame`` (the loop's frame) is unwinding an exception."""
-        if frame is None or id(frame) != driver[0] or frame.f_code is not driver[1]:
-            return  # closed from elsewhere (garbage collection, an explicit close())
-        if frame.f_code.co_flags & _CO_GENERATOR:
-            return  # driven through another generator (e.g. a progress bar): cannot tell
-        if frame.f_code.co_code[frame.f_lasti] == _POP_TOP:
-            return  # ``break`` or ``return`` out of the loop
-        # an exception passing through a frame leaves a traceback entry at the current instruction
-        tb = next((ref for ref in gc.get_referrers(frame) if isinstance(ref, types.TracebackType)
-                   and ref.tb_frame is frame and ref.tb_lasti == frame.f_lasti), None)
-        if tb is None:
-            return  # e.g. ``del`` of a kept iterator
-        # the exception object itself is reachable from its traceback on Python ≥ 3.12
-        exc = next((ref for ref in gc.get_referrers(tb) if isinstance(ref, BaseException)
-                    and ref.__traceback__ is tb), None)
-        if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
-            self.finish("stopped")
-        elif exc is not None:
-            self.fail(exc)
-        else:
-            self._failure_guessed = True
-            where = f"{frame.f_code.co_filename}, line {frame.f_lineno}"
-            frames = traceback_module.format_tb(tb)
-            self.wait()
-            self._set_status(
-                "failed",
-                f"an exception (or an interrupt) ended the training loop inside monitor.epochs() at {where} "
-                f"after epoch {self.epoch}; Python shows its type and message (use `with monitor:` to record them)",
-                "Traceback (most recent call last):\n" + "".join(frames[-6:]),
-            )
 
     def stop(self) -> None:
         """Ask a loop driven by :meth:`epochs` to stop after the current epoch."""
@@ -796,9 +752,6 @@ class Monitor:
         if exc is not None and not isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
             self.fail(exc)
         elif exc is not None:
-            if self._failure_guessed:  # epochs() only saw that an exception ended the loop
-                self.wait()
-                self._set_status("stopped", f"{type(exc).__name__}")
             self.finish("stopped")
         self.close()
 
