@@ -49,34 +49,7 @@ def make_pg():
         pg.close()
 
 
-class HookedTrainer(Trainer):
-    """Trainer + optimizer step hooks added in the training thread before the first step.
-
-    ``on_pre(trainer, steps_done)`` when a step begins (after backward),
-    ``on_post(trainer, steps_done)`` after it; ``lrs``: the lr of every step.
-    """
-
-    def __init__(self, *args, on_pre=None, on_post=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.on_pre, self.on_post = on_pre, on_post
-        self.lrs: list[float] = []
-        self.steps = 0
-
-    def _build(self) -> None:
-        super()._build()
-
-        def pre(opt, args, kwargs):
-            self.lrs.append(float(opt.param_groups[0]["lr"]))
-            if self.on_pre is not None:
-                self.on_pre(self, self.steps)
-
-        def post(opt, args, kwargs):
-            self.steps += 1
-            if self.on_post is not None:
-                self.on_post(self, self.steps)
-
-        self.optimizer.register_step_pre_hook(pre)
-        self.optimizer.register_step_post_hook(post)
+from helpers import FailsOnThirdStep, HookedTrainer  # noqa: E402
 
 
 def hook_trainers(monkeypatch, **hooks) -> None:
@@ -89,20 +62,6 @@ def losses(run) -> list[float]:
 
 def new_threads(before) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t not in before]
-
-
-class FailsOnThirdStep(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = tasks.mlp([4, 8, 8, 3])
-        self.calls = 0
-
-    def forward(self, x):
-        if self.training:
-            self.calls += 1
-            if self.calls == 3:
-                raise RuntimeError("boom at step 3")
-        return self.net(x)
 
 
 def tiny_data(n: int = 64):

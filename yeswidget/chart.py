@@ -325,6 +325,7 @@ class CloudChart(widgets.VBox):
         self._lock = threading.Lock()
         self._draw_lock = threading.RLock()
         self._timer = None
+        self._last_timer = None  # the latest redraw timer, pending or running: close() joins it
         self._timer_seq = 0
         self._timer_live: int | None = None
         self._closed = False
@@ -683,6 +684,7 @@ class CloudChart(widgets.VBox):
                 timer = self.timer_factory(wait, lambda: self._on_timer(seq))
                 timer.daemon = True
                 self._timer, self._timer_live = timer, seq
+                self._last_timer = timer
                 timer.start()
         if draw_now:
             self._redraw()
@@ -716,12 +718,15 @@ class CloudChart(widgets.VBox):
         return self._redraw()
 
     def close(self) -> None:
-        """Unsubscribe, cancel the pending redraw and close the widget."""
+        """Unsubscribe, cancel and join the redraw timer, close the widget: no thread is left."""
         with self._lock:
             self._closed = True
             timer, self._timer, self._timer_live = self._timer, None, None
-        if timer is not None:
-            timer.cancel()
+            last, self._last_timer = self._last_timer, None
+        for t in {id(x): x for x in (timer, last) if x is not None}.values():
+            t.cancel()
+            if t is not threading.current_thread() and getattr(t, "ident", None) is not None:
+                t.join(30)
         self._unsubscribe()
         super().close()
 

@@ -32,10 +32,7 @@ class LiveCloud(widgets.VBox):
 
     def __init__(self, model, X, Y=None, *, optimizer=None, scale: str = "db", **monitor_options: Any) -> None:
         self.monitor = Monitor(model, X, Y, optimizer=optimizer, **monitor_options)
-        self._timers: list[threading.Timer] = []  # the chart's redraw timers, joined by close()
-        self._timers_lock = threading.Lock()
         self.chart = CloudChart(scale=scale)
-        self.chart.timer_factory = self._chart_timer
         self.chart.watch(self.monitor)
         self.optimizer = optimizer
         self.thread: threading.Thread | None = None
@@ -130,14 +127,6 @@ class LiveCloud(widgets.VBox):
         self.chart.flush()
         return done
 
-    def _chart_timer(self, interval: float, function) -> threading.Timer:
-        timer = threading.Timer(interval, function)
-        timer.daemon = True
-        with self._timers_lock:
-            self._timers = [t for t in self._timers if t.is_alive()]
-            self._timers.append(timer)
-        return timer
-
     def close(self) -> None:
         """Stop the background loop (after its current epoch), the monitor's worker and every
         redraw timer, then close the widgets: no thread of this widget is left."""
@@ -145,13 +134,7 @@ class LiveCloud(widgets.VBox):
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(30)
         self.monitor.close()
-        self.chart.close()
-        with self._timers_lock:
-            timers, self._timers = self._timers, []
-        for timer in timers:
-            timer.cancel()
-            if timer is not threading.current_thread() and timer.ident is not None:
-                timer.join(30)
+        self.chart.close()  # joins its redraw timer
         if self.lr_slider is not None:
             self.lr_slider.close()
         super().close()

@@ -69,8 +69,6 @@ class Playground(widgets.VBox):
         self._ui_timer: threading.Timer | None = None
         self._ui_last = 0.0
         self._closed = False
-        self._timers: list[threading.Timer] = []  # every Timer the chart started (joined by close())
-        self._timers_lock = threading.Lock()
 
         # YES-0 once per task, reused by every run. Built on the very samples each run's Monitor
         # certifies on (the same seeded subset when max_samples is given) and with the model's own
@@ -113,7 +111,6 @@ class Playground(widgets.VBox):
 
         # ---- displays ------------------------------------------------------------
         self.chart = CloudChart(title=f"{task.name}")
-        self.chart.timer_factory = self._chart_timer
         self.timeline = ZoneTimeline()
         self.table = RunsTable()
         self._select_handle = self.table.on_select(self._on_select)
@@ -328,15 +325,6 @@ class Playground(widgets.VBox):
             self.message.value = f"<small>display update failed: {type(exc).__name__}: {exc}</small>"
 
     # ---------------------------------------------------------------- lifetime
-    def _chart_timer(self, interval: float, function) -> threading.Timer:
-        """The chart's redraw timers, remembered so that :meth:`close` can join them."""
-        timer = threading.Timer(interval, function)
-        timer.daemon = True
-        with self._timers_lock:
-            self._timers = [t for t in self._timers if t.is_alive()]
-            self._timers.append(timer)
-        return timer
-
     def close(self) -> None:
         """Stop the training thread, cancel and join every timer, and close every child widget.
 
@@ -352,14 +340,11 @@ class Playground(widgets.VBox):
             self._closed = True
             ui_timer, self._ui_timer = self._ui_timer, None
         self._select_handle.remove()
-        self.chart.close()  # cancels its pending redraw; no new timer starts after this
-        with self._timers_lock:
-            timers, self._timers = self._timers, []
-        current = threading.current_thread()
-        for timer in ([ui_timer] if ui_timer is not None else []) + timers:
-            timer.cancel()
-            if timer is not current and timer.ident is not None:
-                timer.join(30)
+        self.chart.close()  # cancels and joins its redraw timer
+        if ui_timer is not None:
+            ui_timer.cancel()
+            if ui_timer is not threading.current_thread() and ui_timer.ident is not None:
+                ui_timer.join(30)
         for child in (self.timeline, self.table, self.message, self.info, self.lr_slider, self.batch_slider,
                       self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box, self.retry_button,
                       self.pause_button, self.stop_button, self.reset_button):
