@@ -11,7 +11,6 @@ training thread. Nothing asserts on timing.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 import time
 
@@ -25,7 +24,7 @@ import yeswidget.playground as playground
 import yeswidget.tasks as tasks
 from yeswidget.playground import Playground
 from yeswidget.run import to_db
-from yeswidget.training import SCHEDULES, Trainer, batch_size_options
+from yeswidget.training import SCHEDULES, batch_size_options
 
 
 # --------------------------------------------------------------------------- helpers

@@ -13,7 +13,6 @@ import threading
 
 import pytest
 import torch
-from torch import nn
 
 import yeswidget.tasks as tasks
 from yeswidget.bounds import YesCloud

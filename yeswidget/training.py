@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 import traceback as traceback_module
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
