@@ -1068,3 +1068,26 @@ def test_leaving_the_loop_on_purpose_is_stopped_not_failed(data):
                     raise KeyboardInterrupt  # the stop button of a notebook
     assert m4.run.status == "stopped" and len(m4.run.epochs) == 1
     assert_no_hooks(model)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_logged_minibatch_losses_are_drawn_in_the_metric_E(data, reduction):
+    """A loop logging MSELoss(mean) or MSELoss(sum) gets its step line on the cloud's scale."""
+    X, Y = data
+    model = tiny()
+    monitor = Monitor(model, X, Y, loss_reduction=reduction, every=1)
+    xb, yb = X[:8], Y[:8]
+    model.train()
+    loss = torch.nn.functional.mse_loss(model(xb), yb, reduction=reduction)
+    monitor.log(loss)
+    monitor.epoch_end()
+    monitor.close()
+    with torch.no_grad():
+        expected = float(((model(xb) - yb) ** 2).sum() / xb.shape[0])
+    assert monitor.run.step_losses[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_an_unknown_loss_reduction_is_refused(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="loss_reduction"):
+        Monitor(tiny(), X, Y, loss_reduction="batchmean")

@@ -243,6 +243,9 @@ class Monitor:
     ``register_step_post_hook``. ``epochs``: the planned number (for progress).
     ``background``: compute YES-k in a worker thread (the loop never waits; on
     Linux the worker runs at a lower priority so it takes idle CPU first).
+    ``loss_reduction``: how the minibatch losses given to :meth:`log` were reduced
+    (``"mean"`` or ``"sum"`` as in ``MSELoss``), so they are drawn in the metric E;
+    None: they already are (or are drawn as given). They are never judged.
     """
 
     def __init__(
@@ -262,6 +265,7 @@ class Monitor:
         background: bool = True,
         budget: float = 0.2,
         seed: int = 0,
+        loss_reduction: str | None = None,
         config: dict | None = None,
         cloud: YesCloud | None = None,
         run_id: str | None = None,
@@ -273,6 +277,12 @@ class Monitor:
             raise ValueError(f"every must be 'auto' or an int ≥ 1 (epochs between bound updates); got {every!r}")
         if not 0 < budget <= 1:
             raise ValueError(f"budget must be in (0, 1] (fraction of wall time for bounds); got {budget!r}")
+        if loss_reduction not in (None, "mean", "sum"):
+            raise ValueError(
+                f"loss_reduction must be None (logged losses are already the metric E), 'mean' "
+                f"(MSELoss(reduction='mean')) or 'sum' (MSELoss(reduction='sum')); got {loss_reduction!r}"
+            )
+        self.loss_reduction = loss_reduction
         self.model = model
         self.every = every
         self.budget = float(budget)
@@ -514,6 +524,11 @@ class Monitor:
                     raise ValueError(f"log(loss) expects a scalar loss; got a tensor of shape {tuple(loss.shape)}")
             else:
                 loss = float(loss)
+            # drawn in the metric E so the minibatch line sits on the cloud's scale
+            if self.loss_reduction == "mean":
+                loss = loss * self.Y.shape[1]
+            elif self.loss_reduction == "sum" and self.batch_size:
+                loss = loss / self.batch_size
             self._pending.append((self._steps_this_epoch, self.epoch, loss))
         if self.steps_per_epoch and time.perf_counter() - self._last_flush > 0.25:
             self._flush_steps()
