@@ -1091,3 +1091,43 @@ def test_an_unknown_loss_reduction_is_refused(data):
     X, Y = data
     with pytest.raises(ValueError, match="loss_reduction"):
         Monitor(tiny(), X, Y, loss_reduction="batchmean")
+
+
+def test_a_slow_worker_makes_the_loop_wait_instead_of_hoarding_activations(data, monkeypatch):
+    """every=1 on a loop faster than the bounds: at most two epochs' hidden outputs wait."""
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1, background=True)
+    release = threading.Event()
+    real_compute = monitor.cloud.compute
+
+    def blocked(hidden):
+        assert release.wait(30)
+        return real_compute(hidden)
+
+    monkeypatch.setattr(monitor.cloud, "compute", blocked)
+    done = []
+    loop = threading.Thread(target=lambda: [monitor.epoch_end() or done.append(1) for _ in range(6)])
+    loop.start()
+    time.sleep(0.3)
+    assert len(done) == 2  # epochs 1 and 2 queued (epoch 1 in the worker); epoch 3 waits
+    release.set()
+    loop.join(30)
+    assert len(done) == 6 and monitor.wait(30)
+    monitor.close()
+    assert [r.bounds_updated for r in monitor.run.epochs] == [True] * 6
+
+
+def test_auto_cadence_judges_a_move_into_green_against_a_fresh_edge(data):
+    """A stale lower edge sits higher than a fresh one; the epoch that turns green recomputes it."""
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every="auto", budget=1e-9, background=False)
+    for _ in monitor.epochs(40):
+        train_epoch(model, optimizer, X, Y, monitor)
+    monitor.close()
+    epochs = monitor.run.epochs
+    for previous, record in zip(epochs, epochs[1:]):
+        if record.zone == "green" and previous.zone != "green":
+            assert record.bounds_updated
+    assert any(r.zone == "green" for r in epochs), "the tiny task should reach green in 40 epochs"

@@ -152,6 +152,11 @@ def _certify(args) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print(f"yeswidget certify: cannot read {args.run}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    bad = sorted({r.zone for r in run.epochs} - set(EXIT_CODES))
+    if bad:
+        print(f"yeswidget certify: {args.run} is not a valid run record: unknown zone(s) {bad} "
+              f"(expected {sorted(EXIT_CODES)})", file=sys.stderr)
+        return EXIT_USAGE
     print("\n".join(verdict_lines(run)))
     if run.final is None:
         return EXIT_NO_VERDICT

@@ -12,6 +12,7 @@ so :meth:`train_in_background` runs the loop function in a thread.
 """
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Callable, Iterator
 
@@ -82,11 +83,16 @@ class LiveCloud(widgets.VBox):
             self.set_lr(float(change["new"]))
 
     def _on_event(self, event: Any) -> None:
-        # a user's scheduler moves the lr: show it on the slider without feeding it back
-        if isinstance(event, EpochEvent) and event.record.lr and self.lr_slider is not None:
+        # a user's scheduler moves the lr: show it on the slider without feeding it back.
+        # Read the optimizer itself, not the epoch record: a record of an epoch that ended
+        # before a slider move still carries the old lr and would snap the slider back.
+        if isinstance(event, EpochEvent) and self.lr_slider is not None and self.optimizer is not None:
+            current = float(self.optimizer.param_groups[0]["lr"])
+            if math.isclose(current, float(self.lr_slider.value), rel_tol=1e-9):
+                return
             self._syncing = True
             try:
-                self.lr_slider.value = float(event.record.lr)
+                self.lr_slider.value = current
             finally:
                 self._syncing = False
 

@@ -410,6 +410,9 @@ class Monitor:
 
         # --- worker ------------------------------------------------------------
         self._queue: queue.Queue = queue.Queue()
+        # at most two epochs' hidden activations wait for the worker: when it falls behind
+        # (every=1 on a fast loop) the loop waits instead of memory growing without limit
+        self._hidden_slots = threading.BoundedSemaphore(2)
         self._worker: threading.Thread | None = None
         self._inflight = 0
         self._inflight_cond = threading.Condition()
@@ -579,6 +582,18 @@ class Monitor:
         wall = time.perf_counter() - (self._t_start or time.perf_counter()) + timings["yes0_seconds"]
         return overhead + self._bounds_seconds + self._last_bounds_cost <= self.budget * wall
 
+    def _confirm_green(self, loss: torch.Tensor) -> bool:
+        """With ``every="auto"``, a move into green is judged against a lower edge computed
+        at that very epoch: an edge left over from earlier epochs sits higher (it is a
+        running minimum over fewer epochs) and would call green too early."""
+        if self.every != "auto" or self.depth == 1:
+            return False
+        last = self.run.epochs[-1] if self.run.epochs else None
+        if last is not None and last.zone == "green":
+            return False
+        value = float(loss)  # one sync per epoch, only in auto mode
+        return math.isfinite(value) and value <= self.cloud.lower
+
     def epoch_end(self) -> None:
         """Close an epoch: certify (one forward pass, no grad), queue the bounds, emit the epoch event."""
         if self._closed:
@@ -596,7 +611,7 @@ class Monitor:
         if self._Y_metric is None:
             self._Y_metric = self.Y.to(self.cloud.dtype)
         loss = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum() / self.N
-        due = self._due(self.epoch)
+        due = self._due(self.epoch) or self._confirm_green(loss)
         item = {
             "epoch": self.epoch, "loss": loss, "hidden": hidden if due else None, "lr": self.lr,
             "batch_size": self.batch_size, "step": self.step,
@@ -608,6 +623,8 @@ class Monitor:
             self._inflight += 1
         if self.background:
             self._ensure_worker()
+            if item["hidden"] is not None:
+                self._hidden_slots.acquire()
             self._queue.put(item)
         else:
             self._finish_epoch(item)
@@ -623,7 +640,12 @@ class Monitor:
             item = self._queue.get()
             if item is _STOP:
                 return
-            self._finish_epoch(item)
+            heavy = item["hidden"] is not None
+            try:
+                self._finish_epoch(item)
+            finally:
+                if heavy:
+                    self._hidden_slots.release()
 
     def _finish_epoch(self, item: dict) -> None:
         try:
