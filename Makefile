@@ -30,8 +30,9 @@ browser:
 test: setup browser js/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
+# (JupyterLab refuses to start as root without --allow-root: containers often run as root)
 demo: setup
-	$(BIN)/jupyter lab notebooks/01-quickstart.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01-quickstart.ipynb
 
 demo-headless: setup
 	$(BIN)/yeswidget demo $(TASK) --out yeswidget-report
