@@ -244,6 +244,17 @@ def check_classroom(nb, v):
     assert widget_count(nb) >= 1
 
 
+def check_lightning(nb, v):
+    assert v["fast"] and v["EPOCHS"] == 40
+    assert v["status"] == "finished" and v["n_epochs"] == v["EPOCHS"]
+    assert all(v["bounds_updated"]), "every=1: the paper's cadence"
+    assert v["zones"][0] == "red" and v["final_zone"] in ("yellow", "green")
+    assert v["n_steps"] == v["EPOCHS"] * 16  # every batch's loss was logged (800 samples / 50)
+    assert v["hooks_left"] == 0
+    assert widget_count(nb) >= 1, "the live chart was displayed"
+    assert f"final zone {v['final_zone']}" in printed(nb)
+
+
 def _run_values(var: str) -> str:
     return (f"{{'status': {var}.status, 'zones': [r.zone for r in {var}.epochs], "
             f"'losses': [r.loss for r in {var}.epochs], 'upper': {var}.upper, "
@@ -276,6 +287,12 @@ PROBES = {
         "n_image_axes": sum(bool(ax.images) for ax in fig.axes),
         "has_cloud_axes": any(len(ax.collections) >= 3 and not ax.images for ax in fig.axes),
         "hooks_left": monitor.hooks_registered}""", check_patch_recovery),
+    "07-lightning.ipynb": ("""{
+        "fast": FAST, "EPOCHS": EPOCHS, "status": run.status, "n_epochs": len(run.epochs),
+        "bounds_updated": [r.bounds_updated for r in run.epochs], "zones": [r.zone for r in run.epochs],
+        "final_zone": run.final_zone, "n_steps": len(run.step_losses),
+        "hooks_left": sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())}""",
+                           check_lightning),
     "06-classroom.ipynb": ("""{
         "fast": FAST, "BAD_EPOCHS": BAD_EPOCHS, "GOOD_EPOCHS": GOOD_EPOCHS, "n_runs": len(pg.runs),
         "running": pg.running, "bad": %s, "good": %s, "layer_errors": layer_errors,
@@ -353,7 +370,7 @@ def test_notebooks_read_the_fast_switch():
     """Each notebook picks its epochs from YESWIDGET_FAST, and the full run is the paper's."""
     full = {"01-quickstart.ipynb": "800", "03-paper-phase-retrieval.ipynb": "800",
             "04-paper-signal-denoising.ipynb": "1800", "05-patch-recovery.ipynb": "1000",
-            "06-classroom.ipynb": "800"}
+            "06-classroom.ipynb": "800", "07-lightning.ipynb": "200"}
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")

@@ -47,6 +47,8 @@ _ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
 )
 # layers that are the identity at evaluation time or only reshape the input
 _PASSTHROUGH_TYPES: tuple[type[nn.Module], ...] = (nn.Dropout, nn.Identity, nn.Flatten, nn.AlphaDropout)
+# loss modules registered on a model (common in LightningModules) are not layers
+_IGNORED_TYPES: tuple[type, ...] = _PASSTHROUGH_TYPES + (nn.modules.loss._Loss,)
 
 
 class UnsupportedModelError(ValueError):
@@ -92,7 +94,7 @@ def discover_layers(model: nn.Module) -> LayerPlan:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    leaves = [m for m in _leaves(model) if not isinstance(m, _PASSTHROUGH_TYPES)]
+    leaves = [m for m in _leaves(model) if not isinstance(m, _IGNORED_TYPES)]
     how = (
         "For other models pass taps=[module, …]: the L-1 modules whose outputs are the hidden-layer "
         "activations (N × h each), in forward order, e.g. Monitor(model, X, Y, taps=[model.block1.act, …])."

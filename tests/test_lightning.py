@@ -1,0 +1,75 @@
+"""The Lightning callback: a real (CPU) Lightning fit, certified epoch by epoch."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+lightning = pytest.importorskip("lightning")
+
+from yeswidget.bounds import YesCloud  # noqa: E402
+from yeswidget.lightning import YesCallback  # noqa: E402
+
+
+class Regressor(lightning.LightningModule):
+    def __init__(self, fail_at_epoch: int | None = None) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+        self.loss = nn.MSELoss()  # a registered loss module is not a layer
+        self.fail_at_epoch = fail_at_epoch
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        if self.fail_at_epoch is not None and self.current_epoch == self.fail_at_epoch:
+            raise RuntimeError("broken batch")
+        x, y = batch
+        return self.loss(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+
+def data(n=64):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 4, generator=g)
+    Y = torch.relu(X @ torch.randn(4, 3, generator=g))
+    return X, Y
+
+
+def fit(module, callback, epochs=4):
+    X, Y = data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=16)
+    trainer = lightning.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
+    trainer.fit(module, loader)
+    return trainer
+
+
+def test_a_lightning_fit_is_certified_every_epoch():
+    X, Y = data()
+    module = Regressor()
+    callback = YesCallback(X, Y, every=1, loss_reduction="mean")
+    fit(module, callback)
+    run = callback.run
+    assert run.status == "finished" and [r.epoch for r in run.epochs] == [1, 2, 3, 4]
+    assert len(run.step_losses) == 4 * 4  # every batch's loss, from training_step's output
+    # the epoch loss is the metric E of the trained module, not Lightning's mean loss
+    with torch.no_grad():
+        expected = float(((module(X) - Y) ** 2).sum() / X.shape[0])
+    assert run.epochs[-1].loss == pytest.approx(expected, rel=1e-5)
+    assert run.upper == pytest.approx(YesCloud(X, Y, 3).upper)
+    assert run.epochs[-1].lr == pytest.approx(1e-2)
+    # nothing is left attached to the model
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
+
+
+def test_a_failing_fit_keeps_the_record_and_says_failed():
+    X, Y = data()
+    callback = YesCallback(X, Y, every=1)
+    with pytest.raises(RuntimeError, match="broken batch"):
+        fit(Regressor(fail_at_epoch=2), callback)
+    run = callback.run
+    assert run.status == "failed" and "broken batch" in run.message
+    assert len(run.epochs) == 2
