@@ -345,3 +345,17 @@ def test_help_in_process(capsys):
         cli.main(["demo", "--help"])
     assert info.value.code == 0
     assert "--epochs" in capsys.readouterr().out
+
+
+def test_certify_recomputes_the_zone_and_refuses_a_contradicting_record(tmp_path):
+    """A stored "green" that its own numbers contradict is not trusted (exit 2)."""
+    from yeswidget.cli import main
+    from yeswidget.run import EpochRecord, Run
+
+    run = Run(run_id="forged", epochs=[EpochRecord(epoch=1, loss=3.0, upper=2.0, lower=1.0, zone="green")])
+    path = tmp_path / "run.json"
+    run.to_json(path)
+    assert main(["certify", str(path)]) == 2
+    run.epochs[0].zone = "red"
+    run.to_json(path)
+    assert main(["certify", str(path)]) == 4

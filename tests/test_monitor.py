@@ -1131,3 +1131,97 @@ def test_auto_cadence_judges_a_move_into_green_against_a_fresh_edge(data):
         if record.zone == "green" and previous.zone != "green":
             assert record.bounds_updated
     assert any(r.zone == "green" for r in epochs), "the tiny task should reach green in 40 epochs"
+
+
+# --------------------------------------------------------------------------- #
+# findings of the code review
+# --------------------------------------------------------------------------- #
+def test_a_subscriber_may_close_the_monitor_without_deadlocking(data):
+    """A "stop when green" callback closes the monitor from the worker thread."""
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    monitor.subscribe(lambda e: monitor.close() if isinstance(e, EpochEvent) and e.record.epoch == 2 else None)
+    finished = threading.Event()
+
+    def loop():
+        try:
+            for _ in range(6):
+                train_epoch(model, optimizer, X, Y, monitor)
+                monitor.epoch_end()
+        except RuntimeError:  # epoch_end on a closed monitor says so
+            pass
+        finished.set()
+
+    threading.Thread(target=loop, daemon=True).start()
+    assert finished.wait(30), "the training loop hung"
+    assert monitor.run.status != "running" and len(monitor.run.epochs) >= 2
+    assert_no_hooks(model, optimizer)
+
+
+def test_no_green_before_any_lower_edge_was_computed(data):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1)
+    assert monitor.cloud.zone(monitor.cloud.upper * 0.5) == "yellow"  # below YES-0, nothing certifies green
+    assert monitor.cloud.zone(monitor.cloud.upper * 2) == "red"
+    monitor.close()
+
+
+def test_a_given_cloud_follows_the_model_device_and_keeps_yes0(data):
+    X, Y = data
+    cloud = YesCloud(X, Y, 3)
+    moved = cloud.to("cpu")
+    assert moved is not cloud and moved.upper == cloud.upper and moved.device == torch.device("cpu")
+    monitor = Monitor(tiny(), X, Y, every=1, cloud=cloud.fresh())
+    assert monitor.cloud.upper == cloud.upper
+    monitor.close()
+
+
+def test_a_bfloat16_model_is_judged_on_the_data_as_given(data):
+    X, Y = data
+    model = tiny().to(torch.bfloat16)
+    monitor = Monitor(model, X, Y, every=1)
+    assert monitor.cloud.upper == pytest.approx(YesCloud(X, Y, 3).upper, rel=1e-12)  # not a bf16 copy of Y
+    monitor.epoch_end()
+    monitor.close()
+    with torch.no_grad():
+        expected = float(((model(X.to(torch.bfloat16)).double() - Y.double()) ** 2).sum() / X.shape[0])
+    assert monitor.run.epochs[0].loss == pytest.approx(expected, rel=1e-9)
+
+
+def test_tanh_taps_are_read_as_tanh_and_a_cnn_works_through_taps():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 1, 6, 6, generator=g)
+    Y = torch.randn(40, 3, generator=g)
+
+    class Small(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.act1 = nn.Tanh()
+            self.fc = nn.Linear(2 * 4 * 4, 8)
+            self.act2 = nn.Tanh()
+            self.out = nn.Linear(8, 3)
+
+        def forward(self, x):
+            h = self.act1(self.conv(x)).flatten(1)
+            return self.out(self.act2(self.fc(h)))
+
+    model = Small()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # activation modules as taps: nothing is guessed
+        monitor = Monitor(model, X, Y, taps=[model.act1, model.act2], every=1)
+    assert monitor.depth == 3 and isinstance(monitor.plan.activation, nn.Tanh)
+    expected = YesCloud(X.flatten(1), Y, 3, activation="tanh").upper
+    assert monitor.cloud.upper == pytest.approx(expected, rel=1e-12)
+    monitor.epoch_end()
+    monitor.close()
+    assert monitor.run.epochs[0].bounds_updated
+
+
+def test_prelu_is_not_taken_for_an_element_wise_activation():
+    model = nn.Sequential(nn.Linear(4, 8), nn.PReLU(8), nn.Linear(8, 3))
+    X, Y = torch.randn(20, 4), torch.randn(20, 3)
+    with pytest.raises(ValueError, match="taps"):
+        Monitor(model, X, Y)

@@ -382,3 +382,10 @@ def test_divergence_is_detected_and_stops_the_run():
     assert "loss became" in run.message
     assert run.epochs and len(run.epochs) < 40  # stopped early, the record kept
     assert not all(math.isfinite(r.loss) for r in run.epochs)
+
+
+def test_a_float64_model_trains_in_its_own_dtype():
+    """The Trainer feeds the model in the model's dtype (review finding: float64 models failed)."""
+    task = tiny_task(make_model=lambda: tasks.mlp([4, 8, 8, 3]).double())
+    trainer = Trainer(task, _settings(epochs=2)).start(background=False)
+    assert trainer.run.status == "finished" and len(trainer.run.epochs) == 2

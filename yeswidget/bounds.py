@@ -538,6 +538,16 @@ class YesCloud:
     def N(self) -> int:
         return self.X.shape[0]
 
+    def to(self, device: torch.device | str) -> "YesCloud":
+        """The same cloud (YES-0 and every recorded epoch) with its data on ``device``."""
+        clone = object.__new__(YesCloud)
+        clone.__dict__.update(self.__dict__)
+        clone.X, clone.Y = self.X.to(device), self.Y.to(device)
+        clone.device = clone.X.device
+        clone._curves = [list(c) for c in self._curves]
+        clone._raw, clone.epochs = list(self._raw), list(self.epochs)
+        return clone
+
     def fresh(self) -> "YesCloud":
         """A cloud for a new run on the same data: YES-0 reused, no epochs recorded."""
         clone = object.__new__(YesCloud)
@@ -594,11 +604,15 @@ class YesCloud:
     def zone(self, loss: float) -> str:
         """``"red"`` above YES-0, ``"yellow"`` inside the cloud, ``"green"`` at or below the lower edge.
 
-        A NaN or infinite loss is red.
+        A NaN or infinite loss is red. Before the first :meth:`update` (depth > 1) a loss
+        below YES-0 is yellow: green needs a computed lower edge.
         """
         loss = float(loss)
         if not math.isfinite(loss) or loss > self.upper:
             return "red"
+        if self.depth > 1 and not self.epochs:
+            # no YES-k computed yet: nothing certifies green, the loss is only below YES-0
+            return "yellow"
         if loss <= self.lower:
             return "green"
         return "yellow"

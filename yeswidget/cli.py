@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import math
 import os
 import sys
 from pathlib import Path
@@ -48,6 +49,7 @@ def verdict_lines(run) -> list[str]:
     ]
     if run.certification.get("text"):
         lines.append(run.certification["text"])
+    lines.extend(f"note: {w}" for w in dict.fromkeys(run.warnings))
     return lines
 
 
@@ -152,15 +154,39 @@ def _certify(args) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print(f"yeswidget certify: cannot read {args.run}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    bad = sorted({r.zone for r in run.epochs} - set(EXIT_CODES))
-    if bad:
-        print(f"yeswidget certify: {args.run} is not a valid run record: unknown zone(s) {bad} "
-              f"(expected {sorted(EXIT_CODES)})", file=sys.stderr)
+    problem = _inconsistency(run)
+    if problem:
+        print(f"yeswidget certify: {args.run} is not a valid run record: {problem}", file=sys.stderr)
         return EXIT_USAGE
     print("\n".join(verdict_lines(run)))
     if run.final is None:
         return EXIT_NO_VERDICT
     return EXIT_CODES[run.final.zone]
+
+
+def _inconsistency(run) -> str | None:
+    """Why a run record cannot be trusted (a zone that its own numbers contradict), or None.
+
+    The verdict is recomputed from each epoch's loss, YES-0 and lower edge with the
+    spec's rule, never taken from the stored zone.
+    """
+    for record in run.epochs:
+        try:
+            loss, upper, lower = float(record.loss), float(record.upper), float(record.lower)
+        except (TypeError, ValueError):
+            return f"epoch {record.epoch!r}: loss, upper and lower must be numbers"
+        if not isinstance(record.zone, str) or record.zone not in EXIT_CODES:
+            return f"epoch {record.epoch}: unknown zone {record.zone!r} (expected one of {sorted(EXIT_CODES)})"
+        if not math.isfinite(loss) or loss > upper:
+            expected = "red"
+        elif loss <= lower:
+            expected = "green"
+        else:
+            expected = "yellow"
+        if record.zone != expected and not (record.zone == "yellow" and expected == "green" and lower == upper):
+            return (f"epoch {record.epoch}: stored zone {record.zone!r} but loss {loss!r}, YES-0 {upper!r} "
+                    f"and lower edge {lower!r} give {expected!r}")
+    return None
 
 
 def _every(value: str):

@@ -20,6 +20,7 @@ import ipywidgets as widgets
 
 from .chart import CloudChart
 from .monitor import Monitor
+from .playground import _set_lr_value
 from .run import EpochEvent, Run
 
 __all__ = ["LiveCloud"]
@@ -46,6 +47,7 @@ class LiveCloud(widgets.VBox):
                 value=lr, base=10, min=-6, max=1, step=0.1, description="learning rate", readout_format=".1e",
                 continuous_update=False, style={"description_width": "initial"},
             )
+            _set_lr_value(self.lr_slider, lr)  # widen the range for an lr outside 1e-6 … 10
             self.lr_slider.observe(self._on_lr, names="value")
             self._follow = self.monitor.subscribe(self._on_event)
             children.append(self.lr_slider)
@@ -92,7 +94,7 @@ class LiveCloud(widgets.VBox):
                 return
             self._syncing = True
             try:
-                self.lr_slider.value = current
+                _set_lr_value(self.lr_slider, current)
             finally:
                 self._syncing = False
 

@@ -42,7 +42,7 @@ ZONE_WORDS = {
 }
 
 _ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.SiLU, nn.Softplus, nn.PReLU, nn.ReLU6,
+    nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.SiLU, nn.Softplus, nn.ReLU6,
     nn.Hardtanh, nn.SELU, nn.CELU, nn.Mish,
 )
 # layers that are the identity at evaluation time or only reshape the input
@@ -131,8 +131,8 @@ def discover_layers(model: nn.Module) -> LayerPlan:
     kinds = {type(a) for a in activations}
     if len(kinds) > 1:
         warnings.warn(
-            f"the hidden layers use different activations ({sorted(k.__name__ for k in kinds)}); the bounds use "
-            f"each layer's own activation module for layer 1's type only ({type(activations[0]).__name__})",
+            f"the hidden layers use different activations ({sorted(k.__name__ for k in kinds)}); the bounds "
+            f"use the first one ({type(activations[0]).__name__}) between every pair of layers",
             stacklevel=3,
         )
     biases = {lin.bias is not None for lin in linears}
@@ -165,9 +165,10 @@ def _read_pairs(data: Iterable, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         ys.append(torch.as_tensor(y))
     if not xs:
         raise ValueError(f"{what} is empty: the certification set needs samples")
+    # inputs keep the model's shape (a CNN needs N × C × H × W); targets become N × m
     if what == "DataLoader":
-        return torch.cat([x.reshape(x.shape[0], -1) for x in xs]), torch.cat([y.reshape(y.shape[0], -1) for y in ys])
-    return torch.stack([x.reshape(-1) for x in xs]), torch.stack([y.reshape(-1) for y in ys])
+        return torch.cat(xs), torch.cat([y.reshape(y.shape[0], -1) for y in ys])
+    return torch.stack(xs), torch.stack([y.reshape(-1) for y in ys])
 
 
 def _certification_set(X, Y, max_samples: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -302,9 +303,20 @@ class Monitor:
             taps = list(taps)
             if not taps or not all(isinstance(t, nn.Module) for t in taps):
                 raise TypeError("taps must be a non-empty list of nn.Module objects (the hidden-layer outputs)")
+            inferred = activation
+            if inferred is None:
+                kinds = {type(t) for t in taps}
+                if len(kinds) == 1 and issubclass(next(iter(kinds)), _ACTIVATION_TYPES):
+                    inferred = "relu" if isinstance(taps[0], nn.ReLU) else taps[0]
+                else:
+                    inferred = "relu"
+                    warnings.warn("taps are not activation modules: the bounds assume ReLU between layers "
+                                  "(pass activation=… if the network uses another)", stacklevel=2)
+            if bias is None and not any(getattr(m, "bias", None) is not None for m in model.modules()
+                                        if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))):
+                bias = False  # no layer has a bias: neither do the least-squares layers
             self.plan = LayerPlan(taps=taps, depth=len(taps) + 1, bias=True if bias is None else bool(bias),
-                                  activation="relu" if activation is None else activation, widths=[],
-                                  output_width=None, auto=False)
+                                  activation=inferred, widths=[], output_width=None, auto=False)
         if bias is not None:
             self.plan.bias = bool(bias)
         if activation is not None:
@@ -315,8 +327,12 @@ class Monitor:
         X, Y, self.certification = _certification_set(X, Y, max_samples, seed)
         self.device = _model_device(model)
         param_dtype = _model_dtype(model)
+        # the forward pass needs the model's dtype; the bounds and the judged loss use the data
+        # as given (a bfloat16 copy of Y would move YES-0 by ~1e-4)
         self.X = X.to(self.device, dtype=param_dtype)
         self.Y = Y.to(self.device, dtype=param_dtype)
+        self._X_data = X.to(self.device).reshape(X.shape[0], -1)
+        self._Y_data = Y.to(self.device)
         self.N = self.X.shape[0]
 
         # --- hooks ------------------------------------------------------------
@@ -358,13 +374,14 @@ class Monitor:
                 if cloud.depth != self.depth or cloud.N != self.N:
                     raise ValueError(f"cloud was built for depth {cloud.depth} on {cloud.N} samples; this model "
                                      f"has depth {self.depth} and the certification set {self.N} samples")
-                self.cloud = cloud
+                # a cloud built on another device (e.g. the task's CPU tensors) follows the model
+                self.cloud = cloud if cloud.device == self.device else cloud.to(self.device)
             else:
                 activation = self.plan.activation
                 if isinstance(activation, nn.Module):
                     # the module is also a tap: calling it would fire the monitor's own hook
                     activation = _hook_free(activation)
-                self.cloud = YesCloud(self.X, self.Y, self.depth, bias=self.plan.bias,
+                self.cloud = YesCloud(self._X_data, self._Y_data, self.depth, bias=self.plan.bias,
                                       activation=activation, dtype=dtype)
         except BaseException:
             # a monitor that fails to start leaves nothing behind on the model or optimizer
@@ -611,7 +628,7 @@ class Monitor:
         # the metric E in the bounds' precision (float64 by default): a float32 sum over N·m
         # squared errors is off by ~1e-6 relative, enough to flip a zone at an edge
         if self._Y_metric is None:
-            self._Y_metric = self.Y.to(self.cloud.dtype)
+            self._Y_metric = self._Y_data.to(self.cloud.dtype)
         loss = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum() / self.N
         due = self._due(self.epoch) or self._confirm_green(loss)
         item = {
@@ -631,15 +648,30 @@ class Monitor:
         else:
             self._finish_epoch(item)
 
+    def _stop_worker(self) -> None:
+        """Let the worker finish what is queued and end (it restarts if more epochs come)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+            work_queue = self._queue
+        if worker is not None:
+            work_queue.put(_STOP)
+            if worker is not threading.current_thread():  # a subscriber may close the monitor
+                worker.join(timeout=30)
+
     def _ensure_worker(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Monitor is closed; create a new one for a new run")
         if self._worker is None or not self._worker.is_alive():
-            self._worker = threading.Thread(target=self._work, name="yeswidget-bounds", daemon=True)
+            # each worker reads its own queue: a stopping worker finishes what it was given
+            self._queue = queue.Queue()
+            self._worker = threading.Thread(target=self._work, args=(self._queue,), name="yeswidget-bounds",
+                                            daemon=True)
             self._worker.start()
 
-    def _work(self) -> None:
+    def _work(self, work_queue: queue.Queue) -> None:
         _lower_thread_priority()
         while True:
-            item = self._queue.get()
+            item = work_queue.get()
             if item is _STOP:
                 return
             heavy = item["hidden"] is not None
@@ -658,7 +690,10 @@ class Monitor:
                 t0 = time.perf_counter()
                 try:
                     bounds = self.cloud.compute(hidden)
-                except ValueError as exc:  # non-finite hidden outputs: a diverging network
+                except ValueError as exc:
+                    if "non-finite" not in str(exc):
+                        raise
+                    # a diverging network: its hidden outputs hold NaN/inf
                     self._note(f"epoch {item['epoch']}: bounds skipped ({exc})")
                 else:
                     self.cloud.record(bounds, epoch=item["epoch"])
@@ -694,6 +729,10 @@ class Monitor:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued bound update is done; False if ``timeout`` ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if threading.current_thread() is self._worker:
+            # called from a subscriber, on the worker: what is queued runs after this
+            # callback returns, so there is nothing it could wait for
+            return self._inflight <= 1
         with self._inflight_cond:
             while self._inflight > 0:
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -753,6 +792,7 @@ class Monitor:
         self.wait()
         if self.run.status == "running":
             self._set_status(status, "")
+        self._stop_worker()  # an idle worker thread would keep this monitor (and its data) alive
 
     def _set_status(self, status: str, message: str, tb: str = "") -> None:
         with self._lock:
@@ -775,10 +815,7 @@ class Monitor:
             for handle in self._handles:
                 handle.remove()
             self._handles.clear()
-            if self._worker is not None:
-                self._queue.put(_STOP)
-                self._worker.join(timeout=30)
-                self._worker = None
+            self._stop_worker()
             self._captured = [None] * len(self.plan.taps)
             self._pending = []
 

@@ -10,6 +10,7 @@ ones too; choosing a row of the runs table puts its settings back.
 """
 from __future__ import annotations
 
+import html
 import math
 import threading
 import time
@@ -321,6 +322,10 @@ class Playground(widgets.VBox):
                 self.timeline.records = records
                 self.timeline.zone = zone
                 self.timeline.headline = f"{zone}: {ZONE_WORDS[zone]}" if zone else ""
+                if current.warnings and current.status != "failed":
+                    # e.g. "hidden width 3 is narrower than the output width 8: YES-0 is a reference …"
+                    notes = "".join(f"<li>{html.escape(w)}</li>" for w in dict.fromkeys(current.warnings))
+                    self.message.value = f"<div style='color:#8a5a00'><b>note</b><ul>{notes}</ul></div>"
         except Exception as exc:  # a display hiccup must never reach the training thread
             self.message.value = f"<small>display update failed: {type(exc).__name__}: {exc}</small>"
 
@@ -387,8 +392,6 @@ def _row(run: Run, index: int) -> dict:
 
 
 def _failure_html(message: str, traceback: str) -> str:
-    import html
-
     details = f"<details><summary>last frames</summary><pre>{html.escape(traceback)}</pre></details>" if traceback else ""
     return (f"<div style='color:#a00'><b>training failed</b>: {html.escape(message)} "
             f"(the run is kept in the table){details}</div>")

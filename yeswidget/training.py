@@ -233,7 +233,8 @@ class Trainer:
         X, Y = self.task.X_train, self.task.Y_train
         N = X.shape[0]
         device = monitor.device
-        X, Y = X.to(device), Y.to(device)
+        # the model's dtype (a float64 or bfloat16 model), as the monitor's forward passes use
+        X, Y = X.to(device, dtype=monitor.X.dtype), Y.to(device, dtype=monitor.X.dtype)
         loss_fn = nn.MSELoss(reduction="sum")
         generator = torch.Generator().manual_seed(s.seed)
         batch_size = None
