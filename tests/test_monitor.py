@@ -1122,7 +1122,8 @@ def test_auto_cadence_judges_a_move_into_green_against_a_fresh_edge(data):
     X, Y = data
     model = tiny()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    monitor = Monitor(model, X, Y, optimizer=optimizer, every="auto", budget=1e-9, background=False)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every="auto", budget=1e-9, background=False,
+                      confirm_green=True)
     for _ in monitor.epochs(40):
         train_epoch(model, optimizer, X, Y, monitor)
     monitor.close()

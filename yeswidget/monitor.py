@@ -249,6 +249,9 @@ class Monitor:
     ``loss_reduction``: how the minibatch losses given to :meth:`log` were reduced
     (``"mean"`` or ``"sum"`` as in ``MSELoss``), so they are drawn in the metric E;
     None: they already are (or are drawn as given). They are never judged.
+    ``confirm_green``: with ``every="auto"``, recompute YES-k (outside the budget) at an
+    epoch whose loss drops below a lower edge at least two epochs old, so a move into
+    green is judged against a fresh edge (a stale edge sits higher and calls green early).
     """
 
     def __init__(
@@ -269,6 +272,7 @@ class Monitor:
         budget: float = 0.2,
         seed: int = 0,
         loss_reduction: str | None = None,
+        confirm_green: bool = False,
         config: dict | None = None,
         cloud: YesCloud | None = None,
         run_id: str | None = None,
@@ -286,6 +290,8 @@ class Monitor:
                 f"(MSELoss(reduction='mean')) or 'sum' (MSELoss(reduction='sum')); got {loss_reduction!r}"
             )
         self.loss_reduction = loss_reduction
+        self.confirm_green = bool(confirm_green)
+        self._last_update_epoch = 0
         self.model = model
         self.every = every
         self.budget = float(budget)
@@ -605,8 +611,10 @@ class Monitor:
         """With ``every="auto"``, a move into green is judged against a lower edge computed
         at that very epoch: an edge left over from earlier epochs sits higher (it is a
         running minimum over fewer epochs) and would call green too early."""
-        if self.every != "auto" or self.depth == 1:
+        if not self.confirm_green or self.every != "auto" or self.depth == 1 or not self.cloud.epochs:
             return False
+        if self.epoch - self._last_update_epoch < 2:
+            return False  # the edge is fresh enough
         last = self.run.epochs[-1] if self.run.epochs else None
         if last is not None and last.zone == "green":
             return False
@@ -631,6 +639,8 @@ class Monitor:
             self._Y_metric = self._Y_data.to(self.cloud.dtype)
         loss = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum() / self.N
         due = self._due(self.epoch) or self._confirm_green(loss)
+        if due:
+            self._last_update_epoch = self.epoch
         item = {
             "epoch": self.epoch, "loss": loss, "hidden": hidden if due else None, "lr": self.lr,
             "batch_size": self.batch_size, "step": self.step,
