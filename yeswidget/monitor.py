@@ -430,6 +430,7 @@ class Monitor:
         self._bounds_seconds = 0.0
         self._last_bounds_cost = 0.0
         self.stop_requested = False
+        self._discard_epoch = False
         self._Y_metric: torch.Tensor | None = None  # Y in the bounds' dtype, for the epoch loss
         self.error: BaseException | None = None
 
@@ -769,6 +770,10 @@ class Monitor:
                 if self.stop_requested:
                     break
                 yield epoch
+                if self._discard_epoch:
+                    self._discard_epoch = False  # left mid-epoch: no record of a partial epoch
+                    self._flush_steps()
+                    break
                 self.epoch_end()
             completed = not self.stop_requested
         except GeneratorExit:
@@ -786,9 +791,14 @@ class Monitor:
             if self.run.status == "running":
                 self.finish("finished" if completed else "stopped")
 
-    def stop(self) -> None:
-        """Ask a loop driven by :meth:`epochs` to stop after the current epoch."""
+    def stop(self, *, discard_epoch: bool = False) -> None:
+        """Ask a loop driven by :meth:`epochs` to stop after the current epoch.
+
+        ``discard_epoch=True``: the current epoch was cut short, so it is not certified
+        (its step losses are kept).
+        """
         self.stop_requested = True
+        self._discard_epoch = bool(discard_epoch)
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run failed with the exception and its last frames (the record is kept)."""

@@ -249,10 +249,12 @@ class Trainer:
             batch_size = wanted
             order = torch.randperm(N, generator=generator).to(device)
             factor = schedule_factor(s, epoch)
+            cut_short = False
             for start in range(0, N, batch_size):
                 if not self._running.is_set():
                     self._running.wait()
                 if self._stop.is_set():
+                    cut_short = start > 0
                     break
                 lr = self.base_lr * factor
                 for group in optimizer.param_groups:
@@ -266,7 +268,8 @@ class Trainer:
                 # (batch_size: the epoch's setting, not the size of a short last minibatch)
                 monitor.log(loss.detach() / index.shape[0], batch_size=batch_size)
             if self._stop.is_set():
-                monitor.stop()
+                # a partial epoch is not certified as if it were whole
+                monitor.stop(discard_epoch=cut_short)
             if self.stop_on_divergence and monitor.run.status == "diverged":
                 monitor.stop()
         monitor.wait()
