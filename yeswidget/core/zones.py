@@ -1,0 +1,116 @@
+"""The zone rule, its colours and its words: the one definition.
+
+Python (monitor, printer, CLI, reports, charts) and JavaScript (the runs table
+and the zone timeline receive :func:`zone_definitions` as a synced trait) all
+read from here.
+
+Zones, from bad to good: ``red`` (above YES-0), ``yellow`` (inside the cloud),
+``green`` (at or below the lower edge). ``none`` is the honest "no verdict":
+the bounds cannot judge this run (the reason is given in words elsewhere).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = [
+    "ZONES",
+    "VERDICTS",
+    "NO_VERDICT",
+    "ZoneStyle",
+    "ZONE_STYLES",
+    "ZONE_COLORS",
+    "ZONE_WORDS",
+    "ZONE_CODES",
+    "zone_of",
+    "zone_definitions",
+    "to_db",
+]
+
+#: the three zones of the cloud, from bad to good
+ZONES: tuple[str, ...] = ("red", "yellow", "green")
+#: "no verdict": the bounds cannot judge this run (degenerate bounds); shown grey
+NO_VERDICT = "none"
+#: every value an epoch record's ``zone`` may take
+VERDICTS: tuple[str, ...] = ZONES + (NO_VERDICT,)
+
+
+@dataclass(frozen=True)
+class ZoneStyle:
+    """How one zone is drawn and read out.
+
+    ``band``: the paper's area colour (drawn at ``BAND_OPACITY``); ``edge``: a darker
+    shade of it for text and strokes on a light background; ``word``: what the zone
+    says about training in a few words; ``meaning``: one line for a status line;
+    ``code``: a number for trackers' scalar plots (higher is better, -1 no verdict).
+    """
+
+    name: str
+    band: str
+    edge: str
+    word: str
+    meaning: str
+    code: int
+
+
+ZONE_STYLES: dict[str, ZoneStyle] = {
+    "red": ZoneStyle("red", "#FFB6C1", "#b3261e", "ineffective",
+                     "above YES-0: training is ineffective so far, the data has not shaped the weights yet", 0),
+    "yellow": ZoneStyle("yellow", "#FFD700", "#8a6d00", "caution",
+                        "inside the cloud: meaningful training, certainly not optimal", 1),
+    "green": ZoneStyle("green", "#00FF7F", "#1e6b3a", "effective",
+                       "at or below the lower edge: effective training, maybe diminishing returns", 2),
+    NO_VERDICT: ZoneStyle(NO_VERDICT, "#C8C8C8", "#555555", "no verdict",
+                          "no verdict: the bounds cannot judge this run", -1),
+}
+
+#: band colour of each zone (the paper's area colours)
+ZONE_COLORS: dict[str, str] = {name: style.band for name, style in ZONE_STYLES.items()}
+#: one-line meaning of each zone
+ZONE_WORDS: dict[str, str] = {name: style.meaning for name, style in ZONE_STYLES.items()}
+#: a number per zone for scalar trackers (red 0, yellow 1, green 2, none -1)
+ZONE_CODES: dict[str, int] = {name: style.code for name, style in ZONE_STYLES.items()}
+
+#: opacity of the cloud's bands
+BAND_OPACITY = 0.4
+
+
+def zone_of(loss: float, upper: float, lower: float, *, has_lower_edge: bool = True) -> str:
+    """The zone of an epoch loss against the cloud (all in the metric E).
+
+    ``red`` above YES-0 (``upper``) or not finite; ``green`` at or below ``lower``
+    when a lower edge has been computed (``has_lower_edge``); else ``yellow``.
+    Without a computed lower edge nothing certifies green: a loss below YES-0 is yellow.
+    """
+    loss = float(loss)
+    if not math.isfinite(loss) or loss > upper:
+        return "red"
+    if has_lower_edge and loss <= lower:
+        return "green"
+    return "yellow"
+
+
+def zone_definitions() -> dict[str, Any]:
+    """The zones as JSON for the front end: order, and each zone's style."""
+    return {
+        "order": list(VERDICTS),
+        "band_opacity": BAND_OPACITY,
+        "zones": {name: asdict(style) for name, style in ZONE_STYLES.items()},
+    }
+
+
+def to_db(value: Any) -> float:
+    """``10·log10(value)``; NaN for NaN, negative or non-numbers, ``-inf`` for 0, ``inf`` for inf."""
+    import numbers
+
+    if not isinstance(value, numbers.Real):  # numbers.Real: numpy scalars too, not None or strings
+        return math.nan
+    value = float(value)
+    if math.isnan(value) or value < 0:
+        return math.nan
+    if value == 0:
+        return -math.inf
+    if math.isinf(value):
+        return math.inf
+    return 10.0 * math.log10(value)
