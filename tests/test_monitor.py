@@ -23,7 +23,7 @@ import pytest
 import torch
 from torch import nn
 
-import yeswidget.monitor as monitor_module
+import yeswidget.monitor.monitor as monitor_module
 from yeswidget.bounds import YesCloud
 from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
 from yeswidget.run import EpochEvent, StatusEvent, StepEvent, to_db
@@ -177,18 +177,18 @@ def test_acceptance_2_close_removes_hooks_keeps_outputs_and_frees_memory(data, b
         assert torch.equal(model(probe), before)  # watching does not change the outputs
 
     refs = []
-    real_forward = monitor._forward_certification
 
-    def spy(*args, **kwargs):
-        hidden, output = real_forward(*args, **kwargs)
-        refs.extend(weakref.ref(h) for h in hidden)
-        refs.append(weakref.ref(output))
-        return hidden, output
+    def keep_ref(module, inputs, output):
+        if not torch.is_grad_enabled():  # the monitor's own certification pass
+            refs.append(weakref.ref(output))
 
-    monitor._forward_certification = spy
+    probes = [model[1].register_forward_hook(keep_ref), model[3].register_forward_hook(keep_ref),
+              model.register_forward_hook(keep_ref)]
     model.eval()  # no training: the outputs must stay exactly the same
     for _ in monitor.epochs(3):
         pass
+    for probe_handle in probes:
+        probe_handle.remove()
     monitor_ref = weakref.ref(monitor)
     monitor.close()
     monitor.close()  # twice is fine
@@ -196,8 +196,7 @@ def test_acceptance_2_close_removes_hooks_keeps_outputs_and_frees_memory(data, b
     with torch.no_grad():
         assert torch.equal(model(probe), before)
     assert monitor.hooks_registered == 0
-    assert all(h is None for h in monitor._captured)
-    del spy, real_forward  # our own references
+    del keep_ref, probes  # our own references
     gc.collect()
     assert len(refs) == 3 * 3 and all(ref() is None for ref in refs), "hidden outputs are still referenced"
     run = monitor.run
@@ -517,16 +516,14 @@ def test_the_bounds_activation_does_not_fire_the_taps(data):
     # thread may be capturing hidden outputs: it must not go through the module's hooks.
     X, Y = data
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3))
+    calls = []
+    for act in (model[1], model[3]):
+        act.register_forward_hook(lambda module, inputs, output: calls.append(module))
     with Monitor(model, X, Y) as monitor:
-        monitor._capturing = True
-        monitor._captured = [None, None]
-        monitor._tap_calls = [0, 0]
-        try:
-            t = torch.randn(5, 8, dtype=torch.float64)
-            assert torch.allclose(monitor.cloud._act(t), torch.tanh(t))
-        finally:
-            monitor._capturing = False
-        assert monitor._tap_calls == [0, 0] and monitor._captured == [None, None]
+        calls.clear()
+        t = torch.randn(5, 8, dtype=torch.float64)
+        assert torch.allclose(monitor.cloud._act(t), torch.tanh(t))
+        assert calls == []  # the bounds' activation went around the module's hooks
 
 
 @pytest.mark.parametrize("use_taps", [False, True])
@@ -756,12 +753,12 @@ class FakeClock:
     [(1.0, 0.5, "some"), (10.0, 0.5, "all"), (1.0, 100.0, "first")],
     ids=["bounds-half-an-epoch", "bounds-cheap", "bounds-expensive"],
 )
-def test_auto_cadence_keeps_bounds_within_the_budget(data, monkeypatch, train_seconds, bounds_seconds, expect):
+def test_time_cadence_keeps_bounds_within_the_budget(data, monkeypatch, train_seconds, bounds_seconds, expect):
     X, Y = data
     clock = FakeClock()
     monkeypatch.setattr(monitor_module, "time",
                         types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=time.monotonic))
-    monitor = Monitor(tiny(), X, Y, every="auto", background=False)
+    monitor = Monitor(tiny(), X, Y, every="time", background=False, confirm_green=False)
     monitor.run.timings["yes0_seconds"] = 0.0  # measured on the fake clock: 0 anyway
     n = 100 if expect == "some" else 20
     real_compute = monitor.cloud.compute
@@ -795,9 +792,9 @@ def test_auto_cadence_keeps_bounds_within_the_budget(data, monkeypatch, train_se
         assert 40 <= updates <= 50
 
 
-def test_auto_cadence_never_queues_work_behind_a_busy_worker(data, monkeypatch):
+def test_time_cadence_never_queues_work_behind_a_busy_worker(data, monkeypatch):
     X, Y = data
-    monitor = Monitor(tiny(), X, Y, every="auto", background=True)
+    monitor = Monitor(tiny(), X, Y, every="time", background=True, confirm_green=False)
     release = threading.Event()
     real_compute = monitor.cloud.compute
 
@@ -878,15 +875,19 @@ def test_subscription_handles(data):
     with Monitor(tiny(), X, Y, background=False) as monitor:
         handle = monitor.subscribe(seen.append)
         monitor.epoch_end()
+        monitor.wait()  # delivered on the dispatcher thread
         handle.remove()
         handle.remove()  # safe twice
         assert not handle.active
         monitor.epoch_end()
+        monitor.wait()  # delivered on the dispatcher thread
         with monitor.subscribe(seen.append) as inner:
             assert inner.active
             monitor.epoch_end()
+            monitor.wait()
         assert not inner.active
         monitor.epoch_end()
+        monitor.wait()  # delivered on the dispatcher thread
         with pytest.raises(TypeError, match="callable"):
             monitor.subscribe("not a function")
     assert [e.record.epoch for e in seen if isinstance(e, EpochEvent)] == [1, 3]
@@ -918,7 +919,7 @@ def test_run_record_holds_config_losses_epochs_timings(data):
     X, Y = data
     model = tiny()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    with Monitor(model, X, Y, optimizer=optimizer, every=2, config={"batch_size": 16, "note": "x"}) as monitor:
+    with Monitor(model, X, Y, optimizer=optimizer, every=2, labels={"batch_size": 16, "note": "x"}) as monitor:
         assert monitor.run.status == "running"
         for _ in monitor.epochs(3):
             train_epoch(model, optimizer, X, Y, monitor)

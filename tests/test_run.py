@@ -223,7 +223,7 @@ def _tiny_run(lr: float) -> Run:
     Y = X[:, :3].abs()
     model = mlp((4, 8, 8, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    with Monitor(model, X, Y, optimizer=optimizer, every=1, config={"batch_size": 16}) as monitor:
+    with Monitor(model, X, Y, optimizer=optimizer, every=1, labels={"batch_size": 16}) as monitor:
         for _ in monitor.epochs(4):
             for start in range(0, 64, 16):
                 optimizer.zero_grad()

@@ -194,7 +194,7 @@ class Trainer:
         cloud = self._cloud.fresh() if self._cloud is not None else None
         config = dict(s.as_dict(), task=getattr(self.task, "name", ""))
         self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=self.optimizer,
-                               epochs=s.epochs, every=s.every, cloud=cloud, config=config, run_id=self._run_id,
+                               epochs=s.epochs, every=s.every, cloud=cloud, labels=config, run_id=self._run_id,
                                max_samples=self._max_samples, confirm_green=True)
         for callback in self._subscribers:
             self.monitor.subscribe(callback)

@@ -1,0 +1,229 @@
+"""The run record and the events a monitor streams: plain data, no torch, no UI.
+
+One :class:`Run` holds everything a training run produced (the *store*); charts,
+tables and printers subscribe to :class:`StepEvent` / :class:`EpochEvent` /
+:class:`StatusEvent` and never own the data (the *displays*).
+
+Units: every loss and bound is the metric E of YES-BOUNDS.md, squared error
+summed over outputs and averaged over samples (``MSELoss(reduction="sum") / N``).
+Minibatch losses in ``Run.step_losses`` are in whatever unit the user's loop
+logged them (they are drawn, never judged).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .zones import ZONES, to_db
+
+__all__ = [
+    "EpochRecord",
+    "Run",
+    "StepEvent",
+    "EpochEvent",
+    "StatusEvent",
+    "RUN_STATUSES",
+    "ZONES",
+    "to_db",
+]
+
+#: ``running`` until the loop ends; then how it ended
+RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of a run: the epoch loss, the cloud edges and the verdict.
+
+    ``epoch`` counts completed epochs (1 after the first). ``loss``, ``upper``
+    (YES-0), ``lower`` (the lower edge, YES-(L-1) so far) and ``yes_k``
+    (YES-1 … YES-(L-1) so far) are in the metric E. ``bounds_updated`` says
+    whether the YES-k bounds were recomputed at this epoch (see ``every``).
+    """
+
+    epoch: int
+    loss: float
+    upper: float
+    lower: float
+    zone: str
+    yes_k: list[float] = field(default_factory=list)
+    bounds_updated: bool = True
+    lr: float | None = None
+    batch_size: int | None = None
+    step: int = 0
+    wall_time: float = 0.0
+
+    @property
+    def margin(self) -> float:
+        """Distance in dB from the loss to the next better zone's edge (positive: above it)."""
+        edge = self.upper if self.zone == "red" else self.lower
+        return to_db(self.loss) - to_db(edge)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One or more optimizer steps (batched so the training loop never waits).
+
+    ``positions`` are fractional epochs (0.5 = half-way through the first epoch),
+    ``losses`` the minibatch losses as logged (NaN where a step logged none).
+    """
+
+    run_id: str
+    first_step: int
+    positions: tuple[float, ...]
+    losses: tuple[float, ...]
+    lr: float | None = None
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """An epoch finished and its bounds are known (events arrive in epoch order)."""
+
+    run_id: str
+    record: EpochRecord
+    epochs_total: int | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # epoch, loss, upper, lower, zone, yes_k, lr, batch_size, wall_time
+        # read straight through to the record
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.record, name)
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """The run's status changed (``running`` → ``finished`` / ``stopped`` / ``diverged`` / ``failed``).
+
+    ``message`` is a one-line reason; ``traceback`` the last frames for a failure.
+    """
+
+    run_id: str
+    status: str
+    message: str = ""
+    traceback: str = ""
+
+
+def _encode(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become tagged strings, tuples lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": repr(value)}  # 'nan', 'inf', '-inf'
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$float"}:
+            return float(value["$float"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+@dataclass
+class Run:
+    """Everything one training run produced.
+
+    ``config`` holds the settings (lr, batch_size, epochs, optimizer, …);
+    ``epochs`` the :class:`EpochRecord` list; ``step_losses`` and
+    ``step_positions`` every logged minibatch loss at its fractional epoch;
+    ``marks`` things that happened mid-run (``{"position", "kind", "value"}``,
+    e.g. a batch-size change); ``certification`` which samples the bounds and
+    the epoch loss were computed on; ``layer_errors`` the per-layer YES-0 errors.
+    """
+
+    run_id: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    depth: int = 0
+    upper: float = math.nan
+    layer_errors: list[float] = field(default_factory=list)
+    certification: dict[str, Any] = field(default_factory=dict)
+    epochs: list[EpochRecord] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    step_positions: list[float] = field(default_factory=list)
+    marks: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    status: str = "running"
+    message: str = ""
+    traceback: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    # ---- derived readings -------------------------------------------------
+    @property
+    def final(self) -> EpochRecord | None:
+        """The last epoch record, or None before the first epoch."""
+        return self.epochs[-1] if self.epochs else None
+
+    @property
+    def final_zone(self) -> str | None:
+        return self.epochs[-1].zone if self.epochs else None
+
+    @property
+    def epochs_to_green(self) -> int | None:
+        """The first epoch whose zone is green, or None if it never was."""
+        for record in self.epochs:
+            if record.zone == "green":
+                return record.epoch
+        return None
+
+    @property
+    def label(self) -> str:
+        """Short human label from the config, e.g. ``lr 1e-03 · batch 50 · adam``."""
+        parts = []
+        # a monitor's config holds None for what it does not know (no optimizer given)
+        if isinstance(self.config.get("lr"), numbers.Real):
+            parts.append(f"lr {self.config['lr']:.0e}")
+        if self.config.get("batch_size") is not None:
+            parts.append(f"batch {self.config['batch_size']}")
+        if self.config.get("optimizer") is not None:
+            parts.append(str(self.config["optimizer"]))
+        return " · ".join(parts) or self.run_id
+
+    # ---- serialisation ----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return _encode(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Run":
+        data = _decode(dict(data))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"not a yeswidget run record: unknown fields {sorted(unknown)}")
+        data["epochs"] = [EpochRecord(**record) for record in data.get("epochs", [])]
+        return cls(**data)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """Write the run as strict JSON (no NaN literals) to ``path``; return the text."""
+        text = json.dumps(self.to_dict(), allow_nan=False, indent=1)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text: str | os.PathLike) -> "Run":
+        """Read a run written by :meth:`to_json` (a path, or the JSON text itself)."""
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            with open(path_or_text, encoding="utf-8") as handle:
+                text = handle.read()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a yeswidget run record (invalid JSON: {exc})") from None
+        if not isinstance(data, dict):
+            raise ValueError("not a yeswidget run record: expected a JSON object")
+        return cls.from_dict(data)

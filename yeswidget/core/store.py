@@ -1,0 +1,95 @@
+"""The run store: the only writer of a :class:`~yeswidget.core.run.Run`.
+
+The monitor records through the store; the store appends under its lock, bumps a
+version, and publishes the matching event on the bus. Readers on any thread take a
+:meth:`RunStore.snapshot` (a consistent copy at one version) or read the append-only
+lists by index (``store.run.epochs[i:]``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, Sequence
+
+from .bus import EventBus
+from .run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent
+
+__all__ = ["RunStore"]
+
+
+class RunStore:
+    """Owns one :class:`Run`; every change goes through a method here and is published on ``bus``."""
+
+    def __init__(self, run: Run, bus: EventBus) -> None:
+        self._run = run
+        self.bus = bus
+        self._lock = threading.RLock()
+        self.version = 0
+
+    @property
+    def run(self) -> Run:
+        """The live record (append-only lists; change it only through the store)."""
+        return self._run
+
+    def snapshot(self) -> tuple[int, Run]:
+        """``(version, copy)``: a copy of the run that later writes do not change."""
+        with self._lock:
+            run = self._run
+            copy = dataclasses.replace(
+                run, config=dict(run.config), layer_errors=list(run.layer_errors),
+                certification=dict(run.certification), epochs=list(run.epochs),
+                step_losses=list(run.step_losses), step_positions=list(run.step_positions),
+                marks=[dict(m) for m in run.marks], timings=dict(run.timings), warnings=list(run.warnings),
+            )
+            return self.version, copy
+
+    # ----------------------------------------------------------------- writes
+    def add_steps(self, positions: Sequence[float], losses: Sequence[float], *,
+                  lr: float | None, batch_size: int | None) -> None:
+        """Append minibatch losses at fractional epochs; publish one :class:`StepEvent`."""
+        with self._lock:
+            first = len(self._run.step_losses)
+            self._run.step_losses.extend(losses)
+            self._run.step_positions.extend(positions)
+            self.version += 1
+        self.bus.publish(StepEvent(self._run.run_id, first, tuple(positions), tuple(losses), lr, batch_size))
+
+    def add_epoch(self, record: EpochRecord, epochs_total: int | None) -> None:
+        """Append an epoch record; publish an :class:`EpochEvent`."""
+        with self._lock:
+            self._run.epochs.append(record)
+            self._run.timings["wall_seconds"] = record.wall_time
+            self.version += 1
+        self.bus.publish(EpochEvent(self._run.run_id, record, epochs_total))
+
+    def set_status(self, status: str, message: str = "", traceback: str = "") -> None:
+        """Set how the run stands; publish a :class:`StatusEvent`."""
+        with self._lock:
+            self._run.status, self._run.message, self._run.traceback = status, message, traceback
+            self.version += 1
+        self.bus.publish(StatusEvent(self._run.run_id, status, message, traceback))
+
+    def note(self, message: str) -> None:
+        """Add a warning to the run (shown by displays; no event)."""
+        with self._lock:
+            self._run.warnings.append(message)
+            self.version += 1
+
+    def mark(self, position: float, kind: str, value: Any, **extra: Any) -> None:
+        """Record something that happened mid-run at a fractional epoch (drawn on charts)."""
+        with self._lock:
+            self._run.marks.append({"position": float(position), "kind": str(kind), "value": value, **extra})
+            self.version += 1
+
+    def set_timing(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._run.timings[name] = float(seconds)
+
+    def add_timing(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._run.timings[name] = self._run.timings.get(name, 0.0) + float(seconds)
+
+    def update_config(self, **values: Any) -> None:
+        with self._lock:
+            self._run.config.update(values)
+            self.version += 1

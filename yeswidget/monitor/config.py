@@ -1,0 +1,86 @@
+"""The monitor's settings: one frozen, validated object instead of loose keywords."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+
+__all__ = ["MonitorConfig", "CADENCES"]
+
+#: ``every`` may be an int k ≥ 1, or one of these
+CADENCES = ("auto", "time")
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """How a :class:`~yeswidget.monitor.Monitor` certifies.
+
+    ``every``: when YES-k is recomputed. An int k: at epoch 1 and every k-th epoch (1 = the
+    paper). ``"auto"`` (default): a k fixed from shapes alone, the bounds' FLOPs against the
+    training epoch's, so that they cost about ``budget`` of the training work; the same seeded
+    run gets the same cadence on any machine. ``"time"``: follow wall time instead (at most
+    ``budget`` of it; faster on a busy machine, not reproducible).
+    ``confirm_green``: an epoch is green only against a lower edge computed at that epoch (a
+    loss below an older edge triggers an update then). ``max_samples``/``seed``: certify on a
+    fixed seeded subset. ``epochs``: the planned number. ``dtype``: the bounds' precision.
+    ``background``: compute YES-k in a worker thread. ``loss_reduction``: how the losses given
+    to ``log()`` were reduced (``"mean"``/``"sum"`` as in ``MSELoss``), to draw them in the
+    metric E. ``bias``/``activation``: override what layer discovery read. ``labels``: extra
+    entries for the run's config (shown in tables). ``run_id``: the run's id. ``verbose``:
+    print one line per epoch.
+    """
+
+    every: int | str = "auto"
+    budget: float = 0.2
+    confirm_green: bool = True
+    max_samples: int | None = None
+    seed: int = 0
+    epochs: int | None = None
+    dtype: torch.dtype | str = torch.float64
+    background: bool = True
+    loss_reduction: str | None = None
+    bias: bool | None = None
+    activation: Any = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        every = self.every
+        if every not in CADENCES and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise ValueError(f"every must be 'auto', 'time' or an int ≥ 1 (epochs between bound updates); "
+                             f"got {every!r}")
+        if not 0 < self.budget <= 1:
+            raise ValueError(f"budget must be in (0, 1] (fraction of the training cost for bounds); got {self.budget!r}")
+        if self.loss_reduction not in (None, "mean", "sum"):
+            raise ValueError(
+                f"loss_reduction must be None (logged losses are already the metric E), 'mean' "
+                f"(MSELoss(reduction='mean')) or 'sum' (MSELoss(reduction='sum')); got {self.loss_reduction!r}"
+            )
+        ms = self.max_samples
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms < 2):
+            raise ValueError(f"max_samples must be an int ≥ 2 or None; got {ms!r}")
+        if self.epochs is not None and (isinstance(self.epochs, bool) or not isinstance(self.epochs, int)
+                                        or self.epochs < 0):
+            raise ValueError(f"epochs must be an int ≥ 0 or None; got {self.epochs!r}")
+        if not isinstance(self.labels, Mapping):
+            raise TypeError(f"labels must be a dict of run settings to show; got {type(self.labels).__name__}")
+
+    @classmethod
+    def build(cls, config: "MonitorConfig | Mapping[str, Any] | None", options: Mapping[str, Any]) -> "MonitorConfig":
+        """``config`` (an object or a dict) with keyword ``options`` on top; unknown names are errors."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        base: dict[str, Any] = {}
+        if isinstance(config, MonitorConfig):
+            base = {name: getattr(config, name) for name in known}
+        elif config is not None:
+            if not isinstance(config, Mapping):
+                raise TypeError(f"config must be a MonitorConfig or a dict; got {type(config).__name__}")
+            base = dict(config)
+        base.update(options)
+        unknown = sorted(set(base) - known)
+        if unknown:
+            raise TypeError(f"Monitor got unknown option(s) {unknown}; the options are {sorted(known)}")
+        return cls(**base)

@@ -1,0 +1,525 @@
+"""The monitor: subscribes to any PyTorch training loop through public hooks.
+
+The only room that touches the user's model and optimizer; it imports no UI. It composes
+a :class:`MonitorConfig`, layer discovery, the certification pass (:class:`TapCapture`),
+the cadence, the bounds worker, and the run store + event bus of :mod:`yeswidget.core`.
+
+    monitor = Monitor(model, X, Y, optimizer=opt)
+    for epoch in monitor.epochs(200):
+        for xb, yb in loader:
+            ...; opt.step(); monitor.log(loss)
+
+Every loss the monitor judges is the metric E of the YES bounds measured on the
+*certification set* (the X, Y given, or a fixed seeded subset of them), the same
+samples the bounds are computed on; minibatch losses are only drawn.
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback as traceback_module
+import uuid
+import warnings
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..bounds import YesCloud
+from ..core.bus import EventBus
+from ..core.handle import Handle
+from ..core.run import EpochRecord, Run
+from ..core.store import RunStore
+from ..core.zones import zone_of
+from .cadence import Cadence, update_flops
+from .config import MonitorConfig
+from .data import certification_set, describe_certification
+from .discovery import LayerPlan, discover_layers, plan_from_taps
+from .printer import TextPrinter
+from .steps import StepLog
+from .taps import TapCapture, hook_free, model_device, model_dtype
+from .worker import BoundsWorker, EpochItem
+
+__all__ = ["Monitor"]
+
+
+class Monitor:
+    """Watch a training loop and compute the YES cloud epoch by epoch.
+
+    ``model``: an MLP-style stack (nested containers allowed) or any model with
+    ``taps=[module, …]`` naming the L-1 hidden-layer outputs. ``X`` (N × n), ``Y`` (N × m):
+    the certification set (or a Dataset/DataLoader as ``X``). ``optimizer``: counts steps and
+    reads the learning rate through ``register_step_post_hook``. ``cloud``: a YesCloud on the
+    same data whose YES-0 is reused. ``config`` (a :class:`MonitorConfig` or dict) and keyword
+    ``options`` (the same names: ``every``, ``max_samples``, ``dtype``, …) set how it certifies.
+    """
+
+    def __init__(self, model: nn.Module, X: Any, Y: Any = None, *, taps: Sequence[nn.Module] | None = None,
+                 optimizer: torch.optim.Optimizer | None = None, cloud: YesCloud | None = None,
+                 config: MonitorConfig | Mapping[str, Any] | None = None, **options: Any) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        self.config = cfg = MonitorConfig.build(config, options)
+        self.model = model
+        self.plan = self._plan(model, taps, cfg)
+        self.depth = self.plan.depth
+        X, Y, self.certification = certification_set(X, Y, cfg.max_samples, cfg.seed)
+        self.device = model_device(model)
+        # the forward pass needs the model's dtype; the bounds and the judged loss use the data
+        # as given (a bfloat16 copy of Y would move YES-0 by ~1e-4)
+        param_dtype = model_dtype(model)
+        self.X = X.to(self.device, dtype=param_dtype)
+        self.Y = Y.to(self.device, dtype=param_dtype)
+        self._X_data = X.to(self.device).reshape(X.shape[0], -1)
+        self._Y_data = Y.to(self.device)
+        self.N = int(self.X.shape[0])
+        self._closed = False
+        self._handles: list[Any] = []
+        self._taps = TapCapture(model, self.plan)
+        self._handles.append(model.register_forward_pre_hook(self._on_forward))
+        self.optimizer: torch.optim.Optimizer | None = None
+        try:
+            if optimizer is not None:
+                self.attach_optimizer(optimizer)
+            self._flops_per_sample = self._check_model()
+            t0 = time.perf_counter()
+            self.cloud = self._make_cloud(cloud)
+            yes0_seconds = time.perf_counter() - t0
+        except BaseException:
+            self._remove_hooks()  # a monitor that fails to start leaves nothing on the model
+            raise
+        self.bus = EventBus(on_error=self._subscriber_failed)
+        self.store = RunStore(self._new_run(yes0_seconds), self.bus)
+        self.cadence = Cadence(cfg.every, cfg.budget, update_flops(
+            self.N, int(self._X_data.shape[1]), self.plan.widths, int(self._Y_data.shape[1])))
+        self.worker = BoundsWorker(self._finish_epoch, background=cfg.background)
+        self.steps = StepLog(self.store, self._metric_scale)
+        self.epoch = 0  # completed epochs
+        self.epochs_total: int | None = cfg.epochs
+        self.lr: float | None = self.run.config.get("lr")
+        self.batch_size: int | None = None
+        self._samples_this_epoch = 0
+        self._t_start: float | None = None
+        self._bounds_seconds = 0.0
+        self._last_bounds_cost = 0.0
+        self.stop_requested = False
+        self._discard_epoch = False
+        self._Y_metric: torch.Tensor | None = None
+        self.error: BaseException | None = None
+        if cfg.verbose:
+            self.subscribe(TextPrinter())
+
+    # ------------------------------------------------------------ building
+    @staticmethod
+    def _plan(model: nn.Module, taps: Sequence[nn.Module] | None, cfg: MonitorConfig) -> LayerPlan:
+        if taps is None:
+            plan = discover_layers(model)
+        else:
+            plan = plan_from_taps(model, taps, activation=cfg.activation, bias=cfg.bias)
+        if cfg.bias is not None:
+            plan.bias = bool(cfg.bias)
+        if cfg.activation is not None:
+            plan.activation = cfg.activation
+        return plan
+
+    def _check_model(self) -> float:
+        """Run the model once on a few samples: taps fire, shapes fit; return forward FLOPs per sample."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        sample = self.X[: min(self.N, 64)]
+        counter = FlopCounterMode(display=False)
+        try:
+            with counter:
+                hidden, output = self._taps.run(sample)
+        except Exception as exc:
+            raise ValueError(
+                f"the model cannot process X (shape {tuple(self.X.shape)}): {type(exc).__name__}: {exc}. "
+                "X must be the model's input, samples first"
+            ) from exc
+        self._taps.check(hidden)
+        if output.shape[1] != self.Y.shape[1]:
+            raise ValueError(
+                f"the model's output has {output.shape[1]} features per sample but Y has {self.Y.shape[1]} "
+                f"(Y shape {tuple(self.Y.shape)}); Y must be the targets the model is trained to produce"
+            )
+        if not self.plan.widths:  # taps given: read the widths from the check pass
+            self.plan.widths = [int(h.shape[1]) for h in hidden if h is not None]
+            self.plan.output_width = int(output.shape[1])
+        self._narrow_note = ""
+        narrow = [h for h in self.plan.widths if h < (self.plan.output_width or 0)]
+        if narrow:
+            self._narrow_note = (
+                f"hidden width {min(narrow)} is narrower than the output width {self.plan.output_width}: the "
+                "YES-0 network does not fit inside this architecture, so YES-0 is a reference, not a certificate")
+            warnings.warn(self._narrow_note, stacklevel=4)
+        flops = float(counter.get_total_flops()) / max(int(sample.shape[0]), 1)
+        if flops <= 0:  # an operator FlopCounterMode does not count: two FLOPs per parameter
+            flops = 2.0 * sum(p.numel() for p in self.model.parameters())
+        return flops
+
+    def _make_cloud(self, cloud: YesCloud | None) -> YesCloud:
+        if cloud is not None:
+            if cloud.depth != self.depth or cloud.N != self.N:
+                raise ValueError(f"cloud was built for depth {cloud.depth} on {cloud.N} samples; this model "
+                                 f"has depth {self.depth} and the certification set {self.N} samples")
+            # a cloud built on another device (e.g. the task's CPU tensors) follows the model
+            return cloud if cloud.device == self.device else cloud.to(self.device)
+        activation = self.plan.activation
+        if isinstance(activation, nn.Module):
+            activation = hook_free(activation)  # the module is also a tap: calling it would fire the hook
+        return YesCloud(self._X_data, self._Y_data, self.depth, bias=self.plan.bias, activation=activation,
+                        dtype=self.config.dtype)
+
+    def _new_run(self, yes0_seconds: float) -> Run:
+        cfg, plan = self.config, self.plan
+        activation = plan.activation if isinstance(plan.activation, str) else type(plan.activation).__name__
+        settings: dict[str, Any] = {
+            "depth": self.depth, "bias": plan.bias, "widths": list(plan.widths), "activation": activation,
+            "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": self.N, "epochs": cfg.epochs,
+            "optimizer": type(self.optimizer).__name__.lower() if self.optimizer is not None else None,
+        }
+        if self.optimizer is not None:
+            settings["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        settings.update(cfg.labels)
+        certification = dict(self.certification, text=describe_certification(self.certification))
+        return Run(run_id=cfg.run_id or uuid.uuid4().hex[:8], config=settings, depth=self.depth,
+                   upper=self.cloud.upper, layer_errors=list(self.cloud.layer_errors), certification=certification,
+                   timings={"yes0_seconds": yes0_seconds, "bounds_seconds": 0.0, "certify_seconds": 0.0},
+                   warnings=[self._narrow_note] if self._narrow_note else [])
+
+    # --------------------------------------------------------------- hooks
+    def _on_forward(self, module: nn.Module, args: Any) -> None:
+        # the training batch size, read from the model's own input (no sync); only forward
+        # passes that build a graph count (an evaluation pass under no_grad is not a step)
+        if (not self._taps.capturing and torch.is_grad_enabled() and args and isinstance(args[0], torch.Tensor)
+                and args[0].ndim >= 1):
+            self.batch_size = int(args[0].shape[0])
+            self._samples_this_epoch += self.batch_size
+
+    def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> Handle:
+        """Count steps and read the learning rate after every ``optimizer.step()``."""
+        if not hasattr(optimizer, "register_step_post_hook"):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+
+        def after_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+            self.lr = float(opt.param_groups[0]["lr"])
+            self.steps.count()
+
+        handle = optimizer.register_step_post_hook(after_step)
+        self._handles.append(handle)
+        return Handle(handle.remove)
+
+    @property
+    def hooks_registered(self) -> int:
+        """Hooks this monitor holds on the model and optimizer (0 after :meth:`close`)."""
+        return len(self._handles) + len(self._taps.handles)
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._taps.remove()
+
+    # ---------------------------------------------------------------- steps
+    def _metric_scale(self, loss: Any) -> Any:
+        """A logged minibatch loss in the metric E (per sample, summed over outputs)."""
+        if self.config.loss_reduction == "mean":
+            return loss * self.Y.shape[1]
+        if self.config.loss_reduction == "sum" and self.batch_size:
+            return loss / self.batch_size
+        return loss
+
+    def log(self, loss: Any = None, *, lr: float | None = None, batch_size: int | None = None) -> None:
+        """Record one training step's minibatch loss (a tensor or float; no device sync).
+
+        Without an optimizer attached, each call also counts a step.
+        """
+        self._check_open()
+        if self._t_start is None:
+            self._t_start = time.perf_counter()
+        if self.optimizer is None:
+            self.steps.count()
+        if lr is not None:
+            self.lr = float(lr)
+        if batch_size is not None:
+            self.batch_size = int(batch_size)
+        self.steps.log(loss, epoch=self.epoch, lr=self.lr, batch_size=self.batch_size,
+                       expected_steps=self._expected_steps())
+
+    def _expected_steps(self) -> int | None:
+        """Steps per epoch: known after the first epoch, estimated from the data size before."""
+        if self.steps.per_epoch:
+            return self.steps.per_epoch
+        if self.batch_size:
+            return max(1, math.ceil(int(self.certification.get("of", self.N)) / self.batch_size))
+        return None
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps so far."""
+        return self.steps.total
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        return self.steps.per_epoch
+
+    def mark(self, kind: str, value: Any, **extra: Any) -> None:
+        """Note something that happened mid-run (drawn on the chart), e.g. a batch-size change."""
+        self.store.mark(self.steps.position(self.epoch), kind, value, **extra)
+
+    # --------------------------------------------------------------- epochs
+    def epoch_end(self) -> None:
+        """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch."""
+        self._check_open()
+        if self._t_start is None:
+            self._t_start = time.perf_counter()
+        t0 = time.perf_counter()
+        self.epoch += 1
+        self.steps.end_epoch()
+        if self.epoch == 1 and self.cadence.period is None and self.cadence.every == "auto":
+            samples = self._samples_this_epoch or int(self.certification.get("of", self.N))
+            self.cadence.fix_period(3.0 * self._flops_per_sample * samples)  # forward + backward ≈ 3 forwards
+        self._samples_this_epoch = 0
+        hidden, output = self._taps.run(self.X)
+        if self._Y_metric is None:
+            # the metric in the bounds' precision: a float32 sum over N·m squared errors is off by
+            # ~1e-6 relative, enough to flip a zone at an edge
+            self._Y_metric = self._Y_data.to(self.cloud.dtype)
+        loss = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum() / self.N
+        due = self._due(loss)
+        info = {"lr": self.lr, "batch_size": self.batch_size, "step": self.step,
+                "wall_time": time.perf_counter() - self._t_start}
+        self.store.add_timing("certify_seconds", time.perf_counter() - t0)
+        self.worker.submit(EpochItem(self.epoch, loss, hidden if due else None, info))
+
+    def _due(self, loss: torch.Tensor) -> bool:
+        timings = self.run.timings
+        spent = timings["yes0_seconds"] + timings["certify_seconds"] + self._bounds_seconds
+        wall = time.perf_counter() - (self._t_start or time.perf_counter()) + timings["yes0_seconds"]
+        if self.cadence.due(self.epoch, time_spent=spent, next_cost=self._last_bounds_cost, wall=wall,
+                            busy=self.worker.busy):
+            return True
+        return self._needs_confirmation(loss)
+
+    def _needs_confirmation(self, loss: torch.Tensor) -> bool:
+        """An epoch is green only against a lower edge computed at that epoch: recompute when the
+        loss reaches the current edge (waiting for pending updates, so the choice never depends
+        on how fast the worker ran)."""
+        if not self.config.confirm_green or self.depth == 1:
+            return False
+        value = float(loss)  # one sync per epoch
+        if not math.isfinite(value) or value > self.cloud.upper:
+            return False
+        self.worker.wait()
+        return bool(self.cloud.epochs) and value <= self.cloud.lower
+
+    def _finish_epoch(self, item: EpochItem) -> None:
+        """On the worker: the bounds (when due), then the epoch record, published in order."""
+        try:
+            loss = float(item.loss)
+            updated = self._update_bounds(item) if item.hidden is not None and math.isfinite(loss) else False
+            fresh = updated or not self.config.confirm_green
+            record = EpochRecord(
+                epoch=item.epoch, loss=loss, upper=self.cloud.upper, lower=self.cloud.lower,
+                zone=zone_of(loss, self.cloud.upper, self.cloud.lower,
+                             has_lower_edge=self.depth == 1 or (bool(self.cloud.epochs) and fresh)),
+                yes_k=self.cloud.yes_k(), bounds_updated=updated, **item.info)
+            self.store.add_epoch(record, self.epochs_total)
+            if not math.isfinite(loss) and self.run.status == "running":
+                self.store.set_status("diverged", f"the epoch loss became {loss} at epoch {record.epoch}")
+        except Exception as exc:  # never raise into the training loop
+            self.error = exc
+            self.store.note(f"epoch {item.epoch}: {type(exc).__name__}: {exc}")
+
+    def _update_bounds(self, item: EpochItem) -> bool:
+        t0 = time.perf_counter()
+        try:
+            bounds = self.cloud.compute(item.hidden)
+        except ValueError as exc:
+            if "non-finite" not in str(exc):
+                raise
+            self.store.note(f"epoch {item.epoch}: bounds skipped ({exc})")  # a diverging network
+            return False
+        finally:
+            item.hidden = None
+            self._last_bounds_cost = time.perf_counter() - t0
+            self._bounds_seconds += self._last_bounds_cost
+            self.store.set_timing("bounds_seconds", self._bounds_seconds)
+        self.cloud.record(bounds, epoch=item.epoch)
+        return True
+
+    # -------------------------------------------------------------- waiting
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every queued bound update is done and delivered; False if ``timeout`` ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.worker.wait(timeout):
+            return False
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self.bus.drain(remaining)
+
+    # ------------------------------------------------------------- lifetime
+    def epochs(self, n: int) -> Iterator[int]:
+        """``for epoch in monitor.epochs(n):`` calls :meth:`epoch_end` after each body, then :meth:`finish`.
+
+        Stops early (status ``stopped``) when :meth:`stop` was called; one Ctrl-C stops at once.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"epochs(n) needs an int n ≥ 0; got {n!r}")
+        self._check_open()
+        self._reopen(n)
+        self.epochs_total = n
+        self.store.update_config(epochs=n)
+        if self._t_start is None:
+            self._t_start = time.perf_counter()
+        completed = False
+        try:
+            for epoch in range(self.epoch, n):
+                if self.stop_requested:
+                    break
+                yield epoch
+                if self._discard_epoch:
+                    self._discard_epoch = False  # left mid-epoch: no record of a partial epoch
+                    self.steps.flush()
+                    break
+                self.epoch_end()
+            completed = not self.stop_requested
+        except GeneratorExit:
+            # the loop was left early (break, return, or an exception in the loop body, which
+            # never enters this generator); ``with monitor:`` records an exception as "failed"
+            if self.run.status == "running" and self.epoch < n:
+                self.finish("stopped")
+                self.store.note(f"the training loop was left after epoch {self.epoch} of {n}")
+            raise
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        finally:
+            if self.run.status == "running":
+                self.finish("finished" if completed else "stopped")
+
+    def _reopen(self, n: int) -> None:
+        status = self.run.status
+        if status == "running":
+            return
+        if status == "finished" and n > self.epoch:
+            self.stop_requested = False
+            self.store.set_status("running", f"continued to {n} epochs")
+            return
+        raise RuntimeError(
+            f"this run is {status} after {self.epoch} epochs, so epochs({n}) has nothing to do"
+            + ("; ask for more epochs than that to continue it" if status == "finished" else
+               "; create a new Monitor for a new run"))
+
+    def stop(self, *, discard_epoch: bool = False) -> None:
+        """Ask a loop driven by :meth:`epochs` to stop after the current epoch.
+
+        ``discard_epoch=True``: the current epoch was cut short, so it is not certified
+        (its step losses are kept).
+        """
+        self.stop_requested = True
+        self._discard_epoch = bool(discard_epoch)
+
+    def interrupt(self) -> None:
+        """Stop at once (Ctrl-C): drop pending bound updates, keep every finished epoch, end threads."""
+        self.stop_requested = True
+        self.worker.cancel()
+        self.steps.flush()
+        if self.run.status == "running":
+            self.store.set_status("stopped", f"interrupted after epoch {self.epoch}")
+        self.worker.stop(timeout=2.0)
+        self.bus.stop(timeout=2.0)
+
+    def fail(self, exc: BaseException) -> None:
+        """Mark the run failed with the exception and its last frames (the record is kept)."""
+        frames = traceback_module.format_exception(type(exc), exc, exc.__traceback__)
+        self.worker.wait()
+        self.store.set_status("failed", f"{type(exc).__name__}: {exc}", "".join(frames[-6:]))
+
+    def finish(self, status: str = "finished") -> None:
+        """End the run: wait for the bounds, then set ``status`` (unless it already diverged or failed)."""
+        self.steps.flush()
+        self.worker.wait()
+        if self.run.status == "running":
+            self.store.set_status(status, "")
+        # idle threads would keep this monitor (and its data) alive; they restart if needed
+        self.worker.stop()
+        self.bus.stop()
+
+    def close(self) -> None:
+        """Remove every hook, stop the threads, drop activations (safe to call twice)."""
+        if self._closed:
+            return
+        try:
+            self.steps.flush()  # keep the last step losses, also after a failure
+            if self.run.status == "running":
+                done = self.epochs_total in (None, self.epoch) and self.epoch > 0
+                self.finish("finished" if done else "stopped")
+        finally:
+            self._closed = True
+            self._remove_hooks()
+            self.worker.stop()
+            self.bus.stop()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Monitor is closed; create a new one for a new run")
+
+    def __enter__(self) -> "Monitor":
+        if self._t_start is None:
+            self._t_start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, KeyboardInterrupt):
+            self.interrupt()
+        elif exc is not None and not isinstance(exc, GeneratorExit):
+            self.fail(exc)
+        self.close()
+
+    # --------------------------------------------------------------- events
+    def subscribe(self, callback: Callable[[Any], None]) -> Handle:
+        """Call ``callback(event)`` for every StepEvent / EpochEvent / StatusEvent, on the
+        monitor's dispatcher thread (never inline on the training loop or the worker)."""
+        return self.bus.subscribe(callback)
+
+    def _subscriber_failed(self, callback: Callable[[Any], None], exc: BaseException) -> None:
+        self.store.note(f"subscriber {callback!r} raised {type(exc).__name__}: {exc}")
+
+    # ---------------------------------------------------------------- reads
+    @property
+    def run(self) -> Run:
+        """The run record (written only by the monitor's store)."""
+        return self.store.run
+
+    @property
+    def zone(self) -> str | None:
+        return self.run.final_zone
+
+    # settings, read through (older code reads them from the monitor)
+    @property
+    def every(self) -> int | str:
+        return self.config.every
+
+    @property
+    def budget(self) -> float:
+        return self.config.budget
+
+    @property
+    def background(self) -> bool:
+        return self.config.background
+
+    @property
+    def loss_reduction(self) -> str | None:
+        return self.config.loss_reduction
+
+    @property
+    def confirm_green(self) -> bool:
+        return self.config.confirm_green
+
+    def __repr__(self) -> str:
+        return (f"Monitor(depth={self.depth}, N={self.N}, epoch={self.epoch}, status={self.run.status!r}, "
+                f"zone={self.zone!r})")

@@ -1,0 +1,141 @@
+"""The bounds worker: finishes epochs (YES-k updates) in order, off the training loop.
+
+Every wait here is a loop of short waits, so one Ctrl-C in the training thread gets
+through at once; :meth:`BoundsWorker.cancel` drops the heavy work not yet started, so
+an interrupted run ends in moments with every finished epoch recorded.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..core.bus import wait_for
+
+__all__ = ["BoundsWorker", "EpochItem"]
+
+
+@dataclass
+class EpochItem:
+    """One finished epoch waiting for its bounds: ``loss`` a 0-d tensor (metric E),
+    ``hidden`` the L-1 hidden outputs (N × h each) when YES-k is due, else None."""
+
+    epoch: int
+    loss: Any
+    hidden: list | None
+    info: dict = field(default_factory=dict)  # lr, batch_size, step, wall_time, accuracy, …
+
+    @property
+    def heavy(self) -> bool:
+        return self.hidden is not None
+
+
+class BoundsWorker:
+    """Run ``finish(item)`` for each submitted item, in order, on one thread (or inline).
+
+    At most ``max_waiting_hidden`` items holding hidden activations wait at once: when the
+    worker falls behind, :meth:`submit` waits instead of memory growing without limit.
+    """
+
+    def __init__(self, finish: Callable[[EpochItem], None], *, background: bool = True,
+                 max_waiting_hidden: int = 2, name: str = "yeswidget-bounds") -> None:
+        self._finish = finish
+        self.background = background
+        self._max_heavy = max_waiting_hidden
+        self._name = name
+        self._cond = threading.Condition()
+        self._queue: collections.deque[EpochItem] = collections.deque()
+        self._heavy = 0       # submitted items holding hidden outputs, not yet finished
+        self._inflight = 0    # submitted items not yet finished
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.cancelled = False
+
+    @property
+    def busy(self) -> bool:
+        return self._inflight > 0
+
+    @property
+    def on_worker(self) -> bool:
+        return self._thread is threading.current_thread()
+
+    def submit(self, item: EpochItem) -> None:
+        """Queue an epoch (waits, interruptibly, while too many hidden activations are queued)."""
+        if not self.background:
+            with self._cond:
+                self._inflight += 1
+            self._run(item)
+            return
+        with self._cond:
+            if item.heavy:
+                wait_for(self._cond, lambda: self._heavy < self._max_heavy or self.cancelled, None)
+                if self.cancelled:
+                    item.hidden = None
+                else:
+                    self._heavy += 1
+            self._inflight += 1
+            self._queue.append(item)
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                    self._cond.notify_all()
+                    return
+                item = self._queue.popleft()
+                if self.cancelled and item.hidden is not None:
+                    item.hidden = None  # dropped: the epoch is still recorded, without an update
+            self._run(item)
+
+    def _run(self, item: EpochItem) -> None:
+        heavy = item.heavy  # counted in self._heavy when queued (a dropped item was uncounted then)
+        try:
+            self._finish(item)
+        finally:
+            item.hidden = None
+            with self._cond:
+                self._inflight -= 1
+                if self.background and heavy:
+                    self._heavy -= 1
+                self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every submitted epoch is finished; False if ``timeout`` ran out."""
+        if self.on_worker:
+            return self._inflight <= 1  # inside a subscriber of this worker: the rest runs after it
+        with self._cond:
+            return wait_for(self._cond, lambda: self._inflight == 0, timeout)
+
+    def cancel(self) -> None:
+        """Drop heavy work not yet started (epochs are still recorded, without a YES-k update)."""
+        with self._cond:
+            self.cancelled = True
+            for item in self._queue:
+                if item.hidden is not None:
+                    item.hidden = None
+                    self._heavy -= 1
+            self._cond.notify_all()
+
+    def stop(self, timeout: float | None = 30.0) -> bool:
+        """Finish what is queued, then end the thread (a later submit restarts it)."""
+        with self._cond:
+            thread = self._thread
+            if thread is None:
+                return True
+            self._stopping = True
+            self._cond.notify_all()
+            if thread is threading.current_thread():
+                return True
+            ended = wait_for(self._cond, lambda: self._thread is not thread, timeout)
+        thread.join(0.5 if ended else 0)  # it has left its loop: let it finish returning
+        return ended and not thread.is_alive()
