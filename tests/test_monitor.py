@@ -1227,3 +1227,118 @@ def test_prelu_is_not_taken_for_an_element_wise_activation():
     X, Y = torch.randn(20, 4), torch.randn(20, 3)
     with pytest.raises(ValueError, match="taps"):
         Monitor(model, X, Y)
+
+
+# --------------------------------------------------------------------------- #
+# the runtime: interrupts, threads, first-epoch steps, reproducible verdicts
+# --------------------------------------------------------------------------- #
+def yeswidget_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("yeswidget") and t.is_alive()]
+
+
+def test_one_ctrl_c_while_epoch_end_waits_on_the_worker_stops_at_once(data, monkeypatch):
+    import os
+    import signal
+
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    real_compute = monitor.cloud.compute
+
+    def slow(hidden):
+        time.sleep(0.4)  # slow bounds: the loop outruns the worker and waits for a slot
+        return real_compute(hidden)
+
+    monkeypatch.setattr(monitor.cloud, "compute", slow)
+    sent = []
+
+    def interrupt_when_waiting():
+        while monitor.epoch < 4:
+            time.sleep(0.01)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_waiting, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in monitor.epochs(1000):
+            train_epoch(model, optimizer, X, Y, monitor)
+    returned = time.perf_counter()
+    assert sent and returned - sent[0] < 2.0
+    assert monitor.run.status == "stopped" and "interrupted" in monitor.run.message
+    finished = monitor.epoch
+    assert 3 <= finished <= 6
+    # every finished epoch is kept (the ones whose update was dropped have no fresh edge)
+    assert [r.epoch for r in monitor.run.epochs] == list(range(1, finished + 1))
+    assert all(r.zone != "green" for r in monitor.run.epochs if not r.bounds_updated)
+    assert yeswidget_threads() == []
+    monitor.close()
+    assert_no_hooks(model, optimizer)
+
+
+def test_minibatch_losses_arrive_during_the_first_epoch(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    monitor.steps.flush_every = 0.0  # send every step (the default batches them every 0.25 s)
+    steps = []
+    monitor.subscribe(lambda e: steps.extend(e.positions) if isinstance(e, StepEvent) else None)
+    for step in range(100):  # a long first epoch: 100 steps of 4 samples
+        xb, yb = X[step % 16 * 4:][:4], Y[step % 16 * 4:][:4]
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(xb), yb, reduction="sum").backward()
+        optimizer.step()
+        monitor.log(1.0)
+        if step == 49:
+            assert monitor.wait(5)
+            assert len(steps) == 50  # on the chart before the epoch ends
+            assert all(0 < p < 1 for p in steps) and steps == sorted(steps)
+    monitor.epoch_end()
+    monitor.close()
+    assert len(monitor.run.step_losses) == 100 and monitor.steps_per_epoch == 100
+
+
+def seeded_run(X, Y, epochs=40):
+    torch.manual_seed(3)
+    model = mlp((4, 16, 16, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
+    with Monitor(model, X, Y, optimizer=optimizer) as monitor:  # default settings
+        for _ in monitor.epochs(epochs):
+            train_epoch(model, optimizer, X, Y, monitor)
+    return monitor.run
+
+
+def test_the_same_seeded_run_gets_the_same_verdicts_under_load(data):
+    X, Y = data
+    quiet = seeded_run(X, Y)
+    stop = threading.Event()
+
+    def burn():
+        a = torch.randn(200, 200)
+        while not stop.is_set():
+            a = torch.tanh(a @ a)  # other work competing for the CPU (and the GIL)
+            sum(i * i for i in range(2000))
+
+    burners = [threading.Thread(target=burn, daemon=True) for _ in range(3)]
+    for t in burners:
+        t.start()
+    try:
+        loaded = seeded_run(X, Y)
+    finally:
+        stop.set()
+        for t in burners:
+            t.join()
+    assert [r.zone for r in loaded.epochs] == [r.zone for r in quiet.epochs]
+    assert [r.bounds_updated for r in loaded.epochs] == [r.bounds_updated for r in quiet.epochs]
+    assert loaded.epochs_to_green == quiet.epochs_to_green is not None
+    # green only against an edge computed at that very epoch
+    assert all(r.bounds_updated for r in quiet.epochs if r.zone == "green")
+
+
+def test_auto_cadence_is_fixed_from_shapes(data):
+    X, Y = data
+    run = seeded_run(X, Y, epochs=12)
+    updated = [r.epoch for r in run.epochs if r.bounds_updated]
+    assert updated[0] == 1
+    assert run.config["every"] == "auto"

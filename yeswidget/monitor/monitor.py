@@ -428,10 +428,10 @@ class Monitor:
         self.stop_requested = True
         self.worker.cancel()
         self.steps.flush()
+        self.worker.stop(timeout=1.5)  # records the epochs left in the queue, without updates
         if self.run.status == "running":
             self.store.set_status("stopped", f"interrupted after epoch {self.epoch}")
-        self.worker.stop(timeout=2.0)
-        self.bus.stop(timeout=2.0)
+        self.bus.stop(timeout=0.5)
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run failed with the exception and its last frames (the record is kept)."""

@@ -69,18 +69,27 @@ class BoundsWorker:
             return
         with self._cond:
             if item.heavy:
-                wait_for(self._cond, lambda: self._heavy < self._max_heavy or self.cancelled, None)
+                try:
+                    wait_for(self._cond, lambda: self._heavy < self._max_heavy or self.cancelled, None)
+                except BaseException:
+                    item.hidden = None  # interrupted while waiting: the epoch is kept, without an update
+                    self._enqueue(item)
+                    raise
                 if self.cancelled:
                     item.hidden = None
                 else:
                     self._heavy += 1
-            self._inflight += 1
-            self._queue.append(item)
-            if self._thread is None or not self._thread.is_alive():
-                self._stopping = False
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
+            self._enqueue(item)
+
+    def _enqueue(self, item: EpochItem) -> None:
+        """Queue under the lock and make sure the thread runs."""
+        self._inflight += 1
+        self._queue.append(item)
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
+            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._thread.start()
+        self._cond.notify_all()
 
     def _loop(self) -> None:
         while True:
