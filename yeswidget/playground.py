@@ -39,7 +39,7 @@ class Playground(widgets.VBox):
 
     ``task``: a :class:`~yeswidget.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
     ``optimizer`` ("adam"/"sgd"), ``schedule`` (constant/step/cosine/cyclic) and
-    ``seed`` are the starting control values. ``every``: bound cadence
+    ``seed`` are the starting control values (default: the task's own recipe). ``every``: bound cadence
     (``"auto"`` or an int, see :class:`~yeswidget.monitor.Monitor`).
     """
 
@@ -51,13 +51,19 @@ class Playground(widgets.VBox):
             raise traitlets.TraitError(f"ui_interval must be between 0 and 60 seconds; got {proposal['value']}")
         return proposal["value"]
 
-    def __init__(self, task, *, lr: float = 1e-3, batch_size: int = 50, epochs: int = 200,
-                 optimizer: str = "adam", schedule: str = "step", seed: int = 0, every: Any = "auto",
+    def __init__(self, task, *, lr: float | None = None, batch_size: int | None = None, epochs: int | None = None,
+                 optimizer: str | None = None, schedule: str | None = None, seed: int = 0, every: Any = "auto",
                  max_samples: int | None = None, **kwargs) -> None:
-        defaults = Settings(lr=lr, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
-                            schedule=schedule, seed=seed, every=every,
-                            step_size=int(task.defaults.get("step_size", 50)),
-                            gamma=float(task.defaults.get("gamma", 0.9)))
+        # the task's own recipe (the paper's optimizer, lr, batch size, epochs, schedule) unless overridden
+        recipe = dict(task.defaults)
+        given = {"lr": lr, "batch_size": batch_size, "epochs": epochs, "optimizer": optimizer, "schedule": schedule}
+        recipe.update({k: v for k, v in given.items() if v is not None})
+        defaults = Settings(lr=float(recipe.get("lr", 1e-3)), batch_size=int(recipe.get("batch_size", 50)),
+                            epochs=int(recipe.get("epochs", 200)), optimizer=recipe.get("optimizer", "adam"),
+                            schedule=recipe.get("schedule", "step"), seed=seed, every=every,
+                            step_size=int(recipe.get("step_size", 50)), gamma=float(recipe.get("gamma", 0.9)))
+        lr, batch_size, epochs = defaults.lr, defaults.batch_size, defaults.epochs
+        optimizer, schedule = defaults.optimizer, defaults.schedule
         self.task = task
         self.defaults = defaults
         self.every = every

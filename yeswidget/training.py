@@ -31,7 +31,8 @@ SCHEDULES = ("constant", "step", "cosine", "cyclic")
 class Settings:
     """One run's hyper-parameters. ``schedule``: constant, step (×gamma every
     ``step_size`` epochs, the paper's StepLR), cosine (to 0 over the run) or
-    cyclic (triangular between 0.1× and 1× the base, period ``2·cycle`` epochs)."""
+    cyclic (triangular between 0.1× and 1× the base, period ``2·cycle`` epochs).
+    ``shuffle``: reshuffle the minibatches every epoch (False: the published scripts' protocol)."""
 
     lr: float = 1e-3
     batch_size: int = 50
@@ -43,6 +44,7 @@ class Settings:
     gamma: float = 0.9
     cycle: int = 10
     every: Any = "auto"
+    shuffle: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -56,6 +58,8 @@ class Settings:
                 raise ValueError(f"{name} must be an int ≥ 1; got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int ≥ 0; got {self.seed!r}")
+        if not isinstance(self.shuffle, bool):
+            raise ValueError(f"shuffle must be True or False; got {self.shuffle!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
@@ -247,7 +251,8 @@ class Trainer:
             if batch_size is not None and wanted != batch_size:
                 monitor.mark("batch_size", wanted)
             batch_size = wanted
-            order = torch.randperm(N, generator=generator).to(device)
+            # shuffle=False: the published scripts' protocol, minibatches in data order every epoch
+            order = (torch.randperm(N, generator=generator) if s.shuffle else torch.arange(N)).to(device)
             factor = schedule_factor(s, epoch)
             cut_short = False
             for start in range(0, N, batch_size):

@@ -44,6 +44,10 @@ class EpochRecord:
     (YES-0), ``lower`` (the lower edge, YES-(L-1) so far) and ``yes_k``
     (YES-1 … YES-(L-1) so far) are in the metric E. ``bounds_updated`` says
     whether the YES-k bounds were recomputed at this epoch (see ``every``).
+    ``accuracy``: classification accuracy on the certification set (classifiers only);
+    ``val_loss`` / ``val_accuracy``: the same on held-out data (never judged);
+    ``reason``: why the zone says what it says when the plain rule would mislead
+    (no verdict, at the optimum).
     """
 
     epoch: int
@@ -57,6 +61,10 @@ class EpochRecord:
     batch_size: int | None = None
     step: int = 0
     wall_time: float = 0.0
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    reason: str = ""
 
     @property
     def margin(self) -> float:

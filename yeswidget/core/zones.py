@@ -24,6 +24,9 @@ __all__ = [
     "ZONE_WORDS",
     "ZONE_CODES",
     "zone_of",
+    "verdict",
+    "OPTIMUM_RTOL",
+    "EXACT_RTOL",
     "zone_definitions",
     "to_db",
 ]
@@ -89,6 +92,39 @@ def zone_of(loss: float, upper: float, lower: float, *, has_lower_edge: bool = T
     if has_lower_edge and loss <= lower:
         return "green"
     return "yellow"
+
+
+#: depth 1: a loss within this relative distance of YES-0 (the least-squares optimum) is "at the optimum"
+OPTIMUM_RTOL = 0.05
+#: a bound below this fraction of the targets' own spread is "0": the bounds cannot grade the run
+EXACT_RTOL = 1e-9
+
+
+def verdict(loss: float, upper: float, lower: float, *, has_lower_edge: bool, depth: int,
+            target_scale: float) -> tuple[str, str]:
+    """The zone of an epoch loss and, where the plain rule would mislead, the reason in words.
+
+    ``target_scale``: E of predicting the targets' mean (their spread; same unit as the loss).
+    Degenerate bounds give no verdict: YES-0 ≈ 0 (the data is reached exactly in closed form),
+    or a lower edge ≈ 0 (a hidden layer can interpolate its targets). Depth 1: YES-0 *is* the
+    least-squares optimum, so a loss within ``OPTIMUM_RTOL`` of it is green "at the optimum".
+    """
+    loss = float(loss)
+    if not math.isfinite(loss):
+        return "red", f"the loss is {loss}"
+    if target_scale > 0 and upper <= EXACT_RTOL * target_scale:
+        return NO_VERDICT, ("YES-0 is 0: a closed-form least-squares network already reproduces the "
+                            "targets exactly, so the bounds cannot grade this training")
+    if depth == 1:
+        if loss <= upper * (1.0 + OPTIMUM_RTOL):
+            return "green", f"at the least-squares optimum (within {to_db(1.0 + OPTIMUM_RTOL):.2f} dB)"
+        return "red", ""
+    if loss > upper:
+        return "red", ""
+    if has_lower_edge and target_scale > 0 and lower <= EXACT_RTOL * target_scale:
+        return NO_VERDICT, ("the lower edge is 0: a hidden layer is at least as wide as the certification "
+                            "set, so it can interpolate its targets; certify on more samples than the widest layer")
+    return zone_of(loss, upper, lower, has_lower_edge=has_lower_edge), ""
 
 
 def zone_definitions() -> dict[str, Any]:

@@ -27,7 +27,10 @@ class MonitorConfig:
     fixed seeded subset. ``epochs``: the planned number. ``dtype``: the bounds' precision.
     ``background``: compute YES-k in a worker thread. ``loss_reduction``: how the losses given
     to ``log()`` were reduced (``"mean"``/``"sum"`` as in ``MSELoss``), to draw them in the
-    metric E. ``bias``/``activation``: override what layer discovery read. ``labels``: extra
+    metric E. ``judge``: ``"auto"`` (classifiers given integer labels are judged on softmax
+    probabilities against one-hot targets), ``"outputs"`` or ``"probabilities"``.
+    ``overfit_epochs``: validation loss rising this many epochs in a row while training is
+    green gives an overfitting note. ``bias``/``activation``: override what layer discovery read. ``labels``: extra
     entries for the run's config (shown in tables). ``run_id``: the run's id. ``verbose``:
     print one line per epoch.
     """
@@ -41,6 +44,8 @@ class MonitorConfig:
     dtype: torch.dtype | str = torch.float64
     background: bool = True
     loss_reduction: str | None = None
+    judge: str = "auto"
+    overfit_epochs: int = 3
     bias: bool | None = None
     activation: Any = None
     labels: Mapping[str, Any] = field(default_factory=dict)
@@ -65,6 +70,10 @@ class MonitorConfig:
         if self.epochs is not None and (isinstance(self.epochs, bool) or not isinstance(self.epochs, int)
                                         or self.epochs < 0):
             raise ValueError(f"epochs must be an int ≥ 0 or None; got {self.epochs!r}")
+        if self.judge not in ("auto", "outputs", "probabilities"):
+            raise ValueError(f"judge must be 'auto', 'outputs' or 'probabilities'; got {self.judge!r}")
+        if isinstance(self.overfit_epochs, bool) or not isinstance(self.overfit_epochs, int) or self.overfit_epochs < 1:
+            raise ValueError(f"overfit_epochs must be an int ≥ 1; got {self.overfit_epochs!r}")
         if not isinstance(self.labels, Mapping):
             raise TypeError(f"labels must be a dict of run settings to show; got {type(self.labels).__name__}")
 

@@ -19,9 +19,12 @@ def _read_pairs(data: Iterable, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     if not xs:
         raise ValueError(f"{what} is empty: the certification set needs samples")
     # inputs keep the model's shape (a CNN needs N × C × H × W); targets become N × m
+    labels = all(y.ndim == (1 if what == "DataLoader" else 0) and not y.is_floating_point() for y in ys)
     if what == "DataLoader":
-        return torch.cat(xs), torch.cat([y.reshape(y.shape[0], -1) for y in ys])
-    return torch.stack(xs), torch.stack([y.reshape(-1) for y in ys])
+        targets = torch.cat(ys) if labels else torch.cat([y.reshape(y.shape[0], -1) for y in ys])
+        return torch.cat(xs), targets
+    # integer scalars are class labels (a 1-D Y); anything else becomes one row of N × m
+    return torch.stack(xs), torch.stack(ys) if labels else torch.stack([y.reshape(-1) for y in ys])
 
 
 def certification_set(X, Y, max_samples: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -49,9 +52,10 @@ def certification_set(X, Y, max_samples: int | None, seed: int) -> tuple[torch.T
                 pass
             raise TypeError(f"{name} must be a torch.Tensor (N × features); got {type(value).__name__}")
     X, Y = torch.as_tensor(X), torch.as_tensor(Y)
-    if Y.ndim == 1:
+    if Y.ndim == 1 and (Y.is_floating_point() or Y.is_complex()):
         raise ValueError(
-            f"Y has shape {tuple(Y.shape)}: the YES bounds need targets as N × m (use Y.reshape(-1, 1) for one output)"
+            f"Y has shape {tuple(Y.shape)} ({Y.dtype}): the YES bounds need targets as N × m (use "
+            "Y.reshape(-1, 1) for one output), or class labels as a 1-D integer tensor for a classifier"
         )
     if X.ndim < 2:
         raise ValueError(f"X has shape {tuple(X.shape)}: expected N samples first (N × features)")

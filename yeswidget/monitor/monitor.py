@@ -30,17 +30,20 @@ from ..core.bus import EventBus
 from ..core.handle import Handle
 from ..core.run import EpochRecord, Run
 from ..core.store import RunStore
-from ..core.zones import zone_of
+from ..core.zones import verdict
 from .cadence import Cadence, update_flops
 from .config import MonitorConfig
 from .data import certification_set, describe_certification
 from .discovery import LayerPlan, discover_layers, plan_from_taps
+from .judge import Judge, step_loss_info
 from .printer import TextPrinter
 from .steps import StepLog
 from .taps import TapCapture, hook_free, model_device, model_dtype
 from .worker import BoundsWorker, EpochItem
 
 __all__ = ["Monitor"]
+
+_FLOAT_INFO = ("accuracy", "val_loss", "val_accuracy")  # 0-d tensors until the worker reads them
 
 
 class Monitor:
@@ -50,12 +53,17 @@ class Monitor:
     ``taps=[module, …]`` naming the L-1 hidden-layer outputs. ``X`` (N × n), ``Y`` (N × m):
     the certification set (or a Dataset/DataLoader as ``X``). ``optimizer``: counts steps and
     reads the learning rate through ``register_step_post_hook``. ``cloud``: a YesCloud on the
-    same data whose YES-0 is reused. ``config`` (a :class:`MonitorConfig` or dict) and keyword
+    same data whose YES-0 is reused. ``loss``: the loss the loop logs (a module such as
+    ``nn.CrossEntropyLoss()`` or its name): a loss that is not the metric E is drawn on its
+    own axis. Integer class labels as ``Y`` make a classifier (see :mod:`.judge`).
+    ``validation``: held-out ``(X_val, Y_val)`` or a DataLoader, scored each epoch, never
+    judged against the cloud. ``config`` (a :class:`MonitorConfig` or dict) and keyword
     ``options`` (the same names: ``every``, ``max_samples``, ``dtype``, …) set how it certifies.
     """
 
     def __init__(self, model: nn.Module, X: Any, Y: Any = None, *, taps: Sequence[nn.Module] | None = None,
                  optimizer: torch.optim.Optimizer | None = None, cloud: YesCloud | None = None,
+                 loss: Any = None, validation: Any = None,
                  config: MonitorConfig | Mapping[str, Any] | None = None, **options: Any) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -69,10 +77,11 @@ class Monitor:
         # as given (a bfloat16 copy of Y would move YES-0 by ~1e-4)
         param_dtype = model_dtype(model)
         self.X = X.to(self.device, dtype=param_dtype)
-        self.Y = Y.to(self.device, dtype=param_dtype)
         self._X_data = X.to(self.device).reshape(X.shape[0], -1)
-        self._Y_data = Y.to(self.device)
+        self._Y_given = Y.to(self.device)
         self.N = int(self.X.shape[0])
+        self.step_loss, reduction = step_loss_info(loss, cfg.loss_reduction)
+        self._loss_reduction = reduction
         self._closed = False
         self._handles: list[Any] = []
         self._taps = TapCapture(model, self.plan)
@@ -82,6 +91,7 @@ class Monitor:
             if optimizer is not None:
                 self.attach_optimizer(optimizer)
             self._flops_per_sample = self._check_model()
+            self.validation = self._validation_set(validation)
             t0 = time.perf_counter()
             self.cloud = self._make_cloud(cloud)
             yes0_seconds = time.perf_counter() - t0
@@ -106,6 +116,7 @@ class Monitor:
         self._discard_epoch = False
         self._Y_metric: torch.Tensor | None = None
         self.error: BaseException | None = None
+        self._overfit_noted_at = 0
         if cfg.verbose:
             self.subscribe(TextPrinter())
 
@@ -137,11 +148,10 @@ class Monitor:
                 "X must be the model's input, samples first"
             ) from exc
         self._taps.check(hidden)
-        if output.shape[1] != self.Y.shape[1]:
-            raise ValueError(
-                f"the model's output has {output.shape[1]} features per sample but Y has {self.Y.shape[1]} "
-                f"(Y shape {tuple(self.Y.shape)}); Y must be the targets the model is trained to produce"
-            )
+        # the targets the bounds use: Y as given, or one-hot for class labels
+        self.judge = Judge(self._Y_given, int(output.shape[1]), self.config.judge)
+        self._Y_data = self.judge.targets if self._Y_given.ndim == 1 else self._Y_given
+        self.Y = self._Y_data.to(self.X.dtype)
         if not self.plan.widths:  # taps given: read the widths from the check pass
             self.plan.widths = [int(h.shape[1]) for h in hidden if h is not None]
             self.plan.output_width = int(output.shape[1])
@@ -156,6 +166,28 @@ class Monitor:
         if flops <= 0:  # an operator FlopCounterMode does not count: two FLOPs per parameter
             flops = 2.0 * sum(p.numel() for p in self.model.parameters())
         return flops
+
+    def _validation_set(self, validation: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
+        """Held-out (X, targets, labels) on the model's device, or None."""
+        if validation is None:
+            return None
+        if isinstance(validation, (tuple, list)) and len(validation) == 2:
+            Xv, Yv, _ = certification_set(validation[0], validation[1], None, 0)
+        else:
+            Xv, Yv, _ = certification_set(validation, None, None, 0)
+        Xv = Xv.to(self.device, dtype=self.X.dtype)
+        if Xv.shape[1:] != self.X.shape[1:]:
+            raise ValueError(f"validation inputs have shape {tuple(Xv.shape)} but the training inputs "
+                             f"{tuple(self.X.shape)}: they must be the same kind of samples")
+        Yv = Yv.to(self.device)
+        if (Yv.ndim == 1) != (self.judge.labels is not None):
+            raise ValueError("validation targets must be of the same kind as Y (class labels, or N × m targets)")
+        if Yv.ndim == 1:
+            targets = nn.functional.one_hot(Yv.long(), self.judge.targets.shape[1]).to(self.judge.targets.dtype)
+            return Xv, targets, Yv.long()
+        if Yv.shape[1] != self._Y_data.shape[1]:
+            raise ValueError(f"validation targets have {Yv.shape[1]} columns but Y has {self._Y_data.shape[1]}")
+        return Xv, Yv.to(self.judge.targets.dtype), None
 
     def _make_cloud(self, cloud: YesCloud | None) -> YesCloud:
         if cloud is not None:
@@ -177,11 +209,14 @@ class Monitor:
             "depth": self.depth, "bias": plan.bias, "widths": list(plan.widths), "activation": activation,
             "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": self.N, "epochs": cfg.epochs,
             "optimizer": type(self.optimizer).__name__.lower() if self.optimizer is not None else None,
+            "task_kind": self.judge.kind, "judged": self.judge.describe(), "step_loss": dict(self.step_loss),
+            "validation": None if self.validation is None else int(self.validation[0].shape[0]),
         }
         if self.optimizer is not None:
             settings["lr"] = float(self.optimizer.param_groups[0]["lr"])
         settings.update(cfg.labels)
-        certification = dict(self.certification, text=describe_certification(self.certification))
+        certification = dict(self.certification, text=describe_certification(self.certification),
+                             target_scale=self.judge.target_scale)
         return Run(run_id=cfg.run_id or uuid.uuid4().hex[:8], config=settings, depth=self.depth,
                    upper=self.cloud.upper, layer_errors=list(self.cloud.layer_errors), certification=certification,
                    timings={"yes0_seconds": yes0_seconds, "bounds_seconds": 0.0, "certify_seconds": 0.0},
@@ -224,9 +259,9 @@ class Monitor:
     # ---------------------------------------------------------------- steps
     def _metric_scale(self, loss: Any) -> Any:
         """A logged minibatch loss in the metric E (per sample, summed over outputs)."""
-        if self.config.loss_reduction == "mean":
+        if self._loss_reduction == "mean":
             return loss * self.Y.shape[1]
-        if self.config.loss_reduction == "sum" and self.batch_size:
+        if self._loss_reduction == "sum" and self.batch_size:
             return loss / self.batch_size
         return loss
 
@@ -275,29 +310,40 @@ class Monitor:
         if self._t_start is None:
             self._t_start = time.perf_counter()
         t0 = time.perf_counter()
-        self.epoch += 1
         self.steps.end_epoch()
-        if self.epoch == 1 and self.cadence.period is None and self.cadence.every == "auto":
+        epoch = self.epoch + 1
+        if epoch == 1 and self.cadence.period is None and self.cadence.every == "auto":
             samples = self._samples_this_epoch or int(self.certification.get("of", self.N))
             self.cadence.fix_period(3.0 * self._flops_per_sample * samples)  # forward + backward ≈ 3 forwards
         self._samples_this_epoch = 0
+        # an interrupt before the epoch is queued leaves it uncounted: only certified epochs count
+        item = self._certify(epoch)
+        self.epoch = epoch
+        self.store.add_timing("certify_seconds", time.perf_counter() - t0)
+        self.worker.submit(item)
+
+    def _certify(self, epoch: int) -> EpochItem:
+        """The epoch's loss (and accuracy, validation) and, when YES-k is due, the hidden outputs."""
         hidden, output = self._taps.run(self.X)
         if self._Y_metric is None:
             # the metric in the bounds' precision: a float32 sum over N·m squared errors is off by
             # ~1e-6 relative, enough to flip a zone at an edge
             self._Y_metric = self._Y_data.to(self.cloud.dtype)
-        loss = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum() / self.N
-        due = self._due(loss)
-        info = {"lr": self.lr, "batch_size": self.batch_size, "step": self.step,
-                "wall_time": time.perf_counter() - self._t_start}
-        self.store.add_timing("certify_seconds", time.perf_counter() - t0)
-        self.worker.submit(EpochItem(self.epoch, loss, hidden if due else None, info))
+        loss, accuracy = self.judge.score(output, targets=self._Y_metric)
+        due = self._due(epoch, loss)
+        info: dict[str, Any] = {"lr": self.lr, "batch_size": self.batch_size, "step": self.step,
+                                "wall_time": time.perf_counter() - (self._t_start or 0.0), "accuracy": accuracy}
+        if self.validation is not None:
+            Xv, Tv, Lv = self.validation
+            _, val_output = self._taps.run(Xv, capture=False)
+            info["val_loss"], info["val_accuracy"] = self.judge.score(val_output, labels=Lv, targets=Tv)
+        return EpochItem(epoch, loss, hidden if due else None, info)
 
-    def _due(self, loss: torch.Tensor) -> bool:
+    def _due(self, epoch: int, loss: torch.Tensor) -> bool:
         timings = self.run.timings
         spent = timings["yes0_seconds"] + timings["certify_seconds"] + self._bounds_seconds
         wall = time.perf_counter() - (self._t_start or time.perf_counter()) + timings["yes0_seconds"]
-        if self.cadence.due(self.epoch, time_spent=spent, next_cost=self._last_bounds_cost, wall=wall,
+        if self.cadence.due(epoch, time_spent=spent, next_cost=self._last_bounds_cost, wall=wall,
                             busy=self.worker.busy):
             return True
         return self._needs_confirmation(loss)
@@ -320,17 +366,32 @@ class Monitor:
             loss = float(item.loss)
             updated = self._update_bounds(item) if item.hidden is not None and math.isfinite(loss) else False
             fresh = updated or not self.config.confirm_green
+            zone, reason = verdict(loss, self.cloud.upper, self.cloud.lower, depth=self.depth,
+                                   has_lower_edge=bool(self.cloud.epochs) and fresh,
+                                   target_scale=self.judge.target_scale)
+            info = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v for k, v in item.info.items()}
             record = EpochRecord(
-                epoch=item.epoch, loss=loss, upper=self.cloud.upper, lower=self.cloud.lower,
-                zone=zone_of(loss, self.cloud.upper, self.cloud.lower,
-                             has_lower_edge=self.depth == 1 or (bool(self.cloud.epochs) and fresh)),
-                yes_k=self.cloud.yes_k(), bounds_updated=updated, **item.info)
+                epoch=item.epoch, loss=loss, upper=self.cloud.upper, lower=self.cloud.lower, zone=zone,
+                yes_k=self.cloud.yes_k(), bounds_updated=updated, reason=reason, **info)
             self.store.add_epoch(record, self.epochs_total)
+            self._watch_overfitting()
             if not math.isfinite(loss) and self.run.status == "running":
                 self.store.set_status("diverged", f"the epoch loss became {loss} at epoch {record.epoch}")
         except Exception as exc:  # never raise into the training loop
             self.error = exc
             self.store.note(f"epoch {item.epoch}: {type(exc).__name__}: {exc}")
+
+    def _watch_overfitting(self) -> None:
+        """A note when validation rises ``overfit_epochs`` epochs in a row while training is green."""
+        k = self.config.overfit_epochs
+        recent = self.run.epochs[-(k + 1):]
+        if len(recent) < k + 1 or recent[-1].zone != "green" or any(r.val_loss is None for r in recent):
+            return
+        rising = all(b.val_loss > a.val_loss for a, b in zip(recent, recent[1:]))  # type: ignore[operator]
+        if rising and self._overfit_noted_at < recent[0].epoch:
+            self._overfit_noted_at = recent[-1].epoch
+            self.store.note(f"overfitting: the validation loss rose for {k} epochs in a row (to epoch "
+                            f"{recent[-1].epoch}) while the training loss is green")
 
     def _update_bounds(self, item: EpochItem) -> bool:
         t0 = time.perf_counter()
@@ -514,7 +575,7 @@ class Monitor:
 
     @property
     def loss_reduction(self) -> str | None:
-        return self.config.loss_reduction
+        return self._loss_reduction
 
     @property
     def confirm_green(self) -> bool:

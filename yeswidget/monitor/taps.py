@@ -38,13 +38,15 @@ class TapCapture:
                 self.calls[index] += 1
         return tap
 
-    def run(self, X: torch.Tensor, chunk: int = 8192) -> tuple[list[torch.Tensor | None], torch.Tensor]:
-        """Hidden outputs (list of N × h; None for a tap that never fired) and the output (N × m)."""
+    def run(self, X: torch.Tensor, chunk: int = 8192, *,
+            capture: bool = True) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+        """Hidden outputs (list of N × h; None for a tap that never fired; empty when not
+        ``capture``) and the output (N × m), in eval mode without grad."""
         was_training = {m: m.training for m in self.model.modules()}
         self.calls = [0] * len(self.plan.taps)
         hidden_chunks: list[list[torch.Tensor]] = [[] for _ in self.plan.taps]
         outputs = []
-        self._capturing = True
+        self._capturing = capture
         try:
             self.model.eval()
             with torch.no_grad():
@@ -61,7 +63,7 @@ class TapCapture:
                 module.training = mode
         # one chunk, the usual case: no copy (fresh outputs of a no-grad pass)
         hidden = [(chunks[0] if len(chunks) == 1 else torch.cat(chunks)) if chunks else None
-                  for chunks in hidden_chunks]
+                  for chunks in hidden_chunks] if capture else []
         flat = [o.reshape(o.shape[0], -1) for o in outputs]
         return hidden, flat[0] if len(flat) == 1 else torch.cat(flat)
 
