@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from yeswidget import cli
 from yeswidget.run import EpochRecord, Run
@@ -359,3 +360,35 @@ def test_certify_recomputes_the_zone_and_refuses_a_contradicting_record(tmp_path
     run.epochs[0].zone = "red"
     run.to_json(path)
     assert main(["certify", str(path)]) == 4
+
+
+def test_demo_runs_the_published_protocol_without_reshuffling(tmp_path, monkeypatch):
+    import yeswidget.training as training
+
+    orders = []
+    real_arange = training.torch.arange
+
+    class Spy:
+        """torch as seen by the trainer, recording whether it shuffled."""
+
+        def __getattr__(self, name):
+            return getattr(torch, name)
+
+        @staticmethod
+        def randperm(*args, **kwargs):
+            orders.append("shuffled")
+            return torch.randperm(*args, **kwargs)
+
+        @staticmethod
+        def arange(*args, **kwargs):
+            orders.append("in order")
+            return real_arange(*args, **kwargs)
+
+    monkeypatch.setattr(training, "torch", Spy())
+    out = tmp_path / "report"
+    code = cli.main(["demo", "phase-retrieval", "--epochs", "2", "--out", str(out), "--every", "1",
+                     "--shuffle", "off"])
+    run = Run.from_json(out / "run.json")
+    assert run.config["shuffle"] is False and run.config["every"] == 1 and len(run.epochs) == 2
+    assert orders == ["in order", "in order"]
+    assert code == cli.EXIT_CODES[run.final.zone]

@@ -80,7 +80,7 @@ def test_controls_and_layout(small, make_pg):
     assert max(pg.batch_slider.options) == small.n_train == 200
     assert {20, 50, 100} <= set(pg.batch_slider.options) and 500 not in pg.batch_slider.options
     assert pg.batch_slider.value == 50
-    assert pg.epochs_box.value == 200 and pg.seed_box.value == 0
+    assert pg.epochs_box.value == small.defaults["epochs"] and pg.seed_box.value == 0
     assert list(pg.optimizer_box.options) == ["adam", "sgd"] and pg.optimizer_box.value == "adam"
     assert tuple(pg.schedule_box.options) == SCHEDULES
     assert pg.retry_button.description == "Train"
@@ -515,3 +515,13 @@ def test_buttons_disabled_once_a_clicked_run_has_ended():
         assert pg.retry_button.description == "Retry"
     finally:
         pg.close()
+
+
+def test_the_playground_starts_from_the_task_recipe(make_pg):
+    task = tasks.signal_denoising()
+    pg = make_pg(task)
+    assert pg.optimizer_box.value == "sgd" and pg.lr_slider.value == pytest.approx(1e-4)
+    assert pg.batch_slider.value == 20 and pg.epochs_box.value == task.defaults["epochs"]
+    assert pg.settings().schedule == "step"
+    explicit = make_pg(task, lr=1e-3, batch_size=100)
+    assert explicit.lr_slider.value == pytest.approx(1e-3) and explicit.batch_slider.value == 100
