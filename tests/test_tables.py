@@ -8,6 +8,7 @@ the modules are rendered by node + jsdom (``js/test/render_state.mjs``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -17,15 +18,12 @@ import shutil
 import subprocess
 from types import SimpleNamespace
 
-import dataclasses
-
 import pytest
 import traitlets
 
 from yeswidget.core import zones as core_zones
 from yeswidget.core.zones import VERDICTS, ZONE_STYLES, zone_definitions
-from yeswidget.widgets import RunsTable, ZoneTimeline
-from yeswidget.widgets import tables
+from yeswidget.widgets import RunsTable, ZoneTimeline, tables
 from yeswidget.widgets.tables import RUNS_TABLE_COLUMNS, SelectHandle, compose_esm
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -115,7 +113,8 @@ def test_non_finite_values_are_sent_as_strict_json():
     assert math.isinf(table.rows[0]["final_loss_db"])
     assert math.isnan(table.rows[1]["final_loss_db"])
 
-    timeline = ZoneTimeline(records=[{"epoch": 1, "loss_db": float("inf"), "upper_db": 1.0, "lower_db": float("-inf"), "zone": "red"}])
+    record = {"epoch": 1, "loss_db": float("inf"), "upper_db": 1.0, "lower_db": float("-inf"), "zone": "red"}
+    timeline = ZoneTimeline(records=[record])
     sent = json.loads(json.dumps(timeline.get_state()["records"], allow_nan=False))
     assert sent == [{"epoch": 1, "loss_db": "Infinity", "upper_db": 1.0, "lower_db": "-Infinity", "zone": "red"}]
 
@@ -152,7 +151,8 @@ def test_set_runs_accepts_run_records():
         EpochRecord(epoch=2, loss=0.05, upper=1.0, lower=0.1, zone="green", wall_time=2.5),
     ]
     finished.status = "finished"
-    running = SimpleNamespace(run_id="b", config={}, final=None, status="running", final_zone=None, epochs_to_green=None)
+    running = SimpleNamespace(run_id="b", config={}, final=None, status="running", final_zone=None,
+                              epochs_to_green=None)
     table = RunsTable().set_runs([finished, running])
     first, second = table.rows
     assert first["id"] == 0 and second["id"] == 1

@@ -143,7 +143,7 @@ class SelectHandle:
     the callback is active inside the ``with`` block only.
     """
 
-    def __init__(self, widget: "RunsTable", handler: Callable[[dict], None]) -> None:
+    def __init__(self, widget: RunsTable, handler: Callable[[dict], None]) -> None:
         self._widget: RunsTable | None = widget
         self._handler = handler
         widget.observe(handler, names="selected")
@@ -159,7 +159,7 @@ class SelectHandle:
         if widget is not None:
             widget.unobserve(self._handler, names="selected")
 
-    def __enter__(self) -> "SelectHandle":
+    def __enter__(self) -> SelectHandle:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -255,7 +255,8 @@ class RunsTable(_ZoneWidget):
         traitlets.Dict(),
         help=(
             "One dict per run with keys id (int, unique), label, lr, batch_size, optimizer, "
-            "schedule, seed, final_loss_db (float or None), final_zone ('red'/'yellow'/'green'/'none' = no verdict/None = not yet), "
+            "schedule, seed, final_loss_db (float or None), "
+            "final_zone ('red'/'yellow'/'green', 'none' = no verdict, None = not yet), "
             "epochs_to_green (int or None), wall_time (s), status "
             "('running'/'finished'/'stopped'/'diverged'/'failed') and color (the run's line colour)."
         ),
@@ -317,7 +318,7 @@ class RunsTable(_ZoneWidget):
         return rows
 
     # ---- conveniences -----------------------------------------------------
-    def set_runs(self, rows: Iterable[Mapping[str, Any] | Any]) -> "RunsTable":
+    def set_runs(self, rows: Iterable[Mapping[str, Any] | Any]) -> RunsTable:
         """Replace the rows; returns the table.
 
         Each item is a mapping (missing keys of :data:`ROW_KEYS` become None;
@@ -328,7 +329,7 @@ class RunsTable(_ZoneWidget):
         normalised = []
         for index, item in enumerate(rows):
             if isinstance(item, Mapping):
-                row = {key: None for key in ROW_KEYS}
+                row: dict[str, Any] = {key: None for key in ROW_KEYS}
                 row["id"] = index
                 row.update(item)
             else:
