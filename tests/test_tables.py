@@ -237,6 +237,25 @@ def test_zone_timeline_state_roundtrip():
     assert (other.records, other.zone, other.headline, other.max_cells) == (records, "yellow", headline, 50)
 
 
+def test_zone_timeline_set_run_shows_the_epochs_of_a_run():
+    from yeswidget.run import EpochRecord, Run
+
+    run = Run(run_id="a", config={})
+    run.epochs = [
+        EpochRecord(epoch=1, loss=2.0, upper=1.0, lower=0.1, zone="red"),
+        EpochRecord(epoch=2, loss=0.05, upper=1.0, lower=0.1, zone="green"),
+    ]
+    timeline = ZoneTimeline(headline="old").set_run(run)
+    assert [r["zone"] for r in timeline.records] == ["red", "green"]
+    assert timeline.records[1]["loss_db"] == pytest.approx(10 * math.log10(0.05))
+    assert timeline.records[0]["upper_db"] == pytest.approx(0.0)
+    assert (timeline.zone, timeline.headline) == ("green", "")
+    run.epochs.append(EpochRecord(epoch=3, loss=1.0, upper=1.0, lower=1.0, zone="none"))
+    assert timeline.set_run(run).zone == "none"
+    assert timeline.set_run(Run(run_id="b", config={})).records == []
+    assert timeline.zone == ""
+
+
 # ---- on_select -------------------------------------------------------------------
 
 

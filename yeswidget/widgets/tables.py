@@ -398,6 +398,29 @@ class ZoneTimeline(_ZoneWidget):
         400, help="Most cells in the strip (>= 10); more epochs are bucketed."
     ).tag(sync=True)
 
+    def set_run(self, run: Any) -> ZoneTimeline:
+        """Show a :class:`yeswidget.run.Run` (or a look-alike with ``epochs``); returns the timeline.
+
+        One record per epoch (loss and edges in dB), ``zone`` the last epoch's,
+        ``headline`` cleared (the badge then shows the zone's meaning from ``zones``).
+        """
+        epochs = list(getattr(run, "epochs", None) or [])
+        records: list[dict[str, Any]] = [
+            {
+                "epoch": int(getattr(record, "epoch", index + 1)),
+                "loss_db": to_db(getattr(record, "loss", None)),
+                "upper_db": to_db(getattr(record, "upper", None)),
+                "lower_db": to_db(getattr(record, "lower", None)),
+                "zone": getattr(record, "zone", None),
+            }
+            for index, record in enumerate(epochs)
+        ]
+        with self.hold_sync():
+            self.records = records
+            self.zone = str(records[-1]["zone"] or "") if records else ""
+            self.headline = ""
+        return self
+
     @traitlets.validate("zone")
     def _validate_zone(self, proposal: dict) -> str:
         value = proposal["value"]
