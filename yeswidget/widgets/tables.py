@@ -391,7 +391,7 @@ class ZoneTimeline(_ZoneWidget):
         "",
         help=(
             "One line next to the badge, e.g. 'yellow: inside the cloud, training is meaningful "
-            "but not optimal'; empty shows the zone's meaning from the paper."
+            "but not optimal'; empty shows the zone's meaning (from `zones`)."
         ),
     ).tag(sync=True)
     max_cells = traitlets.Int(
