@@ -1,6 +1,6 @@
 # Two commands from a fresh machine (see README.md):
 #   make demo   set up, then open the quickstart notebook in JupyterLab
-#   make test   set up, then run every test (Python, notebooks, JS units, the browser test)
+#   make test   set up, lint and type-check (make lint), then run every test (Python, notebooks, JS units, the browser test)
 # `make demo-headless` trains a paper task without a browser and writes a report.
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TASK   ?= phase-retrieval
 
-.PHONY: setup browser test demo demo-headless bench clean
+.PHONY: setup browser lint test demo demo-headless bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ setup: $(VENV)/.installed
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends chromium; }
 
-test: setup browser js/node_modules/.package-lock.json
+# ruff (lint) and mypy (types; strict on the math, the store and the monitor), both configured in
+# pyproject.toml: any new finding fails `make test` and CI
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup lint browser js/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
 # (JupyterLab refuses to start as root without --allow-root: containers often run as root)
@@ -44,4 +50,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_chart.py
 
 clean:
-	rm -rf $(VENV) js/node_modules yeswidget-report
+	rm -rf $(VENV) js/node_modules yeswidget-report .mypy_cache .ruff_cache

@@ -2,30 +2,45 @@
 
 The YES training bounds (Yeganegi, Eamaz, Soltanalian, 2024) drawn live as a
 red / yellow / green cloud behind the loss curve, in Jupyter.
+
+``import yeswidget`` loads torch but no widget library: the widgets
+(``CloudChart``, ``LiveCloud``, ``Playground``) and ``tasks`` load on first use.
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .bounds import YesCloud
 from .monitor import Monitor, TextPrinter
 from .run import Run
+
+if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
+    from . import tasks
+    from .chart import CloudChart
+    from .live import LiveCloud
+    from .playground import Playground
 
 __version__ = "0.1.0"
 
 __all__ = ["YesCloud", "Monitor", "TextPrinter", "Run", "CloudChart", "LiveCloud", "Playground", "tasks",
            "__version__"]
 
+#: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
+_LAZY = {"CloudChart": ".chart", "LiveCloud": ".live", "Playground": ".playground", "tasks": ".tasks"}
 
-def __getattr__(name):
+
+def __getattr__(name: str) -> Any:
     # the widgets import ipywidgets/bqplot: load them only when asked for, so the
     # engine and the monitor stay usable from a plain script
-    if name == "CloudChart":
-        from .chart import CloudChart
-        return CloudChart
-    if name == "LiveCloud":
-        from .live import LiveCloud
-        return LiveCloud
-    if name == "Playground":
-        from .playground import Playground
-        return Playground
-    if name == "tasks":
-        import importlib
-        return importlib.import_module(".tasks", __name__)
-    raise AttributeError(f"module 'yeswidget' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'yeswidget' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name], __name__)
+    value = module if name == "tasks" else getattr(module, name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names, including the lazily loaded ones."""
+    return sorted(__all__)

@@ -24,14 +24,21 @@ import contextlib
 import itertools
 import math
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import torch
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["yes0_bound", "yes_k_bounds", "YesCloud", "anchor_sets", "solve_counter", "SolveCount"]
 
 ActivationLike = str | Callable[[torch.Tensor], torch.Tensor] | None
+Activation: TypeAlias = Callable[[torch.Tensor], torch.Tensor]
+#: data the bounds accept: a 2-D float tensor, or a NumPy array (shared, not copied)
+MatrixLike: TypeAlias = "torch.Tensor | npt.NDArray[Any]"
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -108,13 +115,13 @@ def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     return dtype
 
 
-def _as_matrix(name: str, value, *, rows: int | None = None, check_finite: bool = True) -> torch.Tensor:
+def _as_matrix(name: str, value: object, *, rows: int | None = None, check_finite: bool = True) -> torch.Tensor:
     """A 2-D floating tensor, or a clear error naming ``name``."""
     if not isinstance(value, torch.Tensor):
         try:
             import numpy as np
         except ImportError:  # pragma: no cover - numpy is a dependency
-            np = None
+            np = None  # type: ignore[assignment]
         if np is not None and isinstance(value, np.ndarray):
             value = torch.from_numpy(value)
         else:
@@ -144,7 +151,8 @@ def _check_finite(named: Sequence[tuple[str, torch.Tensor]]) -> None:
         if not ok:
             bad = int((~torch.isfinite(tensor)).sum())
             kind = "NaN" if bool(torch.isnan(tensor).any()) else "inf"
-            raise ValueError(f"{name} contains {bad} non-finite value(s) ({kind} among them); the bounds need finite data")
+            raise ValueError(f"{name} contains {bad} non-finite value(s) ({kind} among them); "
+                             "the bounds need finite data")
 
 
 def _check_devices(named: Sequence[tuple[str, torch.Tensor]]) -> torch.device:
@@ -158,7 +166,7 @@ def _check_devices(named: Sequence[tuple[str, torch.Tensor]]) -> torch.device:
     return device
 
 
-def _check_depth(depth) -> int:
+def _check_depth(depth: object) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int):
         raise TypeError(f"depth must be an int (number of affine layers L ≥ 1); got {depth!r}")
     if depth < 1:
@@ -202,7 +210,7 @@ def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool) -> torch.Tensor:
     else:
         keep = lam > 10 * rtol * lam_max
         scale = torch.where(keep, lam.clamp_min(torch.finfo(gram.dtype).tiny).rsqrt(), torch.zeros_like(lam))
-    return vecs * scale.unsqueeze(-2)
+    return torch.mul(vecs, scale.unsqueeze(-2))
 
 
 def _orthonormal_basis(A: torch.Tensor) -> Basis:
@@ -292,7 +300,7 @@ def _plan(depth: int) -> tuple[list[list[_Node]], dict[tuple[int, ...], int]]:
 _plan_cache: dict[int, tuple[list[list[_Node]], dict[tuple[int, ...], int]]] = {}
 
 
-def _cached_plan(depth: int):
+def _cached_plan(depth: int) -> tuple[list[list[_Node]], dict[tuple[int, ...], int]]:
     if depth not in _plan_cache:
         _plan_cache[depth] = _plan(depth)
     return _plan_cache[depth]
@@ -329,7 +337,7 @@ def _propagate(
         next_states: list[torch.Tensor | None] = [None] * len(nodes)
         # one basis per parent state, shared by all its children
         bases = _bases([states[p] for p in children_of])
-        for basis, (parent, children) in zip(bases, children_of.items()):
+        for basis, (_parent, children) in zip(bases, children_of.items()):
             children = sorted(children, key=lambda c: column[nodes[c].target][0])
             spans = [column[nodes[c].target] for c in children]
             if all(a[1] == b[0] for a, b in zip(spans, spans[1:])):
@@ -348,7 +356,8 @@ def _propagate(
     return _final_errors(states, Y)
 
 
-def _state_buffers(nodes: list[_Node], column: dict, Y: torch.Tensor, bias: bool) -> list[torch.Tensor]:
+def _state_buffers(nodes: list[_Node], column: dict[int, tuple[int, int]], Y: torch.Tensor,
+                   bias: bool) -> list[torch.Tensor]:
     """One (B, N, width [+1]) buffer per target width, bias column preset to 1; a view per node."""
     by_width: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
@@ -412,7 +421,8 @@ def _as_batch(mats: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(mats)
 
 
-def _yes0_states(X, Y, depth, bias, act) -> tuple[torch.Tensor, torch.Tensor]:
+def _yes0_states(X: torch.Tensor, Y: torch.Tensor, depth: int, bias: bool,
+                 act: Activation) -> tuple[torch.Tensor, torch.Tensor]:
     """YES-0 and the per-layer errors E(Z_l), l = 1 … L, as tensors."""
     Z = X
     errors = []
@@ -429,7 +439,8 @@ def _yes0_states(X, Y, depth, bias, act) -> tuple[torch.Tensor, torch.Tensor]:
 # --------------------------------------------------------------------------- #
 # public API
 # --------------------------------------------------------------------------- #
-def _prepare(X, Y, *, dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def _prepare(X: MatrixLike, Y: MatrixLike, *, dtype: torch.dtype,
+             device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     X = _as_matrix("X", X)
     Y = _as_matrix("Y", Y, rows=X.shape[0])
     if device is None:
@@ -445,7 +456,7 @@ def _prepare(X, Y, *, dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     return X, Y
 
 
-def _prepare_hidden(hidden, depth: int, N: int, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
+def _prepare_hidden(hidden: object, depth: int, N: int, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
     if isinstance(hidden, torch.Tensor) or not isinstance(hidden, (list, tuple)):
         raise TypeError(
             f"hidden must be a list of the network's {depth - 1} hidden-layer outputs (each N × h); "
@@ -465,7 +476,7 @@ def _prepare_hidden(hidden, depth: int, N: int, device: torch.device, dtype: tor
     return checked
 
 
-def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
+def yes0_bound(X: MatrixLike, Y: MatrixLike, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
                dtype: torch.dtype | str = torch.float64) -> float:
     """YES-0: the metric E reached by the greedy least-squares network of ``depth`` layers.
 
@@ -479,7 +490,8 @@ def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLik
     return float(value)
 
 
-def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike = "relu",
+def yes_k_bounds(X: MatrixLike, Y: MatrixLike, hidden: Sequence[MatrixLike], *,
+                 bias: bool = True, activation: ActivationLike = "relu",
                  dtype: torch.dtype | str = torch.float64) -> dict[tuple[int, ...], float]:
     """e(S) for every non-empty anchor set S of the network's hidden layers.
 
@@ -497,7 +509,8 @@ def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike 
     return _yes_k(X, Y, hidden, depth, bias, act)
 
 
-def _yes_k(X, Y, hidden, depth, bias, act) -> dict[tuple[int, ...], float]:
+def _yes_k(X: torch.Tensor, Y: torch.Tensor, hidden: list[torch.Tensor], depth: int, bias: bool,
+           act: Activation) -> dict[tuple[int, ...], float]:
     if depth == 1:
         return {}
     levels, leaves = _cached_plan(depth)
@@ -514,7 +527,8 @@ class YesCloud:
     ``device`` defaults to X's device; ``dtype`` float64 (exact) or float32 (fast).
     """
 
-    def __init__(self, X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
+    def __init__(self, X: MatrixLike, Y: MatrixLike, depth: int, *, bias: bool = True,
+                 activation: ActivationLike = "relu",
                  device: torch.device | str | None = None, dtype: torch.dtype | str = torch.float64):
         self.depth = _check_depth(depth)
         self.bias = bool(bias)
@@ -538,7 +552,7 @@ class YesCloud:
     def N(self) -> int:
         return self.X.shape[0]
 
-    def to(self, device: torch.device | str) -> "YesCloud":
+    def to(self, device: torch.device | str) -> YesCloud:
         """The same cloud (YES-0 and every recorded epoch) with its data on ``device``."""
         clone = object.__new__(YesCloud)
         clone.__dict__.update(self.__dict__)
@@ -548,7 +562,7 @@ class YesCloud:
         clone._raw, clone.epochs = list(self._raw), list(self.epochs)
         return clone
 
-    def fresh(self) -> "YesCloud":
+    def fresh(self) -> YesCloud:
         """A cloud for a new run on the same data: YES-0 reused, no epochs recorded."""
         clone = object.__new__(YesCloud)
         clone.__dict__.update(self.__dict__)
@@ -557,12 +571,12 @@ class YesCloud:
         clone._curves = [[] for _ in range(self.depth - 1)]
         return clone
 
-    def compute(self, hidden) -> dict[tuple[int, ...], float]:
+    def compute(self, hidden: Sequence[MatrixLike]) -> dict[tuple[int, ...], float]:
         """e(S) for every anchor set on these hidden outputs, without recording an epoch."""
         hidden = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
         return _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act)
 
-    def update(self, hidden, *, epoch: int | None = None) -> float:
+    def update(self, hidden: Sequence[MatrixLike], *, epoch: int | None = None) -> float:
         """Record one epoch's hidden outputs; return the new lower edge YES-(L-1)(t)."""
         return self.record(self.compute(hidden), epoch=epoch)
 

@@ -1,24 +1,19 @@
 // yeswidget runs table: one row per training run, sortable by any column,
 // click a row to select it (the selection is synced back to Python).
 //
-// A plain ES module for anywidget: no imports, no build step, no network.
-// Every DOM node is created through `el.ownerDocument`, so the module also
-// runs under jsdom in the unit tests (js/test/).
+// An ES module for anywidget: no build step, no network. Its one import,
+// ./shared.js, is put in front of it by Python (see shared.js); the zone
+// colours and words come from the model's `zones` trait (Python's
+// zone_definitions()). Every DOM node is created through `el.ownerDocument`,
+// so the module also runs under jsdom in the unit tests (js/test/).
 
-/** Paper colours of the three zones (YES-BOUNDS.md). */
-export const ZONE_COLORS = Object.freeze({
-  red: "#FFB6C1",
-  yellow: "#FFD700",
-  green: "#00FF7F",
-});
-
-/** Zones from bad to good; sorting a zone column uses this order. */
-const ZONE_RANK = Object.freeze({ red: 0, yellow: 1, green: 2 });
+import { DASH, formatDb, formatLr, toNumber, zoneTable } from "./shared.js";
 
 /**
  * The table's columns, in display order. `type` picks the sort order:
- * "number" (numeric), "string" (natural, case-insensitive), "zone" (red,
- * yellow, green). The keys must match RunsTable.COLUMNS in yeswidget/widgets.py.
+ * "number" (numeric), "string" (natural, case-insensitive), "zone" (bad to
+ * good: red, yellow, green, then no verdict). The keys must match
+ * RUNS_TABLE_COLUMNS in yeswidget/widgets/tables.py.
  */
 export const COLUMNS = Object.freeze([
   { key: "id", label: "#", type: "number", title: "run id" },
@@ -36,41 +31,7 @@ export const COLUMNS = Object.freeze([
 ]);
 
 const COLUMN_BY_KEY = new Map(COLUMNS.map((column) => [column.key, column]));
-const DASH = "\u2013"; // en dash: "no value"
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
-
-/**
- * A finite-or-infinite number, or null for "no value" (null, undefined, "",
- * NaN, non-numeric text). Python sends non-finite floats as the strings
- * "NaN" / "Infinity" / "-Infinity"; Number() parses those.
- */
-export function toNumber(value) {
-  if (value === null || value === undefined || value === "" || typeof value === "boolean") {
-    return null;
-  }
-  const number = typeof value === "number" ? value : Number(value);
-  return Number.isNaN(number) ? null : number;
-}
-
-/** Learning rate as `1e-3`, `2.5e-4`, `0` (at most three significant digits). */
-export function formatLr(value) {
-  const number = toNumber(value);
-  if (number === null) return DASH;
-  if (number === 0) return "0";
-  if (!Number.isFinite(number)) return number > 0 ? "inf" : "-inf";
-  const [mantissa, exponent] = number.toExponential(2).split("e");
-  return `${Number(mantissa)}e${Number(exponent)}`;
-}
-
-/** A value in dB with one decimal, e.g. `-12.3 dB`. */
-export function formatDb(value) {
-  const number = toNumber(value);
-  if (number === null) return DASH;
-  if (number === Infinity) return "+\u221e dB";
-  if (number === -Infinity) return "-\u221e dB";
-  const rounded = Math.abs(number) < 0.05 ? 0 : number; // no "-0.0"
-  return `${rounded.toFixed(1)} dB`;
-}
 
 /** Wall time: `12.3 s` under a minute, then `4 min 05 s`, then `2 h 03 min`. */
 export function formatWallTime(value) {
@@ -93,21 +54,22 @@ export function formatEpochsToGreen(value, status) {
   return ended ? "never" : DASH;
 }
 
-function sortValue(column, row) {
+function sortValue(column, row, zones) {
   const value = row[column.key];
   if (column.type === "number") return toNumber(value);
-  if (column.type === "zone") return Object.hasOwn(ZONE_RANK, value) ? ZONE_RANK[value] : null;
+  if (column.type === "zone") return zones.rank(value);
   if (value === null || value === undefined || value === "") return null;
   return String(value);
 }
 
 /**
  * A sorted copy of `rows` by column `key`. Missing values (None, NaN, "")
- * come last in either direction; ties keep the order Python gave.
+ * come last in either direction; ties keep the order Python gave. `zones`
+ * (a zoneTable) orders the zone column; "no verdict" sorts as missing.
  */
-export function sortRows(rows, key, ascending = true) {
+export function sortRows(rows, key, ascending = true, zones = zoneTable(null)) {
   const column = COLUMN_BY_KEY.get(key) || COLUMN_BY_KEY.get("id");
-  const decorated = rows.map((row, index) => ({ row, index, value: sortValue(column, row) }));
+  const decorated = rows.map((row, index) => ({ row, index, value: sortValue(column, row, zones) }));
   decorated.sort((a, b) => {
     const aMissing = a.value === null;
     const bMissing = b.value === null;
@@ -150,6 +112,7 @@ function render({ model, el }) {
   el.append(root);
 
   let disposed = false;
+  let zones = zoneTable(model.get("zones"));
 
   function cellFor(column, row) {
     const td = make("td", `yw-col-${column.key}`);
@@ -181,11 +144,13 @@ function render({ model, el }) {
         td.textContent = formatEpochsToGreen(value, row.status);
         break;
       case "final_zone": {
-        if (Object.hasOwn(ZONE_COLORS, value)) {
+        const style = zones.style(value);
+        if (style !== null) {
           const dot = make("span", `yw-dot yw-dot-${value}`);
-          dot.style.background = ZONE_COLORS[value];
-          td.append(dot, make("span", "yw-zone-word", value));
+          dot.style.background = style.band;
+          td.append(dot, make("span", "yw-zone-word", zones.label(value)));
           td.dataset.zone = value;
+          if (typeof style.meaning === "string") td.title = style.meaning;
         } else {
           td.textContent = DASH;
         }
@@ -235,7 +200,7 @@ function render({ model, el }) {
       tr.append(td);
       body.push(tr);
     }
-    for (const row of sortRows(rows, sortBy, ascending)) {
+    for (const row of sortRows(rows, sortBy, ascending, zones)) {
       const tr = make("tr", "yw-row");
       tr.dataset.id = String(row.id);
       tr.tabIndex = 0;
@@ -257,6 +222,7 @@ function render({ model, el }) {
       if (active.dataset.key) refocus = `th[data-key="${active.dataset.key}"]`;
       else if (active.dataset.id) refocus = `tr[data-id="${active.dataset.id}"]`;
     }
+    zones = zoneTable(model.get("zones"));
     const sortBy = COLUMN_BY_KEY.has(model.get("sort_by")) ? model.get("sort_by") : "id";
     const ascending = model.get("sort_ascending") !== false;
     const selected = toNumber(model.get("selected"));
@@ -308,7 +274,7 @@ function render({ model, el }) {
   root.addEventListener("click", onClick);
   root.addEventListener("keydown", onKeyDown);
 
-  const events = ["change:rows", "change:selected", "change:sort_by", "change:sort_ascending"];
+  const events = ["change:rows", "change:selected", "change:sort_by", "change:sort_ascending", "change:zones"];
   for (const name of events) model.on(name, rerender);
   rerender();
 

@@ -1,52 +1,18 @@
 // yeswidget zone timeline: a badge with the current zone and its headline,
-// and a strip with one coloured cell per epoch (red / yellow / green).
+// and a strip with one coloured cell per epoch (red / yellow / green, grey
+// for "no verdict").
 // With more epochs than `max_cells`, epochs are grouped into buckets and each
 // cell shows the worst zone of its bucket.
 //
-// A plain ES module for anywidget: no imports, no build step, no network.
-// Every DOM node is created through `el.ownerDocument` (jsdom-testable).
+// An ES module for anywidget: no build step, no network. Its one import,
+// ./shared.js, is put in front of it by Python (see shared.js); the zone
+// colours, words and meanings come from the model's `zones` trait (Python's
+// zone_definitions()). Every DOM node is created through `el.ownerDocument`
+// (jsdom-testable).
 
-/** Paper colours of the three zones (YES-BOUNDS.md). */
-export const ZONE_COLORS = Object.freeze({
-  red: "#FFB6C1",
-  yellow: "#FFD700",
-  green: "#00FF7F",
-});
+import { formatDb, toNumber, zoneTable } from "./shared.js";
 
-/** What each zone means (YES-BOUNDS.md), used when `headline` is empty. */
-export const DEFAULT_HEADLINES = Object.freeze({
-  red: "ineffective training: the data has not shaped the weights",
-  yellow: "inside the cloud: meaningful training, certainly not optimal; caution",
-  green: "effective training, potentially near-optimal",
-});
-
-/** Worse zones have higher severity; unknown / missing zones have none. */
-const SEVERITY = Object.freeze({ green: 1, yellow: 2, red: 3 });
-const ZONES = ["red", "yellow", "green"];
-const DASH = "\u2013";
 const MIN_CELLS = 10;
-
-function toNumber(value) {
-  if (value === null || value === undefined || value === "" || typeof value === "boolean") {
-    return null;
-  }
-  const number = typeof value === "number" ? value : Number(value);
-  return Number.isNaN(number) ? null : number;
-}
-
-function severity(zone) {
-  return Object.hasOwn(SEVERITY, zone) ? SEVERITY[zone] : 0;
-}
-
-/** A value in dB with one decimal, e.g. `-12.3 dB`. */
-export function formatDb(value) {
-  const number = toNumber(value);
-  if (number === null) return DASH;
-  if (number === Infinity) return "+\u221e dB";
-  if (number === -Infinity) return "-\u221e dB";
-  const rounded = Math.abs(number) < 0.05 ? 0 : number;
-  return `${rounded.toFixed(1)} dB`;
-}
 
 function epochOf(record, index) {
   const epoch = toNumber(record.epoch);
@@ -55,20 +21,20 @@ function epochOf(record, index) {
 
 /**
  * Group `records` into at most `maxCells` cells of consecutive epochs.
- * Each cell: { zone (worst in the bucket, or null), first, last (records),
- * firstEpoch, lastEpoch, counts: {red, yellow, green}, size }.
+ * Each cell: { zone (worst in the bucket by `zones.severity`, or null), first,
+ * last (records), firstEpoch, lastEpoch, counts: {zone name: epochs}, size }.
+ * `zones` is a zoneTable; zone names it does not know count as "no zone".
  */
-export function bucketRecords(records, maxCells) {
+export function bucketRecords(records, maxCells, zones) {
   const limit = Math.max(MIN_CELLS, Math.floor(toNumber(maxCells) ?? 400));
   const size = records.length > limit ? Math.ceil(records.length / limit) : 1;
   const cells = [];
   for (let start = 0; start < records.length; start += size) {
     const group = records.slice(start, start + size);
-    const counts = { red: 0, yellow: 0, green: 0 };
+    const counts = zoneCounts(group, zones);
     let zone = null;
     for (const record of group) {
-      if (Object.hasOwn(counts, record.zone)) counts[record.zone] += 1;
-      if (severity(record.zone) > severity(zone)) zone = record.zone;
+      if (zones.severity(record.zone) > zones.severity(zone)) zone = record.zone;
     }
     cells.push({
       zone,
@@ -83,6 +49,13 @@ export function bucketRecords(records, maxCells) {
   return cells;
 }
 
+/** How many of `records` are in each zone of `zones.order` (unknown zones are not counted). */
+function zoneCounts(records, zones) {
+  const counts = Object.fromEntries(zones.order.map((name) => [name, 0]));
+  for (const record of records) if (zones.style(record.zone) !== null) counts[record.zone] += 1;
+  return counts;
+}
+
 /** "loss X dB · YES-0 Y dB · lower edge Z dB" for one record. */
 function readings(record) {
   return (
@@ -91,16 +64,17 @@ function readings(record) {
   );
 }
 
-/** The tooltip text of one cell. */
-export function cellText(cell) {
+/** The tooltip text of one cell (`zones`: the zoneTable the cell was made with). */
+export function cellText(cell, zones) {
   if (cell.size === 1) {
-    const zone = Object.hasOwn(SEVERITY, cell.zone) ? cell.zone : "no zone";
+    const zone = zones.label(cell.zone) ?? "no zone";
     return `epoch ${cell.firstEpoch} \u00b7 ${readings(cell.first)} \u00b7 ${zone}`;
   }
-  const counts = ZONES.filter((zone) => cell.counts[zone] > 0)
-    .map((zone) => `${zone} ${cell.counts[zone]}`)
+  const counts = zones.order
+    .filter((zone) => cell.counts[zone] > 0)
+    .map((zone) => `${zones.label(zone)} ${cell.counts[zone]}`)
     .join(", ");
-  const worst = cell.zone ? `worst zone ${cell.zone}` : "no zone";
+  const worst = cell.zone ? `worst zone ${zones.label(cell.zone)}` : "no zone";
   return (
     `epochs ${cell.firstEpoch}\u2013${cell.lastEpoch} \u00b7 ${worst}` +
     (counts ? ` (${counts})` : "") +
@@ -136,51 +110,53 @@ function render({ model, el }) {
   let disposed = false;
   let idleText = "";
 
-  function renderBadge(records) {
+  function renderBadge(records, zones) {
     let zone = model.get("zone") || "";
     if (!zone && records.length > 0) zone = records[records.length - 1].zone || "";
-    const known = Object.hasOwn(ZONE_COLORS, zone);
-    pill.textContent = known ? zone : "no verdict yet";
+    const style = zones.style(zone);
+    const known = style !== null;
+    pill.textContent = known ? zones.label(zone) : "no verdict yet";
     pill.className = `yw-pill ${known ? `yw-pill-${zone}` : "yw-pill-none"}`;
-    pill.style.background = known ? ZONE_COLORS[zone] : "";
+    pill.style.background = known ? style.band : "";
     badge.dataset.zone = known ? zone : "";
     let text = String(model.get("headline") || "");
     // the pill already names the zone: drop a leading "yellow:" from the headline
     if (known && text.toLowerCase().startsWith(`${zone}:`)) text = text.slice(zone.length + 1).trim();
-    if (!text && known) text = DEFAULT_HEADLINES[zone];
+    if (!text && known && typeof style.meaning === "string") text = style.meaning;
     headline.textContent = text;
   }
 
-  function renderStrip(records) {
-    const cells = bucketRecords(records, model.get("max_cells"));
+  function renderStrip(records, zones) {
+    const cells = bucketRecords(records, model.get("max_cells"), zones);
     const nodes = cells.map((cell, index) => {
       const node = make("span", "yw-cell");
       node.dataset.index = String(index);
       node.dataset.zone = cell.zone || "";
-      if (cell.zone) node.style.background = ZONE_COLORS[cell.zone];
+      if (cell.zone) node.style.background = zones.color(cell.zone);
       else node.classList.add("yw-cell-none");
-      node.title = cellText(cell);
+      node.title = cellText(cell, zones);
       return node;
     });
     strip.replaceChildren(...nodes);
     strip.classList.toggle("yw-strip-dense", cells.length > 60);
     strip.dataset.bucketSize = String(cells.length > 0 ? cells[0].size : 1);
-    const totals = { red: 0, yellow: 0, green: 0 };
-    for (const record of records) if (Object.hasOwn(totals, record.zone)) totals[record.zone] += 1;
+    const totals = zoneCounts(records, zones);
+    const named = zones.order.filter((zone) => zones.rank(zone) !== null || totals[zone] > 0);
     strip.setAttribute("role", "img");
     strip.setAttribute(
       "aria-label",
-      `${records.length} epochs: red ${totals.red}, yellow ${totals.yellow}, green ${totals.green}`,
+      `${records.length} epochs: ${named.map((zone) => `${zones.label(zone)} ${totals[zone]}`).join(", ")}`,
     );
-    idleText = cells.length > 0 ? `latest: ${cellText(cells[cells.length - 1])}` : "no epochs yet";
+    idleText = cells.length > 0 ? `latest: ${cellText(cells[cells.length - 1], zones)}` : "no epochs yet";
     readout.textContent = idleText;
   }
 
   function rerender() {
     if (disposed) return;
     const records = validRecords(model.get("records"));
-    renderBadge(records);
-    renderStrip(records);
+    const zones = zoneTable(model.get("zones"));
+    renderBadge(records, zones);
+    renderStrip(records, zones);
   }
 
   // hovering a cell shows its text in the readout line (the title attribute
@@ -200,7 +176,7 @@ function render({ model, el }) {
   strip.addEventListener("mouseover", onOver);
   strip.addEventListener("mouseout", onOut);
 
-  const events = ["change:records", "change:zone", "change:headline", "change:max_cells"];
+  const events = ["change:records", "change:zone", "change:headline", "change:max_cells", "change:zones"];
   for (const name of events) model.on(name, rerender);
   rerender();
 

@@ -1,5 +1,31 @@
-// Test helpers (no tests here): a fake anywidget model and a jsdom host element.
+// Test helpers (no tests here): a fake anywidget model, a jsdom host element,
+// and zone definitions shaped like Python's zone_definitions().
 import { JSDOM } from "jsdom";
+
+/**
+ * Zone definitions in the shape of `yeswidget.core.zones.zone_definitions()`,
+ * with colours and words made up for the tests: the widgets must draw
+ * whatever the model's `zones` trait holds (the real colours live in Python
+ * only; tests/test_tables.py renders the modules with them).
+ */
+export const ZONES = Object.freeze({
+  order: ["red", "yellow", "green", "none"],
+  band_opacity: 0.4,
+  zones: {
+    red: { name: "red", band: "#FF0000", edge: "#800000", word: "bad", meaning: "test meaning of red", code: 0 },
+    yellow: { name: "yellow", band: "#FFFF00", edge: "#808000", word: "so-so", meaning: "test meaning of yellow", code: 1 },
+    green: { name: "green", band: "#00FF00", edge: "#008000", word: "good", meaning: "test meaning of green", code: 2 },
+    none: { name: "none", band: "#808080", edge: "#404040", word: "no verdict", meaning: "test meaning of none", code: -1 },
+  },
+});
+
+/** `style.backgroundColor` as jsdom reports it for each colour of ZONES. */
+export const RGB = Object.freeze({
+  red: "rgb(255, 0, 0)",
+  yellow: "rgb(255, 255, 0)",
+  green: "rgb(0, 255, 0)",
+  none: "rgb(128, 128, 128)",
+});
 
 /**
  * A stand-in for the anywidget model: get / set / on / off / save_changes.

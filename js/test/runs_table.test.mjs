@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import widget, {
-  COLUMNS,
-  formatDb,
-  formatEpochsToGreen,
-  formatLr,
-  formatWallTime,
-  sortRows,
-} from "../src/runs_table.js";
-import { fakeModel, fire, host } from "./helpers.mjs";
+import widget, { COLUMNS, formatEpochsToGreen, formatWallTime, sortRows } from "../src/runs_table.js";
+import { formatDb, formatLr, zoneTable } from "../src/shared.js";
+import { fakeModel, fire, host, RGB, ZONES } from "./helpers.mjs";
 
 const ROWS = [
   {
@@ -36,7 +30,7 @@ const ROWS = [
 
 function mount(state = {}) {
   const { el, document } = host();
-  const model = fakeModel({ rows: ROWS, selected: -1, sort_by: "id", sort_ascending: true, ...state });
+  const model = fakeModel({ rows: ROWS, selected: -1, sort_by: "id", sort_ascending: true, zones: ZONES, ...state });
   const cleanup = widget.render({ model, el });
   const ids = () => [...el.querySelectorAll("tr.yw-row")].map((tr) => Number(tr.dataset.id));
   const header = (key) => el.querySelector(`th[data-key="${key}"]`);
@@ -77,9 +71,10 @@ test("cells are formatted: lr, loss dB, wall time, zone dot, swatch, epochs to g
 
   const zone = cell(0, "final_zone");
   assert.equal(zone.textContent, "green");
-  assert.equal(zone.querySelector(".yw-dot").style.backgroundColor, "rgb(0, 255, 127)");
-  assert.equal(cell(2, "final_zone").querySelector(".yw-dot").style.backgroundColor, "rgb(255, 215, 0)");
-  assert.equal(cell(10, "final_zone").querySelector(".yw-dot").style.backgroundColor, "rgb(255, 182, 193)");
+  assert.equal(zone.querySelector(".yw-dot").style.backgroundColor, RGB.green);
+  assert.equal(zone.title, "test meaning of green");
+  assert.equal(cell(2, "final_zone").querySelector(".yw-dot").style.backgroundColor, RGB.yellow);
+  assert.equal(cell(10, "final_zone").querySelector(".yw-dot").style.backgroundColor, RGB.red);
   assert.equal(cell(1, "final_zone").textContent, "\u2013");
 
   const swatch = cell(0, "label").querySelector(".yw-swatch");
@@ -169,6 +164,35 @@ test("sortRows: natural order and missing values", () => {
   const numbers = [{ id: 0, lr: "Infinity" }, { id: 1, lr: 1 }, { id: 2, lr: "NaN" }, { id: 3, lr: -1 }];
   assert.deepEqual(sortRows(numbers, "lr", true).map((r) => r.id), [3, 1, 0, 2]);
   assert.deepEqual(sortRows(numbers, "unknown-column", true).map((r) => r.id), [0, 1, 2, 3]);
+  // the zone order comes from the zone table (bad to good); "none" and unknown sort last
+  const zoned = [{ id: 0, final_zone: "none" }, { id: 1, final_zone: "green" }, { id: 2, final_zone: "red" }, { id: 3 }];
+  assert.deepEqual(sortRows(zoned, "final_zone", true, zoneTable(ZONES)).map((r) => r.id), [2, 1, 0, 3]);
+  assert.deepEqual(sortRows(zoned, "final_zone", false, zoneTable(ZONES)).map((r) => r.id), [1, 2, 0, 3]);
+  // without zone definitions no zone is known: the input order stays
+  assert.deepEqual(sortRows(zoned, "final_zone", true).map((r) => r.id), [0, 1, 2, 3]);
+});
+
+test("a 'none' zone (no verdict) is drawn grey with its word; zones changes re-render", () => {
+  const rows = [{ id: 0, label: "flat", final_zone: "none", status: "finished" }];
+  const { model, cell } = mount({ rows });
+  const zone = cell(0, "final_zone");
+  assert.equal(zone.textContent, "no verdict");
+  assert.equal(zone.dataset.zone, "none");
+  assert.equal(zone.querySelector(".yw-dot").style.backgroundColor, RGB.none);
+
+  // new definitions from Python: the colour and the word follow
+  const changed = structuredClone(ZONES);
+  changed.zones.none.band = "#010203";
+  changed.zones.none.word = "cannot judge";
+  model.update("zones", changed);
+  assert.equal(cell(0, "final_zone").textContent, "cannot judge");
+  assert.equal(cell(0, "final_zone").querySelector(".yw-dot").style.backgroundColor, "rgb(1, 2, 3)");
+});
+
+test("without zone definitions the zone cells show a dash, not a made-up colour", () => {
+  const { cell } = mount({ zones: undefined });
+  assert.equal(cell(0, "final_zone").textContent, "\u2013");
+  assert.equal(cell(0, "final_zone").querySelector(".yw-dot"), null);
 });
 
 test("the model's sort_by / sort_ascending drive the order (Python-side change)", () => {
@@ -215,11 +239,11 @@ test("re-renders on change:rows; empty rows show a placeholder", () => {
   assert.equal(el.querySelector("tr.yw-empty").textContent, "no runs yet");
 });
 
-test("listens to the four change events and cleanup removes them and the DOM", () => {
+test("listens to the five change events and cleanup removes them and the DOM", () => {
   const { model, cleanup, el } = mount();
-  const events = ["change:rows", "change:selected", "change:sort_by", "change:sort_ascending"];
+  const events = ["change:rows", "change:selected", "change:sort_by", "change:sort_ascending", "change:zones"];
   assert.deepEqual([...model.calls.on].sort(), [...events].sort());
-  assert.equal(model.listenerCount(), 4);
+  assert.equal(model.listenerCount(), events.length);
   assert.equal(typeof cleanup, "function");
 
   const table = el.querySelector("table");
@@ -245,7 +269,7 @@ test("two views of one model are independent", () => {
   const { el, document } = host();
   const other = document.createElement("div");
   document.body.append(other);
-  const model = fakeModel({ rows: ROWS, selected: -1, sort_by: "id", sort_ascending: true });
+  const model = fakeModel({ rows: ROWS, selected: -1, sort_by: "id", sort_ascending: true, zones: ZONES });
   const first = widget.render({ model, el });
   const second = widget.render({ model, el: other });
   first();

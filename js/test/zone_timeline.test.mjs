@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import widget, { bucketRecords, cellText, DEFAULT_HEADLINES } from "../src/zone_timeline.js";
-import { fakeModel, fire, host } from "./helpers.mjs";
+import { zoneTable } from "../src/shared.js";
+import widget, { bucketRecords, cellText } from "../src/zone_timeline.js";
+import { fakeModel, fire, host, RGB, ZONES } from "./helpers.mjs";
 
-const RGB = {
-  red: "rgb(255, 182, 193)", // #FFB6C1
-  yellow: "rgb(255, 215, 0)", // #FFD700
-  green: "rgb(0, 255, 127)", // #00FF7F
-};
+const TABLE = zoneTable(ZONES);
 
 function record(epoch, zone, loss = -epoch / 2) {
   return { epoch, loss_db: loss, upper_db: -1.25, lower_db: -6.5, zone };
@@ -16,7 +13,7 @@ function record(epoch, zone, loss = -epoch / 2) {
 
 function mount(state = {}) {
   const { el } = host();
-  const model = fakeModel({ records: [], zone: "", headline: "", max_cells: 400, ...state });
+  const model = fakeModel({ records: [], zone: "", headline: "", max_cells: 400, zones: ZONES, ...state });
   const cleanup = widget.render({ model, el });
   const cells = () => [...el.querySelectorAll(".yw-strip .yw-cell")];
   return { el, model, cleanup, cells };
@@ -88,24 +85,24 @@ test("bucketRecords never makes more than max_cells cells", () => {
   for (const n of [0, 1, 9, 10, 11, 399, 400, 401, 799, 800, 801, 12345]) {
     const records = Array.from({ length: n }, (_, i) => record(i + 1, "yellow"));
     for (const maxCells of [10, 37, 400]) {
-      const cells = bucketRecords(records, maxCells);
+      const cells = bucketRecords(records, maxCells, TABLE);
       assert.ok(cells.length <= Math.max(maxCells, 10), `${n} records, max ${maxCells}`);
       assert.equal(cells.reduce((sum, cell) => sum + cell.size, 0), n);
       if (n <= maxCells) assert.equal(cells.length, n);
     }
   }
   // below the minimum of 10 cells the limit is 10
-  assert.equal(bucketRecords(Array.from({ length: 20 }, (_, i) => record(i + 1, "red")), 2).length, 10);
+  assert.equal(bucketRecords(Array.from({ length: 20 }, (_, i) => record(i + 1, "red")), 2, TABLE).length, 10);
 });
 
 test("cellText for records without zones", () => {
-  const single = bucketRecords([{ epoch: 1 }, { epoch: 2 }], 10);
+  const single = bucketRecords([{ epoch: 1 }, { epoch: 2 }], 10, TABLE);
   assert.equal(single.length, 2);
-  assert.equal(cellText(single[0]), "epoch 1 \u00b7 loss \u2013 \u00b7 YES-0 \u2013 \u00b7 lower edge \u2013 \u00b7 no zone");
+  assert.equal(cellText(single[0], TABLE), "epoch 1 \u00b7 loss \u2013 \u00b7 YES-0 \u2013 \u00b7 lower edge \u2013 \u00b7 no zone");
   const records = Array.from({ length: 30 }, (_, i) => ({ epoch: i + 1 }));
-  const [bucket] = bucketRecords(records, 10);
+  const [bucket] = bucketRecords(records, 10, TABLE);
   assert.equal(bucket.zone, null);
-  assert.match(cellText(bucket), /^epochs 1–3 · no zone · at epoch 3: loss – ·/);
+  assert.match(cellText(bucket, TABLE), /^epochs 1–3 · no zone · at epoch 3: loss – ·/);
 });
 
 test("badge shows the zone word and the headline", () => {
@@ -123,7 +120,46 @@ test("badge shows the zone word and the headline", () => {
   assert.equal(el.querySelector(".yw-headline").textContent, "effective training");
 
   model.update("headline", "");
-  assert.equal(el.querySelector(".yw-headline").textContent, DEFAULT_HEADLINES.green);
+  assert.equal(el.querySelector(".yw-headline").textContent, "test meaning of green"); // from the zones trait
+});
+
+test("'none' (no verdict) is grey, named by its word, and loses to any real zone in a bucket", () => {
+  const records = [record(1, "none"), record(2, "none"), record(3, "green")];
+  const { el, cells, model } = mount({ records, zone: "none" });
+  assert.equal(cells()[0].style.backgroundColor, RGB.none);
+  assert.equal(cells()[0].dataset.zone, "none");
+  assert.match(cells()[0].title, / · no verdict$/);
+  const pill = el.querySelector(".yw-pill");
+  assert.equal(pill.textContent, "no verdict");
+  assert.equal(pill.style.backgroundColor, RGB.none);
+  assert.equal(el.querySelector(".yw-headline").textContent, "test meaning of none");
+  assert.equal(el.querySelector(".yw-strip").getAttribute("aria-label"), "3 epochs: red 0, yellow 0, green 1, no verdict 2");
+
+  const many = Array.from({ length: 30 }, (_, i) => record(i + 1, i === 1 ? "green" : "none"));
+  const [first, second] = bucketRecords(many, 10, TABLE);
+  assert.equal(first.zone, "green"); // epochs 1-3: none, green, none
+  assert.equal(second.zone, "none");
+  assert.match(cellText(first, TABLE), /^epochs 1–3 · worst zone green \(green 1, no verdict 2\)/);
+
+  model.update("zone", "");
+  model.update("records", []);
+  assert.equal(pill.textContent, "no verdict yet");
+});
+
+test("colours and words follow a change of the zones trait", () => {
+  const { el, cells, model } = mount({ records: [record(1, "red"), record(2, "yellow")], zone: "yellow" });
+  assert.equal(cells()[1].style.backgroundColor, RGB.yellow);
+  const changed = structuredClone(ZONES);
+  changed.zones.yellow.band = "#0A0B0C";
+  changed.zones.yellow.meaning = "changed in Python";
+  model.update("zones", changed);
+  assert.equal(cells()[1].style.backgroundColor, "rgb(10, 11, 12)");
+  assert.equal(el.querySelector(".yw-pill").style.backgroundColor, "rgb(10, 11, 12)");
+  assert.equal(el.querySelector(".yw-headline").textContent, "changed in Python");
+  // no definitions at all: every zone is unknown, drawn as "no zone"
+  model.update("zones", {});
+  assert.ok(cells().every((cell) => cell.classList.contains("yw-cell-none")));
+  assert.equal(el.querySelector(".yw-pill").textContent, "no verdict yet");
 });
 
 test("badge falls back to the last record's zone, then to 'no verdict yet'", () => {
@@ -155,7 +191,7 @@ test("re-renders on change:records", () => {
 
 test("cleanup removes listeners and DOM; no re-render afterwards", () => {
   const { model, cleanup, el } = mount({ records: [record(1, "red")] });
-  const events = ["change:records", "change:zone", "change:headline", "change:max_cells"];
+  const events = ["change:records", "change:zone", "change:headline", "change:max_cells", "change:zones"];
   assert.deepEqual([...model.calls.on].sort(), [...events].sort());
   cleanup();
   assert.deepEqual([...model.calls.off].sort(), [...events].sort());

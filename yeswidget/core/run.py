@@ -201,10 +201,10 @@ class Run:
     # ---- serialisation ----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        return _encode(data)
+        return dict(_encode(data))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Run":
+    def from_dict(cls, data: dict[str, Any]) -> Run:
         data = _decode(dict(data))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
@@ -213,7 +213,7 @@ class Run:
         data["epochs"] = [EpochRecord(**record) for record in data.get("epochs", [])]
         return cls(**data)
 
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """Write the run as strict JSON (no NaN literals) to ``path``; return the text."""
         text = json.dumps(self.to_dict(), allow_nan=False, indent=1)
         if path is not None:
@@ -222,7 +222,7 @@ class Run:
         return text
 
     @classmethod
-    def from_json(cls, path_or_text: str | os.PathLike) -> "Run":
+    def from_json(cls, path_or_text: str | os.PathLike[str]) -> Run:
         """Read a run written by :meth:`to_json` (a path, or the JSON text itself)."""
         text = str(path_or_text)
         if not text.lstrip().startswith("{"):

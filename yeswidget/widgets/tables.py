@@ -1,9 +1,16 @@
 """Small anywidget widgets: a table of training runs and a per-epoch zone timeline.
 
-The front ends are plain ES modules in ``js/src`` at the repository root; the
+The front ends are ES modules in ``js/src`` at the repository root; the
 package reaches them through the ``yeswidget/static`` symlink (``../js/src``),
 so editable installs read the sources directly and wheels carry copies.
 No build step and no network at run time.
+
+anywidget loads a widget's ``_esm`` as one module, so a module cannot import
+another: :func:`compose_esm` puts ``shared.js`` (number formatting, the zone
+lookup) in front of the widget's module and drops that module's
+``import ... from "./shared.js"`` line. The zone colours and words are not in
+the JS: each widget's synced ``zones`` trait carries
+:func:`yeswidget.core.zones.zone_definitions`, and the JS reads them from it.
 
 Values sent to the browser go through :func:`_json_safe`: non-finite floats
 become the strings ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"`` (strict JSON has
@@ -15,13 +22,15 @@ from __future__ import annotations
 import math
 import numbers
 import pathlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anywidget
 import traitlets
 
-from .run import RUN_STATUSES, ZONES, to_db
+from ..core.zones import VERDICTS, to_db, zone_definitions
+from ..run import RUN_STATUSES
 
 __all__ = [
     "RunsTable",
@@ -29,6 +38,8 @@ __all__ = [
     "SelectHandle",
     "RUNS_TABLE_COLUMNS",
     "ROW_KEYS",
+    "STATIC",
+    "compose_esm",
 ]
 
 
@@ -39,15 +50,39 @@ def _static_dir() -> pathlib.Path:
     symlink was not created (e.g. git on Windows without symlink support,
     which checks it out as a small text file).
     """
-    here = pathlib.Path(__file__).resolve().parent
-    static = here / "static"
+    package = pathlib.Path(__file__).resolve().parent.parent
+    static = package / "static"
     if static.is_dir():
         return static
-    source = here.parent / "js" / "src"
+    source = package.parent / "js" / "src"
     return source if source.is_dir() else static
 
 
 STATIC = _static_dir()
+#: the module every widget module imports (and the only import allowed)
+SHARED_MODULE = "shared.js"
+_SHARED_IMPORT = re.compile(r'^import\s*\{[^}]*\}\s*from\s*"\./shared\.js";[ \t]*\n?', re.M)
+_ANY_IMPORT = re.compile(r"^\s*import\b", re.M)
+
+
+def compose_esm(name: str, static: pathlib.Path | None = None) -> str:
+    """The text anywidget loads for ``static/<name>``: ``shared.js``, then the module.
+
+    The module's one ``import {...} from "./shared.js";`` line is dropped (the
+    names it imports are defined above it). Raises ``ValueError`` if the module
+    imports anything else or does not import ``./shared.js`` exactly once.
+    """
+    folder = STATIC if static is None else static
+    text = (folder / name).read_text(encoding="utf-8")
+    body, count = _SHARED_IMPORT.subn("", text)
+    if count != 1 or _ANY_IMPORT.search(body):
+        raise ValueError(
+            f"{name}: a widget module must import exactly once from \"./shared.js\" (one line, "
+            f"'import {{ a, b }} from \"./shared.js\";') and nothing else; found {count} such lines"
+        )
+    shared = (folder / SHARED_MODULE).read_text(encoding="utf-8")
+    return f"{shared}\n// ---- {name} (its import of ./shared.js is the code above) ----\n{body}"
+
 
 #: sortable columns of :class:`RunsTable`, in display order (``js/src/runs_table.js`` ``COLUMNS``)
 RUNS_TABLE_COLUMNS = (
@@ -108,7 +143,7 @@ class SelectHandle:
     the callback is active inside the ``with`` block only.
     """
 
-    def __init__(self, widget: "RunsTable", handler: Callable[[dict], None]) -> None:
+    def __init__(self, widget: RunsTable, handler: Callable[[dict], None]) -> None:
         self._widget: RunsTable | None = widget
         self._handler = handler
         widget.observe(handler, names="selected")
@@ -124,7 +159,7 @@ class SelectHandle:
         if widget is not None:
             widget.unobserve(self._handler, names="selected")
 
-    def __enter__(self) -> "SelectHandle":
+    def __enter__(self) -> SelectHandle:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -154,7 +189,52 @@ def _row_from_run(run: Any, index: int) -> dict[str, Any]:
     }
 
 
-class RunsTable(anywidget.AnyWidget):
+_STYLE_FIELDS: dict[str, type] = {"band": str, "edge": str, "word": str, "meaning": str, "code": int}
+_KIND_WORDS = {str: "a string", int: "an int"}
+
+
+def _check_zone_definitions(value: Any) -> None:
+    """Raise ``TraitError`` unless ``value`` has the shape of :func:`zone_definitions`."""
+    fix = "(leave `zones` at its default, yeswidget.core.zones.zone_definitions(), or pass a modified copy of it)"
+    if not isinstance(value, Mapping) or not isinstance(value.get("zones"), Mapping):
+        raise traitlets.TraitError(f"zones must be a dict with a 'zones' dict of styles {fix}; got {value!r:.200}")
+    missing = [name for name in VERDICTS if name not in value["zones"]]
+    if missing:
+        raise traitlets.TraitError(f"zones['zones'] lacks {', '.join(missing)}: every verdict needs a style {fix}")
+    order = value.get("order")
+    if not isinstance(order, (list, tuple)) or any(name not in value["zones"] for name in order):
+        raise traitlets.TraitError(f"zones['order'] must list names defined in zones['zones'] {fix}; got {order!r}")
+    for name, style in value["zones"].items():
+        for field, kind in _STYLE_FIELDS.items():
+            item = style.get(field) if isinstance(style, Mapping) else None
+            if not isinstance(item, kind) or isinstance(item, bool):
+                raise traitlets.TraitError(
+                    f"zones['zones'][{name!r}][{field!r}] must be {_KIND_WORDS[kind]}; got {item!r} {fix}"
+                )
+
+
+class _ZoneWidget(anywidget.AnyWidget):
+    """Base of the widgets that draw zones: the synced ``zones`` trait."""
+
+    zones = traitlets.Dict(
+        help=(
+            "The zone colours and words the front end draws with: yeswidget.core.zones.zone_definitions() "
+            "(order, band_opacity, and per zone band / edge colours, word, meaning, code). The JS has no "
+            "colours of its own; change this (a modified copy) to restyle one widget."
+        ),
+    ).tag(sync=True, to_json=_to_json)
+
+    @traitlets.default("zones")
+    def _default_zones(self) -> dict[str, Any]:
+        return zone_definitions()
+
+    @traitlets.validate("zones")
+    def _validate_zones(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        _check_zone_definitions(proposal["value"])
+        return dict(proposal["value"])
+
+
+class RunsTable(_ZoneWidget):
     """A sortable table of training runs; clicking a row selects that run.
 
     Example::
@@ -165,7 +245,7 @@ class RunsTable(anywidget.AnyWidget):
         handle.remove()
     """
 
-    _esm = STATIC / "runs_table.js"
+    _esm = compose_esm("runs_table.js")
     _css = STATIC / "runs_table.css"
 
     #: sortable column keys (``sort_by`` must be one of them)
@@ -175,7 +255,8 @@ class RunsTable(anywidget.AnyWidget):
         traitlets.Dict(),
         help=(
             "One dict per run with keys id (int, unique), label, lr, batch_size, optimizer, "
-            "schedule, seed, final_loss_db (float or None), final_zone ('red'/'yellow'/'green'/None), "
+            "schedule, seed, final_loss_db (float or None), "
+            "final_zone ('red'/'yellow'/'green', 'none' = no verdict, None = not yet), "
             "epochs_to_green (int or None), wall_time (s), status "
             "('running'/'finished'/'stopped'/'diverged'/'failed') and color (the run's line colour)."
         ),
@@ -224,9 +305,9 @@ class RunsTable(anywidget.AnyWidget):
                 raise traitlets.TraitError(f"rows[{index}]['id'] = {row_id} is not unique")
             seen.add(row_id)
             zone = row.get("final_zone")
-            if zone is not None and zone not in ZONES:
+            if zone is not None and zone not in VERDICTS:
                 raise traitlets.TraitError(
-                    f"rows[{index}]['final_zone'] must be one of {', '.join(ZONES)} or None; got {zone!r}"
+                    f"rows[{index}]['final_zone'] must be one of {', '.join(VERDICTS)} or None; got {zone!r}"
                 )
             status = row.get("status")
             if status is not None and status not in RUN_STATUSES:
@@ -237,7 +318,7 @@ class RunsTable(anywidget.AnyWidget):
         return rows
 
     # ---- conveniences -----------------------------------------------------
-    def set_runs(self, rows: Iterable[Mapping[str, Any] | Any]) -> "RunsTable":
+    def set_runs(self, rows: Iterable[Mapping[str, Any] | Any]) -> RunsTable:
         """Replace the rows; returns the table.
 
         Each item is a mapping (missing keys of :data:`ROW_KEYS` become None;
@@ -248,7 +329,7 @@ class RunsTable(anywidget.AnyWidget):
         normalised = []
         for index, item in enumerate(rows):
             if isinstance(item, Mapping):
-                row = {key: None for key in ROW_KEYS}
+                row: dict[str, Any] = {key: None for key in ROW_KEYS}
                 row["id"] = index
                 row.update(item)
             else:
@@ -286,42 +367,65 @@ class RunsTable(anywidget.AnyWidget):
         return SelectHandle(self, handler)
 
 
-class ZoneTimeline(anywidget.AnyWidget):
+class ZoneTimeline(_ZoneWidget):
     """The current zone as a badge, and one coloured cell per epoch under it.
 
     With more epochs than ``max_cells`` the cells are buckets of consecutive
     epochs, each coloured by the worst zone in it.
     """
 
-    _esm = STATIC / "zone_timeline.js"
+    _esm = compose_esm("zone_timeline.js")
     _css = STATIC / "zone_timeline.css"
 
     records = traitlets.List(
         traitlets.Dict(),
         help=(
             "One dict per epoch, in epoch order: epoch (int), loss_db, upper_db (YES-0), "
-            "lower_db (the cloud's lower edge), all in dB, and zone ('red'/'yellow'/'green')."
+            "lower_db (the cloud's lower edge), all in dB, and zone ('red'/'yellow'/'green', 'none' for no verdict)."
         ),
     ).tag(sync=True, to_json=_to_json)
     zone = traitlets.Unicode(
-        "", help="The current zone ('red', 'yellow', 'green'), or '' for none yet."
+        "", help="The current zone ('red', 'yellow', 'green', 'none' = no verdict), or '' for none yet."
     ).tag(sync=True)
     headline = traitlets.Unicode(
         "",
         help=(
             "One line next to the badge, e.g. 'yellow: inside the cloud, training is meaningful "
-            "but not optimal'; empty shows the zone's meaning from the paper."
+            "but not optimal'; empty shows the zone's meaning (from `zones`)."
         ),
     ).tag(sync=True)
     max_cells = traitlets.Int(
         400, help="Most cells in the strip (>= 10); more epochs are bucketed."
     ).tag(sync=True)
 
+    def set_run(self, run: Any) -> ZoneTimeline:
+        """Show a :class:`yeswidget.run.Run` (or a look-alike with ``epochs``); returns the timeline.
+
+        One record per epoch (loss and edges in dB), ``zone`` the last epoch's,
+        ``headline`` cleared (the badge then shows the zone's meaning from ``zones``).
+        """
+        epochs = list(getattr(run, "epochs", None) or [])
+        records: list[dict[str, Any]] = [
+            {
+                "epoch": int(getattr(record, "epoch", index + 1)),
+                "loss_db": to_db(getattr(record, "loss", None)),
+                "upper_db": to_db(getattr(record, "upper", None)),
+                "lower_db": to_db(getattr(record, "lower", None)),
+                "zone": getattr(record, "zone", None),
+            }
+            for index, record in enumerate(epochs)
+        ]
+        with self.hold_sync():
+            self.records = records
+            self.zone = str(records[-1]["zone"] or "") if records else ""
+            self.headline = ""
+        return self
+
     @traitlets.validate("zone")
     def _validate_zone(self, proposal: dict) -> str:
         value = proposal["value"]
-        if value and value not in ZONES:
-            raise traitlets.TraitError(f"zone must be one of {', '.join(ZONES)} or ''; got {value!r}")
+        if value and value not in VERDICTS:
+            raise traitlets.TraitError(f"zone must be one of {', '.join(VERDICTS)} or ''; got {value!r}")
         return value
 
     @traitlets.validate("max_cells")
@@ -335,8 +439,8 @@ class ZoneTimeline(anywidget.AnyWidget):
     def _validate_records(self, proposal: dict) -> list[dict]:
         for index, record in enumerate(proposal["value"]):
             zone = record.get("zone")
-            if zone not in (None, "") and zone not in ZONES:
+            if zone not in (None, "") and zone not in VERDICTS:
                 raise traitlets.TraitError(
-                    f"records[{index}]['zone'] must be one of {', '.join(ZONES)} or None; got {zone!r}"
+                    f"records[{index}]['zone'] must be one of {', '.join(VERDICTS)} or None; got {zone!r}"
                 )
         return proposal["value"]

@@ -1,11 +1,14 @@
 """The anywidget widgets (RunsTable, ZoneTimeline): Python state, validation,
-callbacks, the shipped ES modules, and the front-end unit tests (``npm test``).
+callbacks, the shipped ES modules, the zone colours and words the JS draws
+(from Python's zone_definitions()), and the front-end unit tests (``npm test``).
 
 No kernel and no browser: widget state is read with ``get_state()`` and
-front-end changes are simulated with ``set_state()`` (the path comm messages take).
+front-end changes are simulated with ``set_state()`` (the path comm messages take);
+the modules are rendered by node + jsdom (``js/test/render_state.mjs``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,12 +21,14 @@ from types import SimpleNamespace
 import pytest
 import traitlets
 
-from yeswidget import widgets
-from yeswidget.widgets import RUNS_TABLE_COLUMNS, RunsTable, SelectHandle, ZoneTimeline
+from yeswidget.core import zones as core_zones
+from yeswidget.core.zones import VERDICTS, ZONE_STYLES, zone_definitions
+from yeswidget.widgets import RunsTable, ZoneTimeline, tables
+from yeswidget.widgets.tables import RUNS_TABLE_COLUMNS, SelectHandle, compose_esm
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 JS_DIR = REPO / "js"
-PACKAGE_DIR = pathlib.Path(widgets.__file__).resolve().parent
+PACKAGE_DIR = pathlib.Path(tables.__file__).resolve().parent.parent
 
 MODULES = {"runs_table.js": RunsTable, "zone_timeline.js": ZoneTimeline}
 
@@ -78,8 +83,8 @@ def test_runs_table_defaults():
 
 def test_traits_are_synced_and_documented():
     for cls, names in [
-        (RunsTable, ["rows", "selected", "sort_by", "sort_ascending"]),
-        (ZoneTimeline, ["records", "zone", "headline", "max_cells"]),
+        (RunsTable, ["rows", "selected", "sort_by", "sort_ascending", "zones"]),
+        (ZoneTimeline, ["records", "zone", "headline", "max_cells", "zones"]),
     ]:
         for name in names:
             trait = cls.class_traits()[name]
@@ -108,7 +113,8 @@ def test_non_finite_values_are_sent_as_strict_json():
     assert math.isinf(table.rows[0]["final_loss_db"])
     assert math.isnan(table.rows[1]["final_loss_db"])
 
-    timeline = ZoneTimeline(records=[{"epoch": 1, "loss_db": float("inf"), "upper_db": 1.0, "lower_db": float("-inf"), "zone": "red"}])
+    record = {"epoch": 1, "loss_db": float("inf"), "upper_db": 1.0, "lower_db": float("-inf"), "zone": "red"}
+    timeline = ZoneTimeline(records=[record])
     sent = json.loads(json.dumps(timeline.get_state()["records"], allow_nan=False))
     assert sent == [{"epoch": 1, "loss_db": "Infinity", "upper_db": 1.0, "lower_db": "-Infinity", "zone": "red"}]
 
@@ -118,7 +124,7 @@ def test_set_runs_fills_defaults_and_ids():
     result = table.set_runs([{"label": "a", "lr": 1e-2}, {"label": "b", "status": "running"}])
     assert result is table
     assert [row["id"] for row in table.rows] == [0, 1]
-    assert set(table.rows[0]) == set(widgets.ROW_KEYS)
+    assert set(table.rows[0]) == set(tables.ROW_KEYS)
     assert table.rows[0]["final_zone"] is None and table.rows[0]["lr"] == 1e-2
     # extra keys are kept
     table.set_runs([{"id": 7, "note": "extra"}])
@@ -145,7 +151,8 @@ def test_set_runs_accepts_run_records():
         EpochRecord(epoch=2, loss=0.05, upper=1.0, lower=0.1, zone="green", wall_time=2.5),
     ]
     finished.status = "finished"
-    running = SimpleNamespace(run_id="b", config={}, final=None, status="running", final_zone=None, epochs_to_green=None)
+    running = SimpleNamespace(run_id="b", config={}, final=None, status="running", final_zone=None,
+                              epochs_to_green=None)
     table = RunsTable().set_runs([finished, running])
     first, second = table.rows
     assert first["id"] == 0 and second["id"] == 1
@@ -208,7 +215,7 @@ def test_zone_timeline_validation():
     assert timeline.max_cells == 10
     with pytest.raises(traitlets.TraitError):
         ZoneTimeline(max_cells=0)
-    for zone in ("red", "yellow", "green", ""):
+    for zone in ("red", "yellow", "green", "none", ""):
         timeline.zone = zone
     with pytest.raises(traitlets.TraitError, match="zone"):
         timeline.zone = "blue"
@@ -228,6 +235,25 @@ def test_zone_timeline_state_roundtrip():
     other = ZoneTimeline()
     other.set_state(state)
     assert (other.records, other.zone, other.headline, other.max_cells) == (records, "yellow", headline, 50)
+
+
+def test_zone_timeline_set_run_shows_the_epochs_of_a_run():
+    from yeswidget.run import EpochRecord, Run
+
+    run = Run(run_id="a", config={})
+    run.epochs = [
+        EpochRecord(epoch=1, loss=2.0, upper=1.0, lower=0.1, zone="red"),
+        EpochRecord(epoch=2, loss=0.05, upper=1.0, lower=0.1, zone="green"),
+    ]
+    timeline = ZoneTimeline(headline="old").set_run(run)
+    assert [r["zone"] for r in timeline.records] == ["red", "green"]
+    assert timeline.records[1]["loss_db"] == pytest.approx(10 * math.log10(0.05))
+    assert timeline.records[0]["upper_db"] == pytest.approx(0.0)
+    assert (timeline.zone, timeline.headline) == ("green", "")
+    run.epochs.append(EpochRecord(epoch=3, loss=1.0, upper=1.0, lower=1.0, zone="none"))
+    assert timeline.set_run(run).zone == "none"
+    assert timeline.set_run(Run(run_id="b", config={})).records == []
+    assert timeline.zone == ""
 
 
 # ---- on_select -------------------------------------------------------------------
@@ -294,19 +320,35 @@ def test_on_select_needs_a_callable():
 
 
 @pytest.mark.parametrize("name, cls", MODULES.items())
-def test_esm_files_exist_and_export_render(name, cls):
-    path = widgets.STATIC / name
+def test_esm_is_the_shared_module_then_the_widget_module(name, cls):
+    path = tables.STATIC / name
     assert path.is_file()
     text = path.read_text(encoding="utf-8")
-    assert "export default" in text
     assert re.search(r"^function render\(\{ model, el \}\)", text, re.M)
     assert re.search(r"export default \{\s*render\s*\}", text)
     css = path.with_suffix(".css")
     assert css.is_file() and ".yw-" in css.read_text(encoding="utf-8")
-    # what anywidget sends to the front end is that file's text
-    state = cls().get_state()
-    assert state["_esm"] == text
-    assert state["_css"] == css.read_text(encoding="utf-8")
+    # what anywidget sends: shared.js, then the module without its import line
+    esm = cls().get_state()["_esm"]
+    assert esm == compose_esm(name)
+    shared = (tables.STATIC / "shared.js").read_text(encoding="utf-8")
+    assert esm.startswith(shared)
+    assert re.search(r'^import \{[^}]*\} from "\./shared\.js";', text, re.M)
+    assert not re.search(r"^\s*import\b", esm, re.M)
+    assert text.split('from "./shared.js";', 1)[1] in esm
+    assert cls().get_state()["_css"] == css.read_text(encoding="utf-8")
+
+
+def test_compose_esm_refuses_modules_with_other_imports(tmp_path):
+    (tmp_path / "shared.js").write_text("export const A = 1;\n", encoding="utf-8")
+    (tmp_path / "ok.js").write_text('import { A } from "./shared.js";\nexport default { render() { return A; } };\n')
+    assert compose_esm("ok.js", tmp_path).startswith("export const A = 1;")
+    (tmp_path / "other.js").write_text('import { A } from "./shared.js";\nimport x from "./x.js";\n')
+    with pytest.raises(ValueError, match="other.js"):
+        compose_esm("other.js", tmp_path)
+    (tmp_path / "none.js").write_text("export default {};\n")
+    with pytest.raises(ValueError, match="exactly once"):
+        compose_esm("none.js", tmp_path)
 
 
 def test_static_is_the_js_src_symlink_in_a_checkout():
@@ -332,21 +374,130 @@ NETWORK_PATTERNS = [
 
 
 def test_modules_import_nothing_from_the_network():
-    files = sorted(p for p in widgets.STATIC.iterdir() if p.suffix in {".js", ".mjs", ".css"})
-    assert {p.name for p in files} >= {"runs_table.js", "zone_timeline.js", "runs_table.css", "zone_timeline.css"}
-    for path in files:
-        text = path.read_text(encoding="utf-8")
+    sent = {}
+    for cls in (RunsTable, ZoneTimeline):  # what the browser loads
+        state = cls().get_state()
+        sent[f"{cls.__name__} _esm"] = state["_esm"]
+        sent[f"{cls.__name__} _css"] = state["_css"]
+    assert len(sent) == 4
+    for name, text in sent.items():
         for pattern in NETWORK_PATTERNS:
             match = pattern.search(text)
-            assert match is None, f"{path.name}: {match.group(0)!r} (modules must work offline, without imports)"
+            assert match is None, f"{name}: {match.group(0)!r} (modules must work offline, without imports)"
 
 
 def test_js_columns_match_python_columns():
-    text = (widgets.STATIC / "runs_table.js").read_text(encoding="utf-8")
+    text = (tables.STATIC / "runs_table.js").read_text(encoding="utf-8")
     block = text[text.index("export const COLUMNS"):]
     block = block[: block.index("]);")]
     assert tuple(re.findall(r'\{ key: "(\w+)"', block)) == RUNS_TABLE_COLUMNS
     assert RunsTable.COLUMNS == RUNS_TABLE_COLUMNS
+
+
+# ---- zone colours and words: sent by Python, drawn by the JS -----------------------
+
+
+def test_zones_trait_is_zone_definitions():
+    for cls in (RunsTable, ZoneTimeline):
+        sent = json.loads(json.dumps(cls().get_state()["zones"], allow_nan=False))
+        assert sent == json.loads(json.dumps(zone_definitions()))
+        assert set(sent["zones"]) == set(VERDICTS)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda z: z.pop("zones"), "'zones' dict"),
+        (lambda z: z["order"].append("purple"), "order"),
+        (lambda z: z["zones"].pop("none"), "lacks none"),
+        (lambda z: z["zones"]["red"].update(band=None), "['band'] must be a string"),
+        (lambda z: z["zones"]["green"].update(code="2"), "['code'] must be an int"),
+    ],
+)
+def test_zones_validation(change, fragment):
+    zones = zone_definitions()
+    change(zones)
+    with pytest.raises(traitlets.TraitError, match=re.escape(fragment)):
+        RunsTable(zones=zones)
+    with pytest.raises(traitlets.TraitError, match="zone_definitions"):
+        ZoneTimeline(zones=zones)
+
+
+def _node_or_skip() -> str:
+    """``npm`` (with js/node_modules installed), or skip outside CI / fail in CI."""
+    in_ci = os.environ.get("CI", "").strip().lower() in {"true", "1"}
+    if not (JS_DIR / "package.json").is_file():
+        if in_ci:
+            pytest.fail("CI: js/package.json not found next to the package")
+        pytest.skip("not a repository checkout (no js/package.json)")
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        if in_ci:
+            pytest.fail("CI: node and npm are needed for the front-end tests")
+        pytest.skip("node / npm not installed")
+    if not (JS_DIR / "node_modules" / "jsdom").is_dir():
+        if not in_ci:
+            pytest.skip("js/node_modules missing: run `npm ci` in js/ (CI runs it itself)")
+        code, output = _run([npm, "ci", "--no-audit", "--no-fund"], JS_DIR)
+        assert code == 0, f"npm ci failed:\n{output}"
+    return npm
+
+
+def _render_in_node(widget, tmp_path) -> dict:
+    """Render ``widget`` from its state, as anywidget does, in node + jsdom; what it drew."""
+    _node_or_skip()
+    state = json.loads(json.dumps(widget.get_state(), allow_nan=False))
+    module = tmp_path / f"{type(widget).__name__}.mjs"
+    module.write_text(state.pop("_esm"), encoding="utf-8")
+    state_file = tmp_path / f"{type(widget).__name__}.json"
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    code, output = _run(["node", str(JS_DIR / "test" / "render_state.mjs"), str(module), str(state_file)], REPO)
+    assert code == 0, f"rendering {module.name} failed:\n{output}"
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _rgb(hex_colour: str) -> str:
+    value = hex_colour.lstrip("#")
+    return "rgb({}, {}, {})".format(*(int(value[i:i + 2], 16) for i in (0, 2, 4)))
+
+
+def _widgets_with_every_verdict():
+    rows = [{"id": i, "label": zone, "final_zone": zone, "status": "finished"} for i, zone in enumerate(VERDICTS)]
+    records = [{"epoch": i + 1, "loss_db": -1.0, "upper_db": 0.0, "lower_db": -2.0, "zone": zone}
+               for i, zone in enumerate(VERDICTS)]
+    return RunsTable().set_runs(rows), ZoneTimeline(records=records, zone="none")
+
+
+def _check_drawn_with(styles, table_drawn, timeline_drawn):
+    """Every zone-coloured element shows that zone's band colour; words and meanings as given."""
+    table_cells = {item["zone"]: item for item in table_drawn["drawn"]}
+    timeline_cells = {item["zone"]: item for item in timeline_drawn["drawn"]}
+    assert set(table_cells) == set(timeline_cells) == set(VERDICTS)
+    for zone in VERDICTS:
+        style = styles[zone]
+        assert table_cells[zone]["color"] == timeline_cells[zone]["color"] == _rgb(style.band), zone
+        assert table_cells[zone]["title"] == style.meaning
+        label = style.word if style.code < 0 else zone
+        assert table_cells[zone]["text"] == label
+        assert timeline_cells[zone]["title"].endswith(f" · {label}")
+    assert timeline_drawn["pill"] == {"text": styles["none"].word, "color": _rgb(styles["none"].band)}
+    assert timeline_drawn["headline"] == styles["none"].meaning
+
+
+def test_the_js_draws_the_colours_and_words_python_defines(tmp_path, monkeypatch):
+    """Both modules, as anywidget loads them, draw ZONE_STYLES; restyled in Python, they follow."""
+    table, timeline = _widgets_with_every_verdict()
+    _check_drawn_with(ZONE_STYLES, _render_in_node(table, tmp_path), _render_in_node(timeline, tmp_path))
+
+    # the one definition, changed for this test only: new widgets draw the new colours and words
+    made_up = {"red": "#102030", "yellow": "#405060", "green": "#708090", "none": "#A0B0C0"}
+    for zone, band in made_up.items():
+        style = ZONE_STYLES[zone]
+        monkeypatch.setitem(core_zones.ZONE_STYLES, zone, dataclasses.replace(
+            style, band=band, word=f"{style.word} (restyled)", meaning=f"{zone} restyled in Python"))
+    table, timeline = _widgets_with_every_verdict()
+    assert table.zones["zones"]["none"]["band"] == "#A0B0C0"
+    _check_drawn_with(core_zones.ZONE_STYLES, _render_in_node(table, tmp_path), _render_in_node(timeline, tmp_path))
 
 
 # ---- front-end unit tests (node --test + jsdom) -----------------------------------
@@ -358,21 +509,7 @@ def _run(command, cwd):
 
 
 def test_js_unit_tests():
-    in_ci = os.environ.get("CI", "").strip().lower() in {"true", "1"}
-    if not (JS_DIR / "package.json").is_file():
-        if in_ci:
-            pytest.fail("CI: js/package.json not found next to the package")
-        pytest.skip("not a repository checkout (no js/package.json)")
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        if in_ci:
-            pytest.fail("CI: node and npm are needed for the front-end tests")
-        pytest.skip("node / npm not installed")
-    if not (JS_DIR / "node_modules").is_dir():
-        if not in_ci:
-            pytest.skip("js/node_modules missing: run `npm install` in js/ (CI runs `npm ci` itself)")
-        code, output = _run([npm, "ci", "--no-audit", "--no-fund"], JS_DIR)
-        assert code == 0, f"npm ci failed:\n{output}"
+    npm = _node_or_skip()
     code, output = _run([npm, "test"], JS_DIR)
     assert code == 0, f"npm test failed:\n{output}"
     assert re.search(r"\bpass [1-9]\d*", output), f"no front-end test ran:\n{output}"
