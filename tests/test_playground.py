@@ -90,7 +90,7 @@ def test_controls_and_layout(small, make_pg):
         assert part in pg.children
     assert "YES-0" in pg.info.value and "200 training samples" in pg.info.value
     s = pg.settings()
-    assert (s.lr, s.batch_size, s.epochs, s.optimizer, s.seed) == (1e-3, 50, 200, "adam", 0)
+    assert (s.lr, s.batch_size, s.epochs, s.optimizer, s.seed) == (1e-3, 50, small.defaults["epochs"], "adam", 0)
 
 
 def test_batch_size_slider_is_clamped_to_n_and_starts_at_the_nearest_option(make_pg):

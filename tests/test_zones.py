@@ -6,7 +6,16 @@ import math
 import pytest
 
 from yeswidget.core.zones import (
-    NO_VERDICT, VERDICTS, ZONE_CODES, ZONE_COLORS, ZONE_STYLES, ZONE_WORDS, ZONES, to_db, zone_definitions, zone_of,
+    NO_VERDICT,
+    VERDICTS,
+    ZONE_CODES,
+    ZONE_COLORS,
+    ZONE_STYLES,
+    ZONE_WORDS,
+    ZONES,
+    to_db,
+    zone_definitions,
+    zone_of,
 )
 
 

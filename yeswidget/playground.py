@@ -21,7 +21,8 @@ import traitlets
 
 from .bounds import YesCloud
 from .chart import CloudChart
-from .monitor import ZONE_WORDS, certification_set as _certification_set, describe_certification, discover_layers
+from .monitor import ZONE_WORDS, describe_certification, discover_layers
+from .monitor import certification_set as _certification_set
 from .run import EpochEvent, Run, StatusEvent, to_db
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets import RunsTable, ZoneTimeline

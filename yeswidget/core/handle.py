@@ -3,7 +3,7 @@ is safe to call twice and the handle works as a context manager."""
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 class Handle:
@@ -23,7 +23,7 @@ class Handle:
         if undo is not None:
             undo()
 
-    def __enter__(self) -> "Handle":
+    def __enter__(self) -> Handle:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

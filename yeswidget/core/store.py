@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .bus import EventBus
 from .run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent

@@ -10,7 +10,7 @@ epoch) is decided by the monitor on top of this.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..bounds import anchor_sets
 

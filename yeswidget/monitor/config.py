@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -58,7 +59,8 @@ class MonitorConfig:
             raise ValueError(f"every must be 'auto', 'time' or an int ≥ 1 (epochs between bound updates); "
                              f"got {every!r}")
         if not 0 < self.budget <= 1:
-            raise ValueError(f"budget must be in (0, 1] (fraction of the training cost for bounds); got {self.budget!r}")
+            raise ValueError(f"budget must be in (0, 1] (fraction of the training cost for bounds); "
+                             f"got {self.budget!r}")
         if self.loss_reduction not in (None, "mean", "sum"):
             raise ValueError(
                 f"loss_reduction must be None (logged losses are already the metric E), 'mean' "
@@ -78,7 +80,7 @@ class MonitorConfig:
             raise TypeError(f"labels must be a dict of run settings to show; got {type(self.labels).__name__}")
 
     @classmethod
-    def build(cls, config: "MonitorConfig | Mapping[str, Any] | None", options: Mapping[str, Any]) -> "MonitorConfig":
+    def build(cls, config: MonitorConfig | Mapping[str, Any] | None, options: Mapping[str, Any]) -> MonitorConfig:
         """``config`` (an object or a dict) with keyword ``options`` on top; unknown names are errors."""
         known = {f.name for f in dataclasses.fields(cls)}
         base: dict[str, Any] = {}

@@ -1,14 +1,15 @@
 """The certification set: the samples the bounds and the judged epoch loss are computed on."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
 __all__ = ["certification_set", "describe_certification"]
 
 
-def _read_pairs(data: Iterable, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_pairs(data: Iterable[Any], what: str) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     for item in data:
         if not isinstance(item, (tuple, list)) or len(item) < 2:
@@ -27,7 +28,8 @@ def _read_pairs(data: Iterable, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(xs), torch.stack(ys) if labels else torch.stack([y.reshape(-1) for y in ys])
 
 
-def certification_set(X, Y, max_samples: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def certification_set(X: Any, Y: Any, max_samples: int | None,
+                      seed: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     source = "tensors"
     if Y is None:
         if isinstance(X, torch.utils.data.DataLoader):
@@ -74,7 +76,7 @@ def certification_set(X, Y, max_samples: int | None, seed: int) -> tuple[torch.T
     return X, Y, info
 
 
-def describe_certification(info: dict) -> str:
+def describe_certification(info: dict[str, Any]) -> str:
     """One line for the UI: which samples the bounds and the epoch loss use."""
     if info.get("subset"):
         return (f"bounds and epoch loss on a fixed random subset of {info['n_samples']} of the "

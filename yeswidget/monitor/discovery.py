@@ -6,8 +6,9 @@ list of ``taps`` given by the user. Imports no UI.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -99,7 +100,8 @@ def discover_layers(model: nn.Module) -> LayerPlan:
             taps.append(nxt)
             activations.append(nxt)
         elif isinstance(leaf, ACTIVATION_TYPES) and isinstance(leaves[i + 1], ACTIVATION_TYPES):
-            raise UnsupportedModelError(f"two activations in a row in {type(model).__name__}: {_describe(leaves)}. {how}")
+            raise UnsupportedModelError(
+                f"two activations in a row in {type(model).__name__}: {_describe(leaves)}. {how}")
     kinds = {type(a) for a in activations}
     if len(kinds) > 1:
         warnings.warn(

@@ -91,7 +91,8 @@ def step_loss_info(loss: Any, loss_reduction: str | None) -> tuple[dict[str, Any
         is_mse = isinstance(loss, nn.MSELoss)
         reduction = getattr(loss, "reduction", None) if is_mse else None
     else:
-        raise TypeError(f"loss must be a loss module (e.g. nn.CrossEntropyLoss()) or its name; got {type(loss).__name__}")
+        raise TypeError(f"loss must be a loss module (e.g. nn.CrossEntropyLoss()) or its name; "
+                        f"got {type(loss).__name__}")
     if is_mse:
         return {"name": name, "metric": True}, reduction or loss_reduction
     return {"name": name, "metric": False}, None

@@ -20,7 +20,8 @@ import time
 import traceback as traceback_module
 import uuid
 import warnings
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -369,7 +370,8 @@ class Monitor:
             zone, reason = verdict(loss, self.cloud.upper, self.cloud.lower, depth=self.depth,
                                    has_lower_edge=bool(self.cloud.epochs) and fresh,
                                    target_scale=self.judge.target_scale)
-            info = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v for k, v in item.info.items()}
+            info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
+                                    for k, v in item.info.items()}
             record = EpochRecord(
                 epoch=item.epoch, loss=loss, upper=self.cloud.upper, lower=self.cloud.lower, zone=zone,
                 yes_k=self.cloud.yes_k(), bounds_updated=updated, reason=reason, **info)
@@ -395,8 +397,10 @@ class Monitor:
 
     def _update_bounds(self, item: EpochItem) -> bool:
         t0 = time.perf_counter()
+        hidden = item.hidden
+        assert hidden is not None and all(h is not None for h in hidden)
         try:
-            bounds = self.cloud.compute(item.hidden)
+            bounds = self.cloud.compute([h for h in hidden if h is not None])
         except ValueError as exc:
             if "non-finite" not in str(exc):
                 raise
@@ -529,7 +533,7 @@ class Monitor:
         if self._closed:
             raise RuntimeError("this Monitor is closed; create a new one for a new run")
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Monitor:
         if self._t_start is None:
             self._t_start = time.perf_counter()
         return self

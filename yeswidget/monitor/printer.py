@@ -27,7 +27,8 @@ class TextPrinter:
     def __call__(self, event: Any) -> None:
         stream = self.stream or sys.stdout
         if isinstance(event, EpochEvent):
-            if event.record.epoch % self.every == 0 or (event.epochs_total and event.record.epoch == event.epochs_total):
+            last = bool(event.epochs_total) and event.record.epoch == event.epochs_total
+            if event.record.epoch % self.every == 0 or last:
                 print(self.format(event.record, event.epochs_total), file=stream, flush=True)
         elif isinstance(event, StatusEvent) and event.status != "running":
             print(f"run {event.status}" + (f": {event.message}" if event.message else ""), file=stream, flush=True)

@@ -2,7 +2,8 @@
 monitor's own no-grad certification pass (the user's training forward is untouched)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -96,7 +97,8 @@ def hook_free(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
 
     def activation(t: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return module.forward(t)
+            result: torch.Tensor = module.forward(t)
+        return result
 
     activation.__name__ = type(module).__name__
     return activation

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+import torch
 
 from ..core.bus import wait_for
 
@@ -23,8 +26,8 @@ class EpochItem:
 
     epoch: int
     loss: Any
-    hidden: list | None
-    info: dict = field(default_factory=dict)  # lr, batch_size, step, wall_time, accuracy, …
+    hidden: list[torch.Tensor | None] | None
+    info: dict[str, Any] = field(default_factory=dict)  # lr, batch_size, step, wall_time, accuracy, …
 
     @property
     def heavy(self) -> bool:
