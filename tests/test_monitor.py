@@ -1342,3 +1342,53 @@ def test_auto_cadence_is_fixed_from_shapes(data):
     updated = [r.epoch for r in run.epochs if r.bounds_updated]
     assert updated[0] == 1
     assert run.config["every"] == "auto"
+
+
+def test_a_second_monitor_on_the_same_model_closes_the_first(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters())
+    first = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    first.epoch_end()
+    with pytest.warns(UserWarning, match="already watched") as caught:
+        second = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    assert len(caught) == 1
+    assert first.closed and not second.closed
+    assert len(model._forward_pre_hooks) == 1 and len(optimizer._optimizer_step_post_hooks) == 1
+    assert len(model[1]._forward_hooks) == 1
+    assert first.run.status == "finished" and len(first.run.epochs) == 1  # its record is kept
+    ref = weakref.ref(first)
+    del first
+    gc.collect()
+    assert ref() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second.close()
+        third = Monitor(model, X, Y)  # after a close: no warning
+    third.close()
+
+
+def test_a_monitor_closed_before_any_epoch_is_stopped_and_refuses_more_work(data):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y)
+    monitor.close()
+    assert monitor.run.status == "stopped"
+    for call in (monitor.epoch_end, lambda: monitor.log(1.0), lambda: next(iter(monitor.epochs(3)))):
+        with pytest.raises(RuntimeError, match="closed; create a new one"):
+            call()
+
+
+def test_epochs_after_a_finished_run_continues_it_or_says_why(data):
+    X, Y = data
+    model = tiny()
+    optimizer = torch.optim.Adam(model.parameters())
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    for _ in monitor.epochs(2):
+        train_epoch(model, optimizer, X, Y, monitor)
+    assert monitor.run.status == "finished"
+    for _ in monitor.epochs(4):  # more epochs: the same run goes on
+        train_epoch(model, optimizer, X, Y, monitor)
+    assert [r.epoch for r in monitor.run.epochs] == [1, 2, 3, 4] and monitor.run.status == "finished"
+    with pytest.raises(RuntimeError, match="finished after 4 epochs.*more epochs than that"):
+        next(iter(monitor.epochs(4)))
+    monitor.close()

@@ -38,6 +38,7 @@ from .data import certification_set, describe_certification
 from .discovery import LayerPlan, discover_layers, plan_from_taps
 from .judge import Judge, step_loss_info
 from .printer import TextPrinter
+from .registry import claim, release
 from .steps import StepLog
 from .taps import TapCapture, hook_free, model_device, model_dtype
 from .worker import BoundsWorker, EpochItem
@@ -84,6 +85,7 @@ class Monitor:
         self.step_loss, reduction = step_loss_info(loss, cfg.loss_reduction)
         self._loss_reduction = reduction
         self._closed = False
+        claim(model, self)  # a second monitor on this model (a cell run twice) closes the first
         self._handles: list[Any] = []
         self._taps = TapCapture(model, self.plan)
         self._handles.append(model.register_forward_pre_hook(self._on_forward))
@@ -98,6 +100,7 @@ class Monitor:
             yes0_seconds = time.perf_counter() - t0
         except BaseException:
             self._remove_hooks()  # a monitor that fails to start leaves nothing on the model
+            release(model, self)
             raise
         self.bus = EventBus(on_error=self._subscriber_failed)
         self.store = RunStore(self._new_run(yes0_seconds), self.bus)
@@ -526,8 +529,14 @@ class Monitor:
         finally:
             self._closed = True
             self._remove_hooks()
+            release(self.model, self)
             self.worker.stop()
             self.bus.stop()
+            self._Y_metric = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _check_open(self) -> None:
         if self._closed:
