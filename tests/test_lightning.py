@@ -73,3 +73,26 @@ def test_a_failing_fit_keeps_the_record_and_says_failed():
     run = callback.run
     assert run.status == "failed" and "broken batch" in run.message
     assert len(run.epochs) == 2
+
+
+def test_a_fit_resumed_from_a_checkpoint_continues_its_run(tmp_path):
+    X, Y = data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=16)
+
+    def trainer(epochs, callback):
+        return lightning.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                 enable_model_summary=False, default_root_dir=tmp_path, callbacks=[callback])
+
+    first = YesCallback(X, Y, every=1)
+    torch.manual_seed(0)
+    module = Regressor()
+    trainer(2, first).fit(module, loader)
+    checkpoint = next(tmp_path.rglob("*.ckpt"))
+    second = YesCallback(X, Y, every=1)
+    trainer(4, second).fit(Regressor(), loader, ckpt_path=checkpoint)
+    run = second.run
+    assert run.run_id == first.run.run_id
+    assert [r.epoch for r in run.epochs] == [1, 2, 3, 4] and run.status == "finished"
+    assert run.epochs[:2] == first.run.epochs
+    assert all(b.lower <= a.lower for a, b in zip(run.epochs, run.epochs[1:]))  # the running minimum goes on
+    assert len(run.step_losses) == 4 * 4

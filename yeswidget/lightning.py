@@ -37,6 +37,8 @@ class YesCallback(Callback):
     ``X`` (N × n), ``Y`` (N × m) or a Dataset/DataLoader, and ``**monitor_options``
     go to :class:`~yeswidget.monitor.Monitor`; ``chart=True`` also displays a
     :class:`~yeswidget.chart.CloudChart` (in Jupyter) when the fit starts.
+    Only global rank zero draws and prints. The run is part of the callback's
+    ``state_dict``, so a fit resumed from a checkpoint continues the same run.
     """
 
     def __init__(self, X: Any, Y: Any = None, *, chart: bool = False, **monitor_options: Any) -> None:
@@ -47,20 +49,35 @@ class YesCallback(Callback):
         self.monitor: Monitor | None = None
         self.chart = None
         self.run: Run | None = None
+        self._resumed: Run | None = None
 
     def on_fit_start(self, trainer, pl_module) -> None:
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         options = dict(self.monitor_options)
         options.setdefault("epochs", trainer.max_epochs if (trainer.max_epochs or -1) > 0 else None)
+        if not trainer.is_global_zero:
+            options["verbose"] = False  # one printer, one chart: on global rank zero
         self.monitor = Monitor(pl_module, self.X, self.Y, optimizer=optimizer, **options)
+        if self._resumed is not None:
+            self.monitor.resume(self._resumed)
+            self._resumed = None
         self.run = self.monitor.run
-        if self.chart_wanted:
+        if self.chart_wanted and trainer.is_global_zero:
             from IPython.display import display
 
             from .chart import CloudChart
 
             self.chart = CloudChart(self.monitor)
             display(self.chart)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The run so far (saved in Lightning checkpoints)."""
+        return {"run": self.run.to_dict()} if self.run is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue the saved run at the next fit (``trainer.fit(..., ckpt_path=…)``)."""
+        if state_dict.get("run"):
+            self._resumed = Run.from_dict(state_dict["run"])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.monitor is None:

@@ -90,6 +90,18 @@ class RunStore:
         with self._lock:
             self._run.timings[name] = self._run.timings.get(name, 0.0) + float(seconds)
 
+    def restore(self, earlier: Run) -> None:
+        """Continue ``earlier``: take over its id, records, steps, marks and notes (no events)."""
+        with self._lock:
+            run = self._run
+            run.run_id = earlier.run_id or run.run_id
+            run.epochs[:0] = earlier.epochs
+            run.step_losses[:0] = earlier.step_losses
+            run.step_positions[:0] = earlier.step_positions
+            run.marks[:0] = earlier.marks
+            run.warnings[:0] = [w for w in earlier.warnings if w not in run.warnings]
+            self.version += 1
+
     def update_config(self, **values: Any) -> None:
         with self._lock:
             self._run.config.update(values)

@@ -316,7 +316,7 @@ class Monitor:
         t0 = time.perf_counter()
         self.steps.end_epoch()
         epoch = self.epoch + 1
-        if epoch == 1 and self.cadence.period is None and self.cadence.every == "auto":
+        if self.cadence.period is None and self.cadence.every == "auto":  # the first epoch this monitor sees
             samples = self._samples_this_epoch or int(self.certification.get("of", self.N))
             self.cadence.fix_period(3.0 * self._flops_per_sample * samples)  # forward + backward ≈ 3 forwards
         self._samples_this_epoch = 0
@@ -416,6 +416,24 @@ class Monitor:
             self.store.set_timing("bounds_seconds", self._bounds_seconds)
         self.cloud.record(bounds, epoch=item.epoch)
         return True
+
+    def resume(self, run: Run) -> None:
+        """Continue an earlier run of this model on the same data (e.g. a Lightning fit resumed from a
+        checkpoint): its epochs, steps and marks are kept and the lower edge keeps its running minimum."""
+        if self.epoch or self.run.epochs:
+            raise RuntimeError("resume() must come before the first epoch of this monitor")
+        if run.depth != self.depth or not math.isclose(run.upper, self.cloud.upper, rel_tol=1e-6, abs_tol=1e-12):
+            raise ValueError(f"cannot resume run {run.run_id!r}: it was certified on other data or another "
+                             f"architecture (depth {run.depth}, YES-0 {run.upper!r}; here depth {self.depth}, "
+                             f"YES-0 {self.cloud.upper!r})")
+        for record in run.epochs:
+            if record.bounds_updated and self.depth > 1:
+                # the stored YES-k are running minima: recording them again rebuilds the same curves
+                self.cloud.record({tuple(range(k)): value for k, value in enumerate(record.yes_k, start=1)},
+                                  epoch=record.epoch)
+        self.store.restore(run)
+        self.epoch = run.epochs[-1].epoch if run.epochs else 0
+        self.steps.total = run.epochs[-1].step if run.epochs else 0
 
     # -------------------------------------------------------------- waiting
     def wait(self, timeout: float | None = None) -> bool:
