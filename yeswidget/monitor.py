@@ -30,6 +30,7 @@ from torch import nn
 
 from ._handle import Handle
 from .bounds import YesCloud
+from .outputs.plateau import plateau_note  # [outputs]
 from .run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent, to_db
 
 __all__ = ["Monitor", "TextPrinter", "ZONE_WORDS", "discover_layers", "LayerPlan", "UnsupportedModelError"]
@@ -277,6 +278,7 @@ class Monitor:
         cloud: YesCloud | None = None,
         run_id: str | None = None,
         verbose: bool = False,
+        runs_dir: Any = "auto",  # [outputs] run log: a folder, "auto" ($YESWIDGET_RUNS_DIR or ./yeswidget-runs), None
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -444,6 +446,9 @@ class Monitor:
         self._inflight_cond = threading.Condition()
         if verbose:
             self.subscribe(TextPrinter())
+        # [outputs] the crash-safe run log (yeswidget.outputs.runlog); self.run_log.path is the file
+        from .outputs.runlog import enable_run_log
+        self.run_log = enable_run_log(self, runs_dir)
 
     # ------------------------------------------------------------------ hooks
     def _make_tap(self, index: int):
@@ -722,6 +727,9 @@ class Monitor:
             with self._lock:
                 self.run.epochs.append(record)
                 self.run.timings["wall_seconds"] = record.wall_time
+            note = plateau_note(self.run.epochs)  # [outputs] a yellow plateau is noted once, in the run
+            if note:
+                self._note(note)
             self._emit(EpochEvent(self.run.run_id, record, self.epochs_total))
             if not math.isfinite(loss) and self.run.status == "running":
                 self._set_status("diverged", f"the epoch loss became {loss} at epoch {record.epoch}")
@@ -838,6 +846,8 @@ class Monitor:
             self._stop_worker()
             self._captured = [None] * len(self.plan.taps)
             self._pending = []
+            if self.run_log is not None:  # [outputs] last fields and the final sync of the run log
+                self.run_log.remove()
 
     def __enter__(self) -> "Monitor":
         if self._t_start is None:
