@@ -194,7 +194,8 @@ def _inconsistency(run) -> str | None:
 # show: reopen run logs after a restart or a crash
 # --------------------------------------------------------------------------- #
 def runs_table(runs) -> str:
-    """One text row per run: id, settings, status, epochs, final zone, loss / YES-0 / lower edge (dB), epochs to green."""
+    """One text row per run: id, settings, status, epochs, final zone, loss / YES-0 / lower edge (dB),
+    first green epoch."""
     from .run import to_db
 
     header = ("run", "settings", "status", "epochs", "zone", "loss dB", "YES-0 dB", "lower dB", "green at")
@@ -208,7 +209,8 @@ def runs_table(runs) -> str:
                      str(final.epoch if final else 0), final.zone if final else "none", *numbers,
                      "never" if green is None else str(green)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _show_out(paths: list[str]) -> Path:

@@ -27,7 +27,8 @@ class Output:
         """Start writing ``monitor.run`` and subscribe; the handle's ``remove()`` unsubscribes and closes
         (safe twice; the handle is a context manager)."""
         if not hasattr(monitor, "subscribe") or not isinstance(getattr(monitor, "run", None), Run):
-            raise TypeError(f"attach needs a yeswidget Monitor (with .run and .subscribe); got {type(monitor).__name__}")
+            raise TypeError("attach needs a yeswidget Monitor (with .run and .subscribe); "
+                            f"got {type(monitor).__name__}")
         self._begin(monitor.run)
         subscription = monitor.subscribe(self)
 

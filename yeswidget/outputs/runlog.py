@@ -237,7 +237,8 @@ def load_run(path: str | os.PathLike) -> Run:
                 if entry.get("kind") != "header" or entry.get("format") != LOG_FORMAT:
                     raise ValueError("the first line is not a yeswidget run-log header")
                 if entry.get("version", 0) > _VERSION:
-                    raise ValueError(f"written by a newer yeswidget (log version {entry['version']}); upgrade yeswidget")
+                    raise ValueError(f"written by a newer yeswidget (log version {entry['version']}); "
+                                     "upgrade yeswidget")
                 run = Run.from_dict(entry["run"])
             else:
                 _apply(run, entry)
