@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from .metrics import epoch_metrics, verdict_summary
 from .plateau import Plateau, find_plateau, plateau_note, plateau_starts
+from .reopen import SavedRun, reopen
 from .runlog import RunLog, enable_run_log, load_run, load_runs
 
 __all__ = [
-    "RunLog", "load_run", "load_runs", "enable_run_log",
+    "RunLog", "load_run", "load_runs", "enable_run_log", "reopen", "SavedRun",
     "Plateau", "find_plateau", "plateau_starts", "plateau_note",
     "epoch_metrics", "verdict_summary",
     "TensorBoardOutput", "MlflowOutput", "WandbOutput",
