@@ -92,8 +92,11 @@ def test_the_default_folder_comes_from_the_environment_and_can_be_turned_off(tmp
 def test_an_unwritable_runs_folder_is_a_clear_error_or_a_warning(tmp_path, monkeypatch):
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
+    X, Y = data()
+    net = model()
     with pytest.raises(OSError, match="runs_dir=<folder> or None"):
-        monitored_run(1, runs_dir=blocked)
+        Monitor(net, X, Y, runs_dir=blocked)
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())  # nothing left behind
     monkeypatch.setenv("YESWIDGET_RUNS_DIR", str(blocked))
     with pytest.warns(UserWarning, match="no run log"):
         monitor = monitored_run(1, runs_dir="auto")

@@ -448,7 +448,12 @@ class Monitor:
             self.subscribe(TextPrinter())
         # [outputs] the crash-safe run log (yeswidget.outputs.runlog); self.run_log.path is the file
         from .outputs.runlog import enable_run_log
-        self.run_log = enable_run_log(self, runs_dir)
+        self.run_log = None
+        try:
+            self.run_log = enable_run_log(self, runs_dir)
+        except BaseException:  # a monitor that fails to start leaves nothing on the model
+            self.close()
+            raise
 
     # ------------------------------------------------------------------ hooks
     def _make_tap(self, index: int):
