@@ -239,7 +239,8 @@ def _show(args) -> int:
     for run in runs:
         for note in dict.fromkeys(run.warnings):
             print(f"note ({run.run_id}): {note}")
-    title = main_run.label if not others else f"{main_run.label} and {len(others)} more run{'s' * (len(others) > 1)}"
+    more = f" and {len(others)} more run{'s' * (len(others) > 1)}" if others else ""
+    title = main_run.label + more
     out.parent.mkdir(parents=True, exist_ok=True)
     save_cloud(main_run, out, past_runs=others, scale=args.scale, title=title)
     print(f"wrote {out}")
