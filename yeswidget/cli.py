@@ -2,6 +2,7 @@
 
     yeswidget demo phase-retrieval --epochs 200 --out report/
     yeswidget certify report/run.json
+    yeswidget show yeswidget-runs/ --out runs.png
 
 Exit codes of ``certify`` (and of ``demo``): 0 green, 3 yellow, 4 red,
 5 no verdict (the run has no epochs), 2 usage error or unreadable file.
@@ -22,7 +23,7 @@ EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
 EXIT_USAGE = 2
 
-__all__ = ["main", "EXIT_CODES", "verdict_lines", "write_report_html"]
+__all__ = ["main", "EXIT_CODES", "verdict_lines", "write_report_html", "runs_table"]
 
 
 def _task_names() -> list[str]:
@@ -201,6 +202,63 @@ def _inconsistency(run) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- #
+# show: reopen run logs after a restart or a crash
+# --------------------------------------------------------------------------- #
+def runs_table(runs) -> str:
+    """One text row per run: id, settings, status, epochs, final zone, loss / YES-0 / lower edge (dB),
+    first green epoch."""
+    from .run import to_db
+
+    header = ("run", "settings", "status", "epochs", "zone", "loss dB", "YES-0 dB", "lower dB", "green at")
+    rows = [header]
+    for run in runs:
+        final = run.final
+        status = "no end recorded" if run.status == "running" else run.status
+        numbers = [f"{to_db(v):.2f}" for v in (final.loss, final.upper, final.lower)] if final else ["-"] * 3
+        green = run.epochs_to_green
+        rows.append((run.run_id, run.label if run.label != run.run_id else "-", status,
+                     str(final.epoch if final else 0), final.zone if final else "none", *numbers,
+                     "never" if green is None else str(green)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _show_out(paths: list[str]) -> Path:
+    first = Path(paths[0])
+    return first / "runs.png" if first.is_dir() else first.with_suffix(".png")
+
+
+def _show(args) -> int:
+    from .outputs.runlog import load_runs
+    from .render import save_cloud
+
+    try:
+        runs = load_runs(args.paths)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"yeswidget show: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out) if args.out else _show_out(args.paths)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        print(f"yeswidget show: --out must end in .png, .svg or .pdf; got {out}", file=sys.stderr)
+        return EXIT_USAGE
+    main_run, others = runs[0], runs[1:]
+    print(runs_table(runs))
+    if others and any(not math.isclose(r.upper, main_run.upper, rel_tol=1e-9) for r in others):
+        print(f"note: the runs were certified on different data (YES-0 differs); the cloud drawn is run "
+              f"{main_run.run_id}'s, the others are drawn as loss lines")
+    for run in runs:
+        for note in dict.fromkeys(run.warnings):
+            print(f"note ({run.run_id}): {note}")
+    more = f" and {len(others)} more run{'s' * (len(others) > 1)}" if others else ""
+    title = main_run.label + more
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_cloud(main_run, out, past_runs=others, scale=args.scale, title=title)
+    print(f"wrote {out}")
+    return 0
+
+
 def _every(value: str):
     if value in ("auto", "time"):
         return value
@@ -247,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog="exit codes: 0 green, 3 yellow, 4 red, 5 no verdict, 2 unreadable file")
     certify.add_argument("run", help="a run.json written by 'yeswidget demo' or Run.to_json()")
     certify.set_defaults(func=_certify)
+    show = sub.add_parser("show", help="draw saved runs (run logs or run.json) as one picture, with a table",
+                          description="Reopen runs after a restart or a crash: run logs (.jsonl, also cut short "
+                                      "by a crash), run.json files, or folders of run logs. The first run's cloud "
+                                      "is drawn with its loss; the other runs are overlaid as loss lines. A table "
+                                      "of the runs is printed.",
+                          epilog="exit codes: 0 picture written, 2 unreadable file or bad option")
+    show.add_argument("paths", nargs="+", metavar="PATH", help="a run log (.jsonl), a run.json, or a runs folder")
+    show.add_argument("--out", default=None,
+                      help="picture to write (.png, .svg or .pdf; default: next to the first PATH, as .png)")
+    show.add_argument("--scale", choices=("db", "linear", "log"), default="db", help="y axis (default: db)")
+    show.set_defaults(func=_show)
     return parser
 
 

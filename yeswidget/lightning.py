@@ -5,6 +5,11 @@
     lightning.Trainer(max_epochs=200, callbacks=[callback]).fit(module, loader)
     callback.run            # the Run record; callback.monitor while fitting
 
+Every logger the trainer has (``trainer.loggers``: TensorBoardLogger, CSVLogger,
+MLFlowLogger, WandbLogger, …) receives the YES metrics of each epoch through its
+``log_metrics`` (names as in :mod:`yeswidget.outputs.metrics`, plus ``yes/epoch``),
+at the optimizer step the epoch ended on; ``log_metrics=False`` turns that off.
+
 Lightning is imported when this module is, not by ``import yeswidget``
 (``pip install "yeswidget[lightning]"``). The LightningModule itself is the
 model the monitor reads (its ``forward`` must map X to the outputs); pass
@@ -12,6 +17,7 @@ model the monitor reads (its ``forward`` must map X to the outputs); pass
 """
 from __future__ import annotations
 
+import queue
 from typing import Any
 
 try:  # the unified package first, then the standalone one
@@ -25,7 +31,8 @@ except ImportError:  # pragma: no cover - depends on what is installed
         ) from exc
 
 from .monitor import Monitor
-from .run import Run
+from .outputs.metrics import epoch_metrics
+from .run import EpochEvent, Run
 
 __all__ = ["YesCallback"]
 
@@ -41,10 +48,13 @@ class YesCallback(Callback):
     ``state_dict``, so a fit resumed from a checkpoint continues the same run.
     """
 
-    def __init__(self, X: Any, Y: Any = None, *, chart: bool = False, **monitor_options: Any) -> None:
+    def __init__(self, X: Any, Y: Any = None, *, chart: bool = False, log_metrics: bool = True,
+                 **monitor_options: Any) -> None:
         super().__init__()
         self.X, self.Y = X, Y
         self.chart_wanted = chart
+        self.log_metrics = bool(log_metrics)
+        self._records: queue.SimpleQueue = queue.SimpleQueue()  # epochs not yet given to the loggers
         self.monitor_options = monitor_options
         self.monitor: Monitor | None = None
         self.chart = None
@@ -62,6 +72,8 @@ class YesCallback(Callback):
             self.monitor.resume(self._resumed)
             self._resumed = None
         self.run = self.monitor.run
+        if self.log_metrics:
+            self.monitor.subscribe(self._collect)
         if self.chart_wanted and trainer.is_global_zero:
             from IPython.display import display
 
@@ -84,15 +96,38 @@ class YesCallback(Callback):
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         self.monitor.log(loss)
+        self._log_to_loggers(trainer)  # epochs the bounds worker finished meanwhile
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self.monitor is not None:
             self.monitor.epoch_end()
+            self._log_to_loggers(trainer)
+
+    # ---- the trainer's loggers (called on the training thread only) ----------
+    def _collect(self, event: Any) -> None:
+        if isinstance(event, EpochEvent):  # may arrive on the monitor's worker thread
+            self._records.put(event.record)
+
+    def _log_to_loggers(self, trainer) -> None:
+        logged = False
+        while True:
+            try:
+                record = self._records.get_nowait()
+            except queue.Empty:
+                break
+            metrics = {"yes/epoch": float(record.epoch), **epoch_metrics(record)}
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=record.step)
+            logged = True
+        if logged:
+            for logger in trainer.loggers:
+                logger.save()
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if self.monitor is not None:
             self.monitor.fail(exception)
             self.monitor.close()
+            self._log_to_loggers(trainer)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.monitor is not None:
@@ -100,3 +135,4 @@ class YesCallback(Callback):
             total = self.monitor.epochs_total
             self.monitor.finish("finished" if total is None or self.monitor.epoch >= total else "stopped")
             self.monitor.close()
+            self._log_to_loggers(trainer)

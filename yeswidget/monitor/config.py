@@ -33,7 +33,8 @@ class MonitorConfig:
     ``overfit_epochs``: validation loss rising this many epochs in a row while training is
     green gives an overfitting note. ``bias``/``activation``: override what layer discovery read. ``labels``: extra
     entries for the run's config (shown in tables). ``run_id``: the run's id. ``verbose``:
-    print one line per epoch.
+    print one line per epoch. ``runs_dir``: the crash-safe run log's folder (``"auto"``:
+    ``$YESWIDGET_RUNS_DIR`` or ``./yeswidget-runs``; None: no log).
     """
 
     every: int | str = "auto"
@@ -52,6 +53,7 @@ class MonitorConfig:
     labels: Mapping[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     verbose: bool = False
+    runs_dir: Any = "auto"
 
     def __post_init__(self) -> None:
         every = self.every

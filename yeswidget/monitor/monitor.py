@@ -37,6 +37,8 @@ from .config import MonitorConfig
 from .data import certification_set, describe_certification
 from .discovery import LayerPlan, discover_layers, plan_from_taps
 from .judge import Judge, step_loss_info
+from ..outputs.plateau import plateau_note
+from ..outputs.runlog import enable_run_log
 from .printer import TextPrinter
 from .registry import claim, release
 from .steps import StepLog
@@ -123,6 +125,12 @@ class Monitor:
         self._overfit_noted_at = 0
         if cfg.verbose:
             self.subscribe(TextPrinter())
+        self.run_log: Any = None  # the crash-safe run log (yeswidget.outputs.runlog); .path is its file
+        try:
+            self.run_log = enable_run_log(self, cfg.runs_dir)
+        except BaseException:  # a monitor that fails to start leaves nothing on the model
+            self.close()
+            raise
 
     # ------------------------------------------------------------ building
     @staticmethod
@@ -380,6 +388,9 @@ class Monitor:
                 yes_k=self.cloud.yes_k(), bounds_updated=updated, reason=reason, **info)
             self.store.add_epoch(record, self.epochs_total)
             self._watch_overfitting()
+            note = plateau_note(self.run.epochs)  # a yellow plateau is noted once, in the run
+            if note:
+                self.store.note(note)
             if not math.isfinite(loss) and self.run.status == "running":
                 self.store.set_status("diverged", f"the epoch loss became {loss} at epoch {record.epoch}")
         except Exception as exc:  # never raise into the training loop
@@ -551,6 +562,8 @@ class Monitor:
             self.worker.stop()
             self.bus.stop()
             self._Y_metric = None
+            if getattr(self, "run_log", None) is not None:  # the last fields and the final sync
+                self.run_log.remove()
 
     @property
     def closed(self) -> bool:

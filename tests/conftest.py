@@ -1,0 +1,18 @@
+"""Every Monitor writes a run log by default: during the tests it goes to a temporary folder, never the repo."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def runs_dir_in_tmp(tmp_path_factory):
+    # os.environ, not monkeypatch: notebook kernels and CLI subprocesses inherit it too
+    before = os.environ.get("YESWIDGET_RUNS_DIR")
+    os.environ["YESWIDGET_RUNS_DIR"] = str(tmp_path_factory.mktemp("yeswidget-runs"))
+    yield
+    if before is None:
+        os.environ.pop("YESWIDGET_RUNS_DIR", None)
+    else:
+        os.environ["YESWIDGET_RUNS_DIR"] = before
