@@ -40,8 +40,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 import ipywidgets  # noqa: E402
 
 from yeswidget.chart import CloudChart, state_nbytes  # noqa: E402
+from yeswidget.core.run import EpochEvent, EpochRecord, Run, StepEvent  # noqa: E402
 from yeswidget.render import draw_cloud  # noqa: E402
-from yeswidget.run import EpochEvent, EpochRecord, Run, StepEvent  # noqa: E402
 
 
 # --------------------------------------------------------------------------

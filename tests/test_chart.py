@@ -12,8 +12,8 @@ bqplot = pytest.importorskip("bqplot")
 ipywidgets = pytest.importorskip("ipywidgets")
 
 from yeswidget.chart import ZONE_WORDS, CloudChart, iter_widgets, state_nbytes  # noqa: E402
+from yeswidget.core.run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent  # noqa: E402
 from yeswidget.render import ZONE_COLORS, decimate_minmax  # noqa: E402
-from yeswidget.run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent  # noqa: E402
 
 
 # --------------------------------------------------------------------------

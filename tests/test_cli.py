@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from yeswidget import cli
-from yeswidget.run import EpochRecord, Run
+from yeswidget.core.run import EpochRecord, Run
 from yeswidget.tasks import TASKS
 
 DEMO_EPOCHS = 8
@@ -351,7 +351,7 @@ def test_help_in_process(capsys):
 def test_certify_recomputes_the_zone_and_refuses_a_contradicting_record(tmp_path):
     """A stored "green" that its own numbers contradict is not trusted (exit 2)."""
     from yeswidget.cli import main
-    from yeswidget.run import EpochRecord, Run
+    from yeswidget.core.run import EpochRecord, Run
 
     run = Run(run_id="forged", epochs=[EpochRecord(epoch=1, loss=3.0, upper=2.0, lower=1.0, zone="green")])
     path = tmp_path / "run.json"

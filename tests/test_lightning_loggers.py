@@ -11,9 +11,9 @@ from torch import nn
 lightning = pytest.importorskip("lightning")
 pytest.importorskip("tensorboard")
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger  # noqa: E402
+from output_helpers import data  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from output_helpers import data  # noqa: E402
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
 from yeswidget.lightning import YesCallback  # noqa: E402
 

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 import yeswidget.tasks as tasks
+from yeswidget.core.run import to_db
 from yeswidget.live import LiveCloud
-from yeswidget.run import to_db
 
 N = 64
 BATCH = 16

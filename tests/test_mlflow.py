@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("mlflow")
 import mlflow  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
-
 from output_helpers import monitored_run  # noqa: E402
+
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
 from yeswidget.outputs import MlflowOutput, load_run  # noqa: E402
 

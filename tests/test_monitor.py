@@ -25,8 +25,8 @@ from torch import nn
 
 import yeswidget.monitor.monitor as monitor_module
 from yeswidget.bounds import YesCloud
+from yeswidget.core.run import EpochEvent, StatusEvent, StepEvent, to_db
 from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
-from yeswidget.run import EpochEvent, StatusEvent, StepEvent, to_db
 from yeswidget.tasks import mlp, phase_retrieval
 
 RTOL = 1e-9
@@ -970,7 +970,7 @@ def test_verbose_prints_to_stdout(data, capsys):
 
 
 def test_text_printer_survives_a_nan_loss():
-    from yeswidget.run import EpochRecord
+    from yeswidget.core.run import EpochRecord
 
     line = TextPrinter.format(EpochRecord(epoch=3, loss=math.nan, upper=1.0, lower=0.5, zone="red"), 10)
     assert line.startswith("epoch    3/10  loss      nan dB") and "red" in line

@@ -22,8 +22,8 @@ from torch import nn
 import yeswidget.bounds as bounds
 import yeswidget.playground as playground
 import yeswidget.tasks as tasks
+from yeswidget.core.run import to_db
 from yeswidget.playground import Playground
-from yeswidget.run import to_db
 from yeswidget.training import SCHEDULES, batch_size_options
 
 

@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("bqplot")
 from output_helpers import monitored_run  # noqa: E402
+
 from yeswidget.outputs.reopen import reopen  # noqa: E402
 
 

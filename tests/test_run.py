@@ -1,4 +1,4 @@
-"""Tests for yeswidget.run: the run record, its JSON round trip, dB and margins."""
+"""Tests for yeswidget.core.run: the run record, its JSON round trip, dB and margins."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from yeswidget.run import RUN_STATUSES, EpochEvent, EpochRecord, Run, StatusEvent, StepEvent, to_db
+from yeswidget.core.run import RUN_STATUSES, EpochEvent, EpochRecord, Run, StatusEvent, StepEvent, to_db
 
 NAN, INF = math.nan, math.inf
 

@@ -5,10 +5,10 @@ import json
 import math
 
 import pytest
-
 from output_helpers import Monitor, data, model, monitored_run
+
+from yeswidget.core.run import Run
 from yeswidget.outputs import RunLog, load_run, load_runs
-from yeswidget.run import Run
 
 
 def lines(path):

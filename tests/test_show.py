@@ -13,9 +13,9 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 import matplotlib.image as mpimg  # noqa: E402
+from output_helpers import monitored_run  # noqa: E402
 
 import yeswidget  # noqa: E402
-from output_helpers import monitored_run  # noqa: E402
 from yeswidget.cli import main  # noqa: E402
 from yeswidget.core.zones import ZONE_COLORS  # noqa: E402
 from yeswidget.outputs import load_run  # noqa: E402

@@ -143,7 +143,7 @@ def test_set_runs_keeps_or_clears_the_selection():
 
 
 def test_set_runs_accepts_run_records():
-    from yeswidget.run import EpochRecord, Run
+    from yeswidget.core.run import EpochRecord, Run
 
     finished = Run(run_id="a", config={"lr": 1e-3, "batch_size": 50, "optimizer": "adam", "seed": 4, "color": "red"})
     finished.epochs = [
@@ -238,7 +238,7 @@ def test_zone_timeline_state_roundtrip():
 
 
 def test_zone_timeline_set_run_shows_the_epochs_of_a_run():
-    from yeswidget.run import EpochRecord, Run
+    from yeswidget.core.run import EpochRecord, Run
 
     run = Run(run_id="a", config={})
     run.epochs = [

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorboard")
+from output_helpers import monitored_run  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
-from output_helpers import monitored_run  # noqa: E402
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
 from yeswidget.outputs import TensorBoardOutput  # noqa: E402
 

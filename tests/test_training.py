@@ -16,7 +16,7 @@ import torch
 
 import yeswidget.tasks as tasks
 from yeswidget.bounds import YesCloud
-from yeswidget.run import StatusEvent
+from yeswidget.core.run import StatusEvent
 from yeswidget.training import (
     OPTIMIZERS,
     SCHEDULES,

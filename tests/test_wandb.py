@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("wandb")
+from output_helpers import monitored_run  # noqa: E402
 from wandb.proto import wandb_internal_pb2  # noqa: E402
 
-from output_helpers import monitored_run  # noqa: E402
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
 from yeswidget.outputs import WandbOutput  # noqa: E402
 

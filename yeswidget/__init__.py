@@ -12,8 +12,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .bounds import YesCloud
+from .core.run import Run
 from .monitor import Monitor, TextPrinter
-from .run import Run
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     from . import tasks

@@ -18,7 +18,7 @@ redraw copies what is new, and redraws are coalesced to at most one per
 ``threading.Timer``). Every redraw sends numpy arrays inside ``hold_sync`` and
 long series are reduced to min/max per horizontal bucket, so a 100,000-step run
 costs the browser a bounded payload per redraw while the full-resolution data
-stays in the monitor's :class:`~yeswidget.run.Run`.
+stays in the monitor's :class:`~yeswidget.core.run.Run`.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ import bqplot
 import ipywidgets as widgets
 import traitlets
 
-from .run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent, to_db
+from .core.run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent, to_db
 from . import render as _render
 from .render import (
     BAND_OPACITY,
@@ -261,7 +261,7 @@ class CloudChart(widgets.VBox):
     ----------
     monitor:
         Anything with ``subscribe(callback) -> handle`` (``handle.remove()``),
-        ``run`` (the :class:`~yeswidget.run.Run` being filled) and optionally
+        ``run`` (the :class:`~yeswidget.core.run.Run` being filled) and optionally
         ``epochs_total``. ``None``: watch nothing yet (see :meth:`watch`,
         :meth:`add_run`, :meth:`handle_event`).
     scale:

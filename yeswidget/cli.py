@@ -34,8 +34,8 @@ def _task_names() -> list[str]:
 
 def verdict_lines(run) -> list[str]:
     """Human-readable verdict of a run: final zone, epochs until green, margins (dB)."""
+    from .core.run import to_db
     from .monitor import ZONE_WORDS
-    from .run import to_db
 
     final = run.final
     if final is None:
@@ -58,7 +58,7 @@ def verdict_lines(run) -> list[str]:
 
 def _db(value: float) -> str:
     """A loss in dB for people: '0 (exact)' rather than '-inf dB'."""
-    from .run import to_db
+    from .core.run import to_db
 
     db = to_db(value)
     if db == -math.inf:
@@ -73,7 +73,7 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 def write_report_html(run, png_path: Path, out_path: Path) -> None:
     """A self-contained report: the cloud picture inline (base64), settings and verdict tables."""
-    from .run import to_db
+    from .core.run import to_db
 
     image = base64.b64encode(png_path.read_bytes()).decode("ascii")
     settings = [(str(k), str(v)) for k, v in sorted(run.config.items())]
@@ -161,7 +161,7 @@ def _depth_of(task) -> int:
 
 
 def _certify(args) -> int:
-    from .run import Run
+    from .core.run import Run
 
     try:
         run = Run.from_json(args.run)
@@ -208,7 +208,7 @@ def _inconsistency(run) -> str | None:
 def runs_table(runs) -> str:
     """One text row per run: id, settings, status, epochs, final zone, loss / YES-0 / lower edge (dB),
     first green epoch."""
-    from .run import to_db
+    from .core.run import to_db
 
     header = ("run", "settings", "status", "epochs", "zone", "loss dB", "YES-0 dB", "lower dB", "green at")
     rows = [header]

@@ -30,9 +30,9 @@ except ImportError:  # pragma: no cover - depends on what is installed
             'yeswidget.lightning needs PyTorch Lightning: pip install "yeswidget[lightning]"'
         ) from exc
 
+from .core.run import EpochEvent, Run
 from .monitor import Monitor
 from .outputs.metrics import epoch_metrics
-from .run import EpochEvent, Run
 
 __all__ = ["YesCallback"]
 
@@ -83,7 +83,9 @@ class YesCallback(Callback):
             display(self.chart)
 
     def state_dict(self) -> dict[str, Any]:
-        """The run so far (saved in Lightning checkpoints)."""
+        """The run so far (saved in Lightning checkpoints), every finished epoch included."""
+        if self.monitor is not None and not self.monitor.closed:
+            self.monitor.wait()  # a checkpoint taken at an epoch's end holds that epoch's record
         return {"run": self.run.to_dict()} if self.run is not None else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

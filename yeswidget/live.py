@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterator
 import ipywidgets as widgets
 
 from .chart import CloudChart
+from .core.run import EpochEvent, Run
 from .monitor import Monitor
 from .playground import _set_lr_value
-from .run import EpochEvent, Run
 
 __all__ = ["LiveCloud"]
 

@@ -21,9 +21,9 @@ import traitlets
 
 from .bounds import YesCloud
 from .chart import CloudChart
+from .core.run import EpochEvent, Run, StatusEvent, to_db
 from .monitor import ZONE_WORDS, describe_certification, discover_layers
 from .monitor import certification_set as _certification_set
-from .run import EpochEvent, Run, StatusEvent, to_db
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets import RunsTable, ZoneTimeline
 
@@ -183,7 +183,7 @@ class Playground(widgets.VBox):
     def retry(self, **settings: Any) -> Run:
         """Set the given controls, stop any current run, and train a new run from the seed's weights.
 
-        Returns the new :class:`~yeswidget.run.Run` (filled while it trains; see :meth:`wait`).
+        Returns the new :class:`~yeswidget.core.run.Run` (filled while it trains; see :meth:`wait`).
         """
         if settings:
             self.set_controls(**settings)

@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .run import Run
+from .core.run import Run
 
 __all__ = [
     "ZONE_COLORS",
@@ -84,7 +84,7 @@ def to_display(values, scale: str = "db") -> np.ndarray:
     """Loss values (metric units) → plot units, as float64.
 
     ``db``: ``10·log10`` (0 → -inf, negative or NaN → NaN, inf → inf, like
-    :func:`yeswidget.run.to_db`). ``linear`` and ``log``: the values themselves;
+    :func:`yeswidget.core.run.to_db`). ``linear`` and ``log``: the values themselves;
     on a log axis a non-positive value cannot be drawn and becomes -inf
     (clipped to the bottom later) or NaN when negative.
     """

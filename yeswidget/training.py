@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from .bounds import YesCloud
+from .core.run import Run, StatusEvent
 from .monitor import Monitor
-from .run import Run, StatusEvent
 
 __all__ = ["Settings", "Trainer", "SCHEDULES", "OPTIMIZERS", "schedule_factor", "batch_size_options"]
 

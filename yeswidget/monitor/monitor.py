@@ -32,13 +32,13 @@ from ..core.handle import Handle
 from ..core.run import EpochRecord, Run
 from ..core.store import RunStore
 from ..core.zones import verdict
+from ..outputs.plateau import plateau_note
+from ..outputs.runlog import enable_run_log
 from .cadence import Cadence, update_flops
 from .config import MonitorConfig
 from .data import certification_set, describe_certification
 from .discovery import LayerPlan, discover_layers, plan_from_taps
 from .judge import Judge, step_loss_info
-from ..outputs.plateau import plateau_note
-from ..outputs.runlog import enable_run_log
 from .printer import TextPrinter
 from .registry import claim, release
 from .steps import StepLog

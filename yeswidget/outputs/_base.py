@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._handle import Handle
-from ..run import EpochEvent, Run, StatusEvent, StepEvent
+from ..core.handle import Handle
+from ..core.run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent
 
 __all__ = ["Output"]
 
@@ -14,13 +14,20 @@ class Output:
 
     Subclasses override :meth:`start` (the run is known), :meth:`on_steps`,
     :meth:`on_epoch`, :meth:`on_status` and :meth:`close` (flush, release files).
-    ``self.run`` is the live :class:`~yeswidget.run.Run` and ``self.records``
+    ``self.run`` is the live :class:`~yeswidget.core.run.Run` and ``self.records``
     the epoch records received so far.
     """
 
     def __init__(self) -> None:
-        self.run: Run | None = None
-        self.records: list = []
+        self._run: Run | None = None
+        self.records: list[EpochRecord] = []
+
+    @property
+    def run(self) -> Run:
+        """The run being written (an error before :meth:`attach` or :meth:`replay`)."""
+        if self._run is None:
+            raise RuntimeError(f"this {type(self).__name__} is not attached to a run yet: call attach(monitor)")
+        return self._run
 
     # ---- wiring -------------------------------------------------------------
     def attach(self, monitor: Any) -> Handle:
@@ -54,10 +61,10 @@ class Output:
             self.close()
 
     def _begin(self, run: Run, replaying: bool = False) -> None:
-        if self.run is not None:
-            raise RuntimeError(f"this {type(self).__name__} already writes run {self.run.run_id!r}; "
+        if self._run is not None:
+            raise RuntimeError(f"this {type(self).__name__} already writes run {self._run.run_id!r}; "
                                "make one output per run")
-        self.run = run
+        self._run = run
         self.records = [] if replaying else list(run.epochs)
         self.start(run)
 

@@ -30,7 +30,7 @@ def _finite(value: Any) -> float | None:
 
 
 def epoch_metrics(record) -> dict[str, float]:
-    """The metrics of one :class:`~yeswidget.run.EpochRecord` (names above)."""
+    """The metrics of one :class:`~yeswidget.core.run.EpochRecord` (names above)."""
     values: dict[str, Any] = {"yes/loss": record.loss, "yes/yes0": record.upper, "yes/lower": record.lower}
     for k, bound in enumerate(record.yes_k or (), start=1):
         values[f"yes/yes_k/{k}"] = bound

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..run import Run, StatusEvent
+from ..core.run import Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_of
 from .plateau import plateau_starts
@@ -116,8 +116,8 @@ class MlflowOutput(Output):
         from ..cli import write_report_html
         from ..render import save_cloud
 
-        with tempfile.TemporaryDirectory(prefix="yeswidget-mlflow-") as folder:
-            folder = Path(folder)
+        with tempfile.TemporaryDirectory(prefix="yeswidget-mlflow-") as name:
+            folder = Path(name)
             self.run.to_json(folder / "run.json")
             if self.run.epochs:
                 save_cloud(self.run, folder / "report.png")

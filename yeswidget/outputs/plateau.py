@@ -1,14 +1,14 @@
 """The plateau note: the loss has sat in yellow for ``k`` epochs while improving by
 less than ``x`` dB — the paper's "try another learning rate or batch size" moment.
 
-Pure functions over :class:`~yeswidget.run.EpochRecord` lists; the monitor records
+Pure functions over :class:`~yeswidget.core.run.EpochRecord` lists; the monitor records
 the note in ``Run.warnings`` and every tracker output uses the same rule.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..core.zones import to_db
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .._handle import Handle
-from ..run import Run
+from ..core.handle import Handle
+from ..core.run import Run
 from .runlog import load_runs
 
 __all__ = ["SavedRun", "reopen"]

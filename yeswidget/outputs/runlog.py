@@ -23,12 +23,13 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Iterable
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from .._handle import Handle
-from ..run import EpochRecord, Run, StatusEvent, StepEvent, _decode, _encode
+from ..core.handle import Handle
+from ..core.run import EpochRecord, Run, StatusEvent, StepEvent, _decode, _encode
 from ._base import Output
 
 __all__ = ["RunLog", "RunLogHandle", "load_run", "load_runs", "enable_run_log", "DEFAULT_RUNS_DIR",
@@ -82,6 +83,7 @@ class RunLog(Output):
 
     def attach(self, monitor: Any) -> RunLogHandle:
         handle = super().attach(monitor)
+        assert self.path is not None  # set by start()
         return RunLogHandle(handle.remove, self.path)
 
     # ---- writing ------------------------------------------------------------
@@ -123,6 +125,7 @@ class RunLog(Output):
 
     def _open(self) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        assert self.path is not None
         self._fd = os.open(self.path, flags, 0o644)
         # a log never closed (its monitor dropped without close()) gives its descriptor back when collected
         self._finalizer = weakref.finalize(self, os.close, self._fd)
@@ -145,7 +148,7 @@ class RunLog(Output):
         return {}  # pragma: no cover
 
     def _write_updates(self, sync: bool = False) -> None:
-        if self.run is None:
+        if self._run is None:
             return
         with self._lock:
             now = self._snapshot(self.run)
@@ -163,8 +166,10 @@ class RunLog(Output):
                 return
             if self._fd is None:
                 self._open()
+            fd = self._fd
+            assert fd is not None
             while data:  # one write for a line in practice; a short write continues it
-                data = data[os.write(self._fd, data):]
+                data = data[os.write(fd, data):]
             if sync or time.monotonic() - self._last_sync > _SYNC_SECONDS:
                 self._sync()
 
@@ -253,7 +258,7 @@ def load_runs(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> list[Ru
     """Read several runs; a folder stands for every ``*.jsonl`` log in it (oldest first)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    runs = []
+    runs: list[Run] = []
     for path in map(Path, paths):
         if path.is_dir():
             logs = sorted(path.glob("*.jsonl"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..run import Run, StatusEvent
+from ..core.run import Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_summary
 from .plateau import plateau_starts

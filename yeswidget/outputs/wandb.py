@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..run import Run, StatusEvent
+from ..core.run import Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_of
 from .plateau import plateau_starts
@@ -100,4 +100,4 @@ class WandbOutput(Output):
     def close(self) -> None:
         if self.owns_run and self.wandb_run is not None:
             run, self.wandb_run = self.wandb_run, None
-            run.finish(exit_code=0 if self.run is None or self.run.status == "finished" else 1)
+            run.finish(exit_code=0 if self._run is None or self._run.status == "finished" else 1)

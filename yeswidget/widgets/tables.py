@@ -29,8 +29,8 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..core.run import RUN_STATUSES
 from ..core.zones import VERDICTS, to_db, zone_definitions
-from ..run import RUN_STATUSES
 
 __all__ = [
     "RunsTable",
@@ -167,7 +167,7 @@ class SelectHandle:
 
 
 def _row_from_run(run: Any, index: int) -> dict[str, Any]:
-    """A row from a :class:`yeswidget.run.Run`-like object (duck-typed)."""
+    """A row from a :class:`yeswidget.core.run.Run`-like object (duck-typed)."""
     config = dict(getattr(run, "config", None) or {})
     final = getattr(run, "final", None)
     loss = getattr(final, "loss", None)
@@ -323,7 +323,7 @@ class RunsTable(_ZoneWidget):
 
         Each item is a mapping (missing keys of :data:`ROW_KEYS` become None;
         a missing ``id`` becomes the item's position) or a
-        :class:`yeswidget.run.Run`-like object (label, config, final, status, …).
+        :class:`yeswidget.core.run.Run`-like object (label, config, final, status, …).
         The selection is cleared when its row is gone.
         """
         normalised = []
@@ -399,7 +399,7 @@ class ZoneTimeline(_ZoneWidget):
     ).tag(sync=True)
 
     def set_run(self, run: Any) -> ZoneTimeline:
-        """Show a :class:`yeswidget.run.Run` (or a look-alike with ``epochs``); returns the timeline.
+        """Show a :class:`yeswidget.core.run.Run` (or a look-alike with ``epochs``); returns the timeline.
 
         One record per epoch (loss and edges in dB), ``zone`` the last epoch's,
         ``headline`` cleared (the badge then shows the zone's meaning from ``zones``).

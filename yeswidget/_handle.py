@@ -1,2 +1,0 @@
-"""Compatibility path: the handle lives in :mod:`yeswidget.core.handle`."""
-from .core.handle import Handle  # noqa: F401
