@@ -425,3 +425,50 @@ def test_bad_arguments():
         trace(model, torch.empty(4, 6, device="meta"))
     with pytest.raises(TypeError, match="output must be"):
         trace(model, X[:4], output=1.5)
+
+
+# --------------------------------------------------------------------------- #
+# explicit taps= (a residual network, or a choice of layers)
+# --------------------------------------------------------------------------- #
+class ResidualMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.act1 = nn.Linear(6, 12), nn.ReLU()
+        self.fc2, self.act2 = nn.Linear(12, 12), nn.ReLU()
+        self.out = nn.Linear(12, 3)
+
+    def forward(self, x):
+        h = self.act1(self.fc1(x))
+        h = h + self.act2(self.fc2(h))
+        return self.out(h)
+
+
+def test_explicit_taps_certify_a_residual_network():
+    model, (X, Y) = ResidualMLP(), _data()
+    plan = trace(model, X[:4], taps=["act1", model.act2])
+    assert plan.depth == 3 and plan.hidden_widths == [12, 12] and str(plan.activation) == "relu"
+    assert "taps[1] = act2 (ReLU)" in plan.describe()
+    hidden, _ = capture(model, X, plan, chunk_size=16)
+    by_hand: list[list[torch.Tensor]] = [[], []]
+    with torch.no_grad():
+        for x in X.split(16):
+            h1 = model.act1(model.fc1(x))
+            by_hand[0].append(h1)
+            by_hand[1].append(model.act2(model.fc2(h1)))
+    _assert_same_bounds(X, Y, plan, hidden, [torch.cat(chunks) for chunks in by_hand])
+
+
+def test_a_reused_module_cannot_be_a_tap():
+    model, (X, _) = ReusedReLU(), _data()
+    with pytest.raises(CaptureError, match=r"taps\[0\] = relu \(ReLU\) ran 2 times.*taps=None"):
+        trace(model, X[:4], taps=[model.relu])
+
+
+def test_taps_that_are_not_activations_use_the_activation_given():
+    model, (X, _) = ReusedReLU(), _data()
+    plan = trace(model, X[:4], taps=["fc1", "fc2"])
+    assert str(plan.activation) == "relu" and any("not the output of an activation" in n for n in plan.notes)
+    tanh_plan = trace(model, X[:4], taps=["fc1", "fc2"], activation="tanh")
+    assert tanh_plan.bounds_kwargs()["activation"] == "tanh" and not tanh_plan.notes
+    with pytest.raises(CaptureError, match="not a submodule"):
+        trace(model, X[:4], taps=["fc9"])

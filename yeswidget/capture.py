@@ -389,13 +389,32 @@ class _Pass:
     output: torch.Tensor
     node: _Node
     recorder: _Recorder
+    fired: list[list[tuple[torch.Tensor, _Node | None]]]  # per explicit tap: (output copy, its node) per call
 
 
 def _run(model: nn.Module, x: torch.Tensor, predict: Predict | None, output: OutputSelector,
-         *, include_conv: bool, describe: bool) -> _Pass:
-    """One no-grad, eval-mode pass of ``model`` (or ``predict``) on ``x`` under the recorder."""
+         *, include_conv: bool, describe: bool, taps: Sequence[nn.Module] = ()) -> _Pass:
+    """One no-grad, eval-mode pass of ``model`` (or ``predict``) on ``x`` under the recorder.
+
+    ``taps``: modules whose outputs are recorded by forward hooks that exist only
+    during this pass and ignore other threads (a training loop running meanwhile).
+    """
     recorder = _Recorder(model, include_conv=include_conv, describe=describe)
     modes = {m: m.training for m in model.modules()}
+    fired: list[list[tuple[torch.Tensor, _Node | None]]] = [[] for _ in taps]
+    thread = threading.get_ident()
+
+    def hook_for(index: int):
+        def hook(module, args, out):
+            if threading.get_ident() != thread:
+                return
+            if not isinstance(out, torch.Tensor):
+                raise CaptureError(f"taps[{index}] ({type(module).__name__}) returned {type(out).__name__}, not a "
+                                   "tensor; choose a module whose output is the hidden layer's activation")
+            fired[index].append((out.detach().clone(), recorder.node_of(out)))
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(i)) for i, module in enumerate(taps)]
     try:
         model.eval()
         with torch.no_grad(), recorder:
@@ -403,6 +422,8 @@ def _run(model: nn.Module, x: torch.Tensor, predict: Predict | None, output: Out
             result = model(x) if predict is None else predict(model, x)
             chosen = select_output(result, output)
     finally:
+        for handle in handles:
+            handle.remove()
         for module, mode in modes.items():
             module.training = mode
     node = recorder.node_of(chosen)
@@ -410,7 +431,7 @@ def _run(model: nn.Module, x: torch.Tensor, predict: Predict | None, output: Out
         via = "predict(model, x)" if predict is not None else f"{type(model).__name__}.forward"
         raise CaptureError(f"the output chosen from {via} ({_summarise(result)}) does not depend on the input x "
                            "through the operations seen; check output= (or predict=)")
-    return _Pass(chosen, node, recorder)
+    return _Pass(chosen, node, recorder, fired)
 
 
 def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -442,7 +463,7 @@ class LayerInfo:
 
     index: int
     affine: tuple[str, ...]
-    activation: Activation | None
+    activation: Activation | Callable[[torch.Tensor], torch.Tensor] | None
     site: str | None
     width: int
     bias: bool
@@ -469,6 +490,7 @@ class CapturePlan:
     include_conv: bool = False
     model_name: str = "model"
     notes: list[str] = field(default_factory=list)
+    taps: list[tuple[str, nn.Module]] | None = None  # explicit taps: (name, module), in forward order
 
     @property
     def depth(self) -> int:
@@ -479,7 +501,7 @@ class CapturePlan:
         return [layer.width for layer in self.layers[:-1]]
 
     @property
-    def activation(self) -> Activation | None:
+    def activation(self) -> Activation | Callable[[torch.Tensor], torch.Tensor] | None:
         """The activation of layer 1 (the bounds use one activation between all layers)."""
         return self.layers[0].activation if self.depth > 1 else None
 
@@ -489,7 +511,11 @@ class CapturePlan:
 
     def bounds_kwargs(self) -> dict[str, Any]:
         """``YesCloud(X, Y, **plan.bounds_kwargs())``: depth, bias, activation."""
-        activation = self.activation.for_bounds() if self.activation is not None else "identity"
+        activation = self.activation
+        if activation is None:
+            activation = "identity"
+        elif isinstance(activation, Activation):
+            activation = activation.for_bounds()
         return {"depth": self.depth, "bias": self.bias, "activation": activation}
 
     def describe(self) -> str:
@@ -520,20 +546,90 @@ class CapturePlan:
 
 
 def trace(model: nn.Module, example_input: Any, *, predict: Predict | None = None,
-          output: OutputSelector = None, include_conv: bool = False) -> CapturePlan:
+          output: OutputSelector = None, include_conv: bool = False,
+          taps: Sequence[nn.Module | str] | None = None,
+          activation: str | Callable[[torch.Tensor], torch.Tensor] | None = None) -> CapturePlan:
     """Discover the certified network from one pass on ``example_input`` (a few samples, samples first).
 
     ``predict(model, x)``: the trained map when it is not ``forward``; ``output``:
     which part of the result is compared with Y (index, key or callable);
-    ``include_conv``: count convolutions as affine layers (hidden = their feature maps).
+    ``include_conv``: count convolutions as affine layers (hidden = their feature maps);
+    ``taps``: instead of discovery, the L-1 submodules (or their dotted names) whose
+    outputs are the hidden layers, each called once per forward; ``activation``: the
+    activation the bounds use (a name such as ``"relu"`` or an element-wise callable)
+    instead of the one found.
     Raises :class:`CaptureError` naming what was found and the option that fixes it.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if predict is not None and not callable(predict):
         raise TypeError(f"predict must be a callable predict(model, x) -> output; got {type(predict).__name__}")
+    chosen_activation = _resolve_activation(activation)
+    tap_modules = _resolve_taps(model, taps) if taps is not None else None
     x = _prepare_input(model, example_input)
-    run = _run(model, x, predict, output, include_conv=include_conv, describe=True)
+    run = _run(model, x, predict, output, include_conv=include_conv, describe=True,
+               taps=[m for _, m in tap_modules or ()])
+    if run.output.ndim < 1 or run.output.shape[0] != x.shape[0]:
+        raise CaptureError(f"the output has shape {tuple(run.output.shape)} for {x.shape[0]} input samples: it must "
+                           "hold one row per sample; choose another with output= or predict=")
+    if tap_modules is not None:
+        layers = _layers_from_taps(run, tap_modules, x.shape[0])
+    else:
+        layers = _layers_from_chain(run, include_conv)
+    missing = [layer.index for layer in layers[:-1] if layer.activation is None]
+    fallback = chosen_activation or (layers[0].activation if layers[0].activation is not None else Activation("relu"))
+    for layer in layers[:-1]:
+        layer.activation = chosen_activation or layer.activation or fallback
+    plan = CapturePlan(layers=layers, input_shape=tuple(x.shape[1:]), input_features=int(x[0].numel()),
+                       output_features=int(run.output[0].numel()), prelude=list(run.node.root().ops),
+                       predict=predict, output=output, include_conv=include_conv, model_name=type(model).__name__,
+                       taps=tap_modules)
+    plan.notes = _notes(plan, run.node if tap_modules is None else None)
+    if missing and chosen_activation is None:
+        plan.notes.append(f"the tap(s) of layer(s) {missing} are not the output of an activation; the bounds use "
+                          f"{plan.activation} (pass activation=… if the network uses another)")
+    return plan
+
+
+def _resolve_activation(activation) -> Activation | Callable[[torch.Tensor], torch.Tensor] | None:
+    if activation is None or isinstance(activation, Activation):
+        return activation
+    if isinstance(activation, str):
+        name = activation.lower()
+        if name not in _ACTIVATION_NAMES:
+            raise ValueError(f"activation={activation!r} is not known; use one of {sorted(_ACTIVATION_NAMES)} "
+                             "or pass an element-wise callable")
+        return Activation(name)
+    if callable(activation):
+        return activation
+    raise TypeError(f"activation must be a name such as 'relu' or an element-wise callable; got {activation!r}")
+
+
+def _resolve_taps(model: nn.Module, taps: Sequence[nn.Module | str]) -> list[tuple[str, nn.Module]]:
+    if isinstance(taps, (str, nn.Module)) or not isinstance(taps, Sequence):
+        raise TypeError("taps must be a list of submodules (or their dotted names), one per hidden layer, "
+                        f"in forward order; got {type(taps).__name__}")
+    names = {id(m): name for name, m in model.named_modules()}
+    resolved = []
+    for i, tap in enumerate(taps):
+        if isinstance(tap, str):
+            try:
+                module = model.get_submodule(tap)
+            except AttributeError as exc:
+                known = ", ".join(name for name, _ in list(model.named_modules())[1:13])
+                raise CaptureError(f"taps[{i}]={tap!r} is not a submodule of {type(model).__name__} "
+                                   f"(its submodules: {known}, …)") from exc
+        elif isinstance(tap, nn.Module):
+            if id(tap) not in names:
+                raise CaptureError(f"taps[{i}] ({type(tap).__name__}) is not a submodule of {type(model).__name__}")
+            module = tap
+        else:
+            raise TypeError(f"taps[{i}] must be a submodule or its dotted name; got {type(tap).__name__}")
+        resolved.append((names[id(module)], module))
+    return resolved
+
+
+def _layers_from_chain(run: _Pass, include_conv: bool) -> list[LayerInfo]:
     chain = run.node.chain()
     seen = _seen(run.node.root(), chain)
     if not chain:
@@ -543,23 +639,47 @@ def trace(model: nn.Module, example_input: Any, *, predict: Predict | None = Non
     for node in chain + [run.node]:
         if node.problem:
             raise CaptureError(f"{node.problem}; executed, in forward order: {seen}. The YES bounds need a chain of "
-                               "affine layers with one element-wise activation each; pass predict= to certify a "
-                               "part of the model that is such a chain")
+                               "affine layers with one element-wise activation each: pass taps=[…] (the modules "
+                               "whose outputs are the hidden layers), or predict= to certify a part of the model "
+                               "that is such a chain")
     layers = []
     for index, node in enumerate(chain, start=1):
         tap = node.tap
         width = int(tap[0].numel()) if (tap is not None and index < len(chain)) else int(run.output[0].numel())
         before = list(node.pre_ops) if node.activated else []
-        after = list(node.ops)
-        layers.append(LayerInfo(index, node.affine, node.activation, node.site, width, node.bias, before, after))
-    plan = CapturePlan(layers=layers, input_shape=tuple(x.shape[1:]), input_features=int(x[0].numel()),
-                       output_features=int(run.output[0].numel()), prelude=list(run.node.root().ops),
-                       predict=predict, output=output, include_conv=include_conv, model_name=type(model).__name__)
-    plan.notes = _notes(plan, chain[-1])
-    if run.output.ndim < 1 or run.output.shape[0] != x.shape[0]:
-        raise CaptureError(f"the output has shape {tuple(run.output.shape)} for {x.shape[0]} input samples: it must "
-                           "hold one row per sample; choose another with output= or predict=")
-    return plan
+        layers.append(LayerInfo(index, node.affine, node.activation, node.site, width, node.bias, before,
+                                list(node.ops)))
+    return layers
+
+
+def _layers_from_taps(run: _Pass, taps: list[tuple[str, nn.Module]], n: int) -> list[LayerInfo]:
+    outputs = _fired_once(run, taps, n, "the traced pass")
+    layers = []
+    for index, ((name, module), (tensor, node)) in enumerate(zip(taps, outputs), start=1):
+        activated = node is not None and node.activated and node.tap is not None
+        layers.append(LayerInfo(index, (f"… up to taps[{index - 1}] = {name} ({type(module).__name__})",),
+                                node.activation if activated else None, name, int(tensor[0].numel()),
+                                True if node is None else node.bias or node.layer == 0))
+    bias = run.node.bias if run.node.chain() else True
+    layers.append(LayerInfo(len(taps) + 1, ("… after the last tap, to the output",), None, None,
+                            int(run.output[0].numel()), bias))
+    return layers
+
+
+def _fired_once(run: _Pass, taps: list[tuple[str, nn.Module]], n: int, where: str):
+    outputs = []
+    for i, ((name, module), calls) in enumerate(zip(taps, run.fired)):
+        if len(calls) != 1:
+            why = ("never ran: pass modules that forward (or predict) calls" if not calls else
+                   f"ran {len(calls)} times: a module called at several depths (one nn.ReLU reused) cannot tell "
+                   "the layers apart; leave taps=None and the discovery will tell the calls apart")
+            raise CaptureError(f"on {where}, taps[{i}] = {name} ({type(module).__name__}) {why}")
+        tensor, node = calls[0]
+        if tensor.ndim < 1 or tensor.shape[0] != n:
+            raise CaptureError(f"on {where}, taps[{i}] = {name} returned shape {tuple(tensor.shape)} for {n} "
+                               "samples: a tap must give one row per sample")
+        outputs.append((tensor, node))
+    return outputs
 
 
 def _seen(input_node: _Node, chain: list[_Node]) -> str:
@@ -570,13 +690,14 @@ def _seen(input_node: _Node, chain: list[_Node]) -> str:
     return ", ".join(words) or "nothing that depends on the input"
 
 
-def _notes(plan: CapturePlan, last: _Node) -> list[str]:
+def _notes(plan: CapturePlan, last: _Node | None) -> list[str]:
     notes = []
+
     kinds = {str(layer.activation) for layer in plan.layers[:-1] if layer.activation is not None}
     if len(kinds) > 1:
         notes.append(f"the hidden layers use different activations ({', '.join(sorted(kinds))}); the bounds "
                      f"use {plan.activation} between every pair of layers")
-    if last.activated:
+    if last is not None and last.activated:
         notes.append(f"the output passes through {last.activation} after the last affine layer; the YES "
                      "network's last layer is linear, so YES-0 is a reference, not a certificate "
                      "(pick the pre-activation output with output= or predict= if forward returns it)")
@@ -610,8 +731,17 @@ def capture(model: nn.Module, X: Any, plan: CapturePlan, *, predict: Predict | N
     outputs = []
     for start in range(0, X.shape[0], chunk_size):
         x = X[start:start + chunk_size]
-        run = _run(model, x, predict, output, include_conv=plan.include_conv, describe=False)
-        taps = _check_pass(run, plan, x.shape[0], start)
+        run = _run(model, x, predict, output, include_conv=plan.include_conv, describe=False,
+                   taps=[m for _, m in plan.taps or ()])
+        if plan.taps is not None:
+            where = f"samples {start}…{start + x.shape[0] - 1}"
+            taps = [t for t, _ in _fired_once(run, plan.taps, x.shape[0], where)]
+            for i, (tap, width) in enumerate(zip(taps, plan.hidden_widths)):
+                if tap[0].numel() != width:
+                    raise CaptureError(f"on {where}, taps[{i}] gave {tap[0].numel()} features per sample, "
+                                       f"not the {width} traced")
+        else:
+            taps = _check_pass(run, plan, x.shape[0], start)
         for i, tap in enumerate(taps):
             hidden_chunks[i].append(tap.reshape(tap.shape[0], -1))
         outputs.append(run.output.reshape(run.output.shape[0], -1))
