@@ -472,3 +472,24 @@ def test_taps_that_are_not_activations_use_the_activation_given():
     assert tanh_plan.bounds_kwargs()["activation"] == "tanh" and not tanh_plan.notes
     with pytest.raises(CaptureError, match="not a submodule"):
         trace(model, X[:4], taps=["fc9"])
+
+
+def test_a_forward_in_another_thread_is_neither_traced_nor_tapped():
+    """The recorder and the taps' hooks see only the certification pass's own thread:
+    a training step running meanwhile keeps its graph and fires no tap."""
+    import threading
+
+    model, (X, _) = ResidualMLP(), _data()
+    outside: list[torch.Tensor] = []
+
+    def predict(m, x):
+        worker = threading.Thread(target=lambda: outside.append(m(torch.randn(3, 6))))
+        worker.start()
+        worker.join()
+        return m(x)
+
+    plan = trace(model, X[:4], predict=predict, taps=[model.act1, model.act2])  # each tap fired once
+    hidden, _ = capture(model, X, plan)
+    assert len(hidden) == 2 and len(outside) == 2
+    assert all(t.grad_fn is not None for t in outside)  # the other thread was not under no_grad
+    assert not model._forward_hooks and not model.act1._forward_hooks  # no hook left behind

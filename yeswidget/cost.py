@@ -363,10 +363,14 @@ def check(cost: CostEstimate, *, max_seconds: float = 60.0, max_bytes: float | N
         return cost
     over = []
     if too_slow:
-        over.append(f"more than the {_seconds(max_seconds)} allowed")
+        worst = max(cost.update_seconds, cost.yes0_seconds)
+        over.append(f"take about {_seconds(worst)} (limit {_seconds(max_seconds)})")
     if too_big:
-        over.append(f"more than the {_bytes(max_bytes)} of memory allowed (half the free memory)")
-    raise CostError(f"the YES bounds would cost too much: {cost.describe()}; that is {' and '.join(over)}.\n"
+        worst = max(cost.update_bytes, cost.yes0_bytes)
+        over.append(f"need about {_bytes(worst)} of memory (limit {_bytes(max_bytes)}, half the free memory)")
+    which = "one YES-k update" if max(cost.update_seconds, cost.update_bytes / max_bytes * max_seconds) >= \
+        max(cost.yes0_seconds, cost.yes0_bytes / max_bytes * max_seconds) else "YES-0"
+    raise CostError(f"refusing to start: {which} would {' and '.join(over)}.\n{cost.describe()}\n"
                     + "Ways out:\n" + "\n".join(f"  - {way}" for way in _ways_out(cost, max_seconds, max_bytes)))
 
 
