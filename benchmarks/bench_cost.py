@@ -33,8 +33,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from yeswidget import cost  # noqa: E402
-from yeswidget.bounds import YesCloud  # noqa: E402
+from yeswidget import cost
+from yeswidget.bounds import YesCloud
 
 # (label, N, n, hidden widths, m)
 SHAPES = [
@@ -62,6 +62,14 @@ def _best(fn, repeats, sync):
         sync()
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def _time_bounds(X, Y, hidden, repeats, sync) -> tuple[float, float]:
+    """Best wall-clock seconds of YES-0 (building the cloud) and of one YES-k update."""
+    yes0, cloud = _best(lambda: YesCloud(X, Y, len(hidden) + 1), repeats, sync)
+    cloud.compute(hidden)  # warm-up
+    update, _ = _best(lambda: cloud.compute(hidden), repeats, sync)
+    return yes0, update
 
 
 def _status(key: str) -> int:
@@ -100,9 +108,9 @@ def _memory_in_child(shape, threads) -> float:
     _, N, n, widths, m = shape
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MALLOC_MMAP_THRESHOLD_="65536",
                MALLOC_TRIM_THRESHOLD_="0", PYTHONPATH=os.path.dirname(HERE))
-    code = ("import json, torch, sys; sys.path.insert(0, %r); torch.set_num_threads(%d); "
-            "from bench_cost import measure_memory_cpu; print(json.dumps(measure_memory_cpu(%d, %d, %r, %d)))"
-            % (HERE, threads, N, n, widths, m))
+    code = (f"import json, torch, sys; sys.path.insert(0, {HERE!r}); torch.set_num_threads({threads}); "
+            "from bench_cost import measure_memory_cpu; "
+            f"print(json.dumps(measure_memory_cpu({N}, {n}, {widths!r}, {m})))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -132,10 +140,7 @@ def main() -> None:
         label, N, n, widths, m = shape
         estimate = cost.estimate(N, n, widths, m, device=device)
         X, Y, hidden = _data(N, n, widths, m, device)
-        yes0, cloud = _best(lambda: YesCloud(X, Y, len(widths) + 1), args.repeats, sync)
-        cloud.compute(hidden)  # warm-up
-        update, _ = _best(lambda: cloud.compute(hidden), args.repeats, sync)
-        del cloud
+        yes0, update = _time_bounds(X, Y, hidden, args.repeats, sync)
         if device.type == "cuda":
             memory = measure_memory_cuda(N, n, widths, m, device)
         else:

@@ -293,7 +293,7 @@ def test_f_cnn_head_certified_from_the_raw_input():
 
 def test_f_cnn_with_conv_layers_included():
     model = SmallCNN()
-    X, Y = _data(n=12, shape=(1, 8, 8))
+    X, _ = _data(n=12, shape=(1, 8, 8))
     plan = trace(model, X[:4], include_conv=True)
     assert plan.depth == 5 and plan.hidden_widths == [4 * 8 * 8, 8 * 4 * 4, 16, 12]
     hidden, _ = capture(model, X, plan)

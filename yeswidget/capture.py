@@ -35,15 +35,16 @@ import inspect
 import sys
 import threading
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["trace", "capture", "CapturePlan", "LayerInfo", "Activation", "CaptureError", "select_output"]
+__all__ = ["Activation", "CaptureError", "CapturePlan", "LayerInfo", "capture", "select_output", "trace"]
 
 Predict = Callable[[nn.Module, torch.Tensor], Any]
 OutputSelector = int | str | Callable[[Any], torch.Tensor] | None
@@ -153,7 +154,7 @@ class _Node:
     previous layer's activated node (or the input node).
     """
 
-    def __init__(self, layer: int, parent: "_Node | None", *, activated: bool = False,
+    def __init__(self, layer: int, parent: _Node | None, *, activated: bool = False,
                  affine: tuple[str, ...] = (), bias: bool = False, problem: str | None = None) -> None:
         self.layer = layer
         self.parent = parent
@@ -167,7 +168,7 @@ class _Node:
         self.ops: list[str] = []  # other ops seen at this node, in order
         self.pre_ops: list[str] = []  # ops between the affine map and the activation
 
-    def derived(self, **changes) -> "_Node":
+    def derived(self, **changes) -> _Node:
         node = _Node(self.layer, self.parent, activated=self.activated, affine=self.affine,
                      bias=self.bias, problem=self.problem)
         node.activation, node.site, node.tap = self.activation, self.site, self.tap
@@ -176,7 +177,7 @@ class _Node:
             setattr(node, key, value)
         return node
 
-    def chain(self) -> list["_Node"]:
+    def chain(self) -> list[_Node]:
         """The layer nodes from layer 1 to this one (the input node excluded)."""
         nodes: list[_Node] = []
         node: _Node | None = self
@@ -185,7 +186,7 @@ class _Node:
             node = node.parent
         return nodes[::-1]
 
-    def root(self) -> "_Node":
+    def root(self) -> _Node:
         node = self
         while node.parent is not None:
             node = node.parent
@@ -350,7 +351,8 @@ def select_output(result: Any, output: OutputSelector) -> torch.Tensor:
     if callable(output) and not isinstance(output, (int, str)):
         chosen = output(result)
     elif isinstance(output, bool) or not isinstance(output, (int, str)):
-        raise TypeError(f"output must be an int index, a dict key (str) or a callable(result) -> tensor; got {output!r}")
+        raise TypeError("output must be an int index, a dict key (str) or a callable(result) -> tensor; "
+                        f"got {output!r}")
     else:
         try:
             chosen = result[output] if isinstance(result, (tuple, list, dict)) or isinstance(output, int) \
@@ -520,12 +522,13 @@ class CapturePlan:
 
     def describe(self) -> str:
         """Several lines: the certified network, in forward order."""
-        source = f"predict(model, x)" if self.predict is not None else f"{self.model_name}.forward"
+        source = "predict(model, x)" if self.predict is not None else f"{self.model_name}.forward"
         shape = "×".join(map(str, self.input_shape)) or "1"
         lines = [f"Certified network: {self.depth} affine layer(s), traced from what {source} executed, in order."]
         lines.append(f"  X: the model input, {shape} per sample → {self.input_features} features (flattened)")
         if self.prelude:
-            lines.append(f"  before layer 1, part of it (layer 1 is fitted from the raw input): {', '.join(self.prelude)}")
+            lines.append("  before layer 1, part of it (layer 1 is fitted from the raw input): "
+                         + ", ".join(self.prelude))
         for layer in self.layers:
             head = f"  layer {layer.index}: {' → '.join(layer.affine)}"
             head += "".join(f" → {op}" for op in layer.before_activation)

@@ -24,14 +24,15 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from .bounds import Y_TARGET, _cached_plan
 
-__all__ = ["CostEstimate", "CostError", "Rates", "estimate", "estimate_for_plan", "check", "rates", "free_memory"]
+__all__ = ["CostError", "CostEstimate", "Rates", "check", "estimate", "estimate_for_plan", "free_memory", "rates"]
 
 #: seconds of Python and kernel-launch overhead per least-squares basis (a dozen small ops)
 _BASIS_OVERHEAD_S = 2e-4
