@@ -95,7 +95,7 @@ def test_b_functional_relu_is_seen():
     model, (X, Y) = FunctionalReLU(), _data()
     plan = trace(model, X[:4])
     assert plan.depth == 4 and plan.hidden_widths == [10, 10, 8]
-    assert "called in FunctionalReLU.forward" in plan.describe()
+    assert "F.relu in FunctionalReLU.forward" in plan.describe()
     hidden, _ = capture(model, X, plan, chunk_size=7)  # chunked: 40 samples in 6 passes
     by_hand: list[list[torch.Tensor]] = [[], [], []]
     with torch.no_grad():

@@ -304,10 +304,10 @@ class _Recorder(TorchFunctionMode):
         new.pre_ops, new.ops = list(node.ops), []
         self._taps[id(out)] = new
         if self.describe:
-            new.site = self._caller()
+            new.site = self._caller(_spelling(func, name))
         return new
 
-    def _caller(self) -> str:
+    def _caller(self, spelling: str) -> str:
         """Which module's forward called the activation (trace only: walks frames)."""
         frame = sys._getframe(3)
         for _ in range(60):
@@ -321,9 +321,21 @@ class _Recorder(TorchFunctionMode):
                     if module_name and not list(owner.children()):
                         self.calls[id(owner)] = self.calls.get(id(owner), 0) + 1
                         return f"{module_name} ({type(owner).__name__}) call {self.calls[id(owner)]}"
-                    return f"called in {type(owner).__name__}.forward" + (f" ({module_name})" if module_name else "")
+                    where = f"{type(owner).__name__}.forward" + (f" ({module_name})" if module_name else "")
+                    return f"{spelling} in {where}"
             frame = frame.f_back
-        return "called outside any module's forward (predict=)"
+        return f"{spelling} outside any module's forward (in predict=)"
+
+
+def _spelling(func: Callable, name: str) -> str:
+    """How the user wrote the call: F.relu, torch.relu or Tensor.relu."""
+    qualname = getattr(func, "__qualname__", "") or ""
+    module = getattr(func, "__module__", "") or ""
+    if qualname.startswith("TensorBase.") or qualname.startswith("Tensor."):
+        return f"Tensor.{func.__name__}"
+    if module.startswith("torch.nn.functional") or module.startswith("torch._C._nn"):
+        return f"F.{func.__name__}"
+    return f"torch.{func.__name__}"
 
 
 def _per_sample(tensor: torch.Tensor) -> str:
