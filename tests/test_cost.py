@@ -92,3 +92,15 @@ def test_bad_shapes():
         cost.estimate(0, 10, [5], 2)
     with pytest.raises(ValueError, match="hidden width"):
         cost.estimate(10, 10, [0], 2)
+
+
+def test_measuring_the_rates_leaves_the_random_state_alone():
+    """Calibrating must not change what the user's seeded training draws."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cost._rates_cache.clear()
+    measured = cost.rates("cpu")
+    assert measured.gemm > 0 and measured.eigh3 > 0 and measured.stream > 0
+    assert torch.equal(torch.rand(3), expected)
+    assert cost.rates("cpu") is measured  # measured once per process

@@ -100,21 +100,20 @@ def rates(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float64
 
 def _measure(device: torch.device, dtype: torch.dtype) -> Rates:
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    generator = torch.Generator(device="cpu").manual_seed(0)
     cpu = device.type == "cpu"
     size = 384 if cpu else 4096
-    a = torch.randn(size, size, generator=generator, dtype=dtype).to(device)
+    a = _matrix(size, size, dtype, device)
     gemm = 2 * size ** 3 / _best_time(lambda: a @ a, 3, sync)
     thin, long = (64, 4096) if cpu else (64, 65536)  # the shape of a Gram matrix [Z, 1]ᵀ[Z, 1]
-    z = torch.randn(long, thin, generator=generator, dtype=dtype).to(device)
+    z = _matrix(long, thin, dtype, device)
     skinny = 2 * long * thin ** 2 / _best_time(lambda: z.mT @ z, 3, sync)
     gemm_half = thin * max(gemm / skinny - 1, 0.0)
     # LAPACK-style eigh: ~11 GEMM-flop per d³ at large d on CPUs, dominated by d² work when d is small
-    small = _eigh_time(64, dtype, device, generator, sync)
+    small = _eigh_time(64, dtype, device, sync)
     if cpu:
         eigh3 = 11.0 / gemm
     else:  # GPU solvers differ too much: fit a second size
-        large = _eigh_time(1024, dtype, device, generator, sync)
+        large = _eigh_time(1024, dtype, device, sync)
         eigh3 = max((large - 256 * small) / (1024 ** 3 - 256 * 64 ** 3), 11.0 / gemm)
     eigh2 = max((small - eigh3 * 64 ** 3) / 64 ** 2, 0.0)
     src = torch.ones(1 << 21, dtype=dtype, device=device)  # 16 MB in float64: beyond most caches
@@ -124,8 +123,14 @@ def _measure(device: torch.device, dtype: torch.dtype) -> Rates:
                  dtype=str(dtype).replace("torch.", ""))
 
 
-def _eigh_time(d: int, dtype: torch.dtype, device: torch.device, generator, sync) -> float:
-    m = torch.randn(d, d, generator=generator, dtype=dtype).to(device)
+def _matrix(rows: int, cols: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A random test matrix made on ``device`` by a private generator (the global RNG state is untouched)."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    return torch.randn(rows, cols, dtype=dtype, device=device, generator=generator)
+
+
+def _eigh_time(d: int, dtype: torch.dtype, device: torch.device, sync) -> float:
+    m = _matrix(d, d, dtype, device)
     spd = m @ m.mT + d * torch.eye(d, dtype=dtype, device=device)
     return _best_time(lambda: torch.linalg.eigh(spd), 3, sync)
 
