@@ -493,3 +493,16 @@ def test_a_forward_in_another_thread_is_neither_traced_nor_tapped():
     assert len(hidden) == 2 and len(outside) == 2
     assert all(t.grad_fn is not None for t in outside)  # the other thread was not under no_grad
     assert not model._forward_hooks and not model.act1._forward_hooks  # no hook left behind
+
+
+def test_an_output_activation_is_reported():
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 6), nn.Sigmoid())
+    X, _ = _data()
+    plan = trace(model, X[:4])
+    assert plan.depth == 2 and plan.hidden_widths == [8]
+    assert any("passes through sigmoid after the last affine layer" in note for note in plan.notes)
+    assert "→ sigmoid → output, 6 features" in plan.describe()
+    hidden, output = capture(model, X, plan)
+    with torch.no_grad():
+        torch.testing.assert_close(output, model(X), rtol=0, atol=0)
+        torch.testing.assert_close(hidden[0], model[1](model[0](X)), rtol=0, atol=0)

@@ -546,6 +546,8 @@ class CapturePlan:
             head += "".join(f" → {op}" for op in layer.before_activation)
             if layer.activation is not None and layer.index < self.depth:
                 tail = f" → {layer.activation} [{layer.site}] = hidden output {layer.index}, width {layer.width}"
+            elif layer.activation is not None:  # an output activation (noted below)
+                tail = f" → {layer.activation} → output, {layer.width} features"
             else:
                 tail = f" → output, {layer.width} features"
             extra = f"; then {', '.join(layer.after)}" if layer.after else ""
