@@ -331,9 +331,9 @@ def _spelling(func: Callable, name: str) -> str:
     """How the user wrote the call: F.relu, torch.relu or Tensor.relu."""
     qualname = getattr(func, "__qualname__", "") or ""
     module = getattr(func, "__module__", "") or ""
-    if qualname.startswith("TensorBase.") or qualname.startswith("Tensor."):
+    if qualname.startswith(("TensorBase.", "Tensor.")):
         return f"Tensor.{func.__name__}"
-    if module.startswith("torch.nn.functional") or module.startswith("torch._C._nn"):
+    if module.startswith(("torch.nn.functional", "torch._C._nn")):
         return f"F.{func.__name__}"
     return f"torch.{func.__name__}"
 
