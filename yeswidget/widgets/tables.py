@@ -21,7 +21,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .run import RUN_STATUSES, ZONES, to_db
+from ..run import RUN_STATUSES, ZONES, to_db
 
 __all__ = [
     "RunsTable",
@@ -39,7 +39,7 @@ def _static_dir() -> pathlib.Path:
     symlink was not created (e.g. git on Windows without symlink support,
     which checks it out as a small text file).
     """
-    here = pathlib.Path(__file__).resolve().parent
+    here = pathlib.Path(__file__).resolve().parent.parent  # moved into yeswidget/widgets/
     static = here / "static"
     if static.is_dir():
         return static
