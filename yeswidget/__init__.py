@@ -17,7 +17,7 @@ def __getattr__(name):
     # the widgets import ipywidgets/bqplot: load them only when asked for, so the
     # engine and the monitor stay usable from a plain script
     if name == "CloudChart":
-        from .chart import CloudChart
+        from .widgets.chart import CloudChart
         return CloudChart
     if name == "LiveCloud":
         from .live import LiveCloud

@@ -98,7 +98,7 @@ def _demo(args) -> int:
 
     from .bounds import YesCloud
     from .monitor import TextPrinter
-    from .render import save_cloud
+    from .view.render import save_cloud
     from .tasks import get_task
     from .training import Settings, Trainer
 

@@ -57,7 +57,7 @@ class YesCallback(Callback):
         if self.chart_wanted:
             from IPython.display import display
 
-            from .chart import CloudChart
+            from .widgets.chart import CloudChart
 
             self.chart = CloudChart(self.monitor)
             display(self.chart)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import ipywidgets as widgets
 
-from .chart import CloudChart
+from .widgets.chart import CloudChart
 from .monitor import Monitor
 from .playground import _set_lr_value
 from .run import EpochEvent, Run

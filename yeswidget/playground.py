@@ -20,11 +20,11 @@ import ipywidgets as widgets
 import traitlets
 
 from .bounds import YesCloud
-from .chart import CloudChart
+from .widgets.chart import CloudChart
 from .monitor import ZONE_WORDS, _certification_set, describe_certification, discover_layers
 from .run import EpochEvent, Run, StatusEvent, to_db
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
-from .widgets import RunsTable, ZoneTimeline
+from .widgets.tables import RunsTable, ZoneTimeline
 
 __all__ = ["Playground", "RUN_COLORS"]
 

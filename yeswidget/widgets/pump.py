@@ -119,7 +119,9 @@ class Pump:
     def on_pump_thread(self) -> bool:
         return self._thread is threading.current_thread()
 
-    def __len__(self) -> int:
+    @property
+    def registered(self) -> int:
+        """How many widgets are registered."""
         return len(self._clients)
 
     # ------------------------------------------------------------------ producers
