@@ -18,12 +18,12 @@ from types import SimpleNamespace
 import pytest
 import traitlets
 
-from yeswidget import widgets
+from yeswidget.widgets import tables as widgets  # moved into the widgets package
 from yeswidget.widgets import RUNS_TABLE_COLUMNS, RunsTable, SelectHandle, ZoneTimeline
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 JS_DIR = REPO / "js"
-PACKAGE_DIR = pathlib.Path(widgets.__file__).resolve().parent
+PACKAGE_DIR = pathlib.Path(widgets.__file__).resolve().parent.parent
 
 MODULES = {"runs_table.js": RunsTable, "zone_timeline.js": ZoneTimeline}
 
