@@ -631,3 +631,158 @@ def test_minibatch_history_is_resent_only_when_the_tail_is_full(manual_pump):
     if chart.step_tail.x.size:
         assert chart.step_tail.x[0] == chart.step_line.x[-1]
     chart.close()
+
+
+# --------------------------------------------------------------------------
+# the runtime: one writer thread, nothing left behind, only changes sent
+# --------------------------------------------------------------------------
+def _torch_setup(n=64, seed=0):
+    torch = pytest.importorskip("torch")
+    from yeswidget.tasks import mlp
+
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 4, generator=g)
+    Y = torch.relu(X @ torch.randn(4, 3, generator=g))
+    torch.manual_seed(seed)
+    model = mlp([4, 8, 8, 3])
+    return torch, model, X, Y
+
+
+def test_minibatch_points_reach_the_chart_during_the_first_epoch():
+    torch, model, X, Y = _torch_setup()
+    from yeswidget.monitor import Monitor
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, epochs=2)
+    chart = CloudChart(monitor, pump=Pump(interval=0.05))
+    seen_mid_epoch = 0
+    for step in range(100):                   # a first epoch of 100 steps, ~0.6 s
+        idx = torch.arange(step % 4 * 16, step % 4 * 16 + 16)
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(X[idx]), Y[idx], reduction="sum") / 16
+        loss.backward()
+        optimizer.step()
+        monitor.log(loss)
+        time.sleep(0.006)
+        if step == 80:
+            chart.flush()
+            seen_mid_epoch = drawn_steps(chart).size
+    # steps-per-epoch is unknown until the epoch ends, yet the minibatch line is already there,
+    # spread over the first epoch in order
+    assert seen_mid_epoch >= 20
+    x = drawn_steps(chart)
+    assert np.all((x > 0) & (x <= 1.0))
+    monitor.epoch_end()
+    assert monitor.wait(60)
+    chart.flush()
+    np.testing.assert_allclose(drawn_steps(chart), np.arange(1, 101) / 100, atol=1e-6)
+    assert chart.loss_line.x.size == 1
+    monitor.close()
+    chart.close()
+
+
+def test_close_releases_every_widget_model_it_created():
+    from ipywidgets.widgets.widget import _instances
+
+    pump = Pump(interval=0.02)
+    before = set(_instances)
+    chart = CloudChart(pump=pump)
+    chart.watch(feed(FakeMonitor("a", epochs_total=30), epochs=8))
+    chart.show_orders = chart.show_depth = True   # built when first shown …
+    chart.scale = "log"                          # new y scales and axes in all three figures
+    chart.show_orders = False                    # … closed when hidden
+    chart.scale = "linear"
+    chart.watch(feed(FakeMonitor("b"), epochs=3))  # run a becomes a past run: a new mark
+    chart.add_run(feed(FakeMonitor("c"), epochs=4).run)
+    chart.highlight("a")
+    chart.clear_runs()
+    chart.add_run(feed(FakeMonitor("d"), epochs=2).run)
+    chart.to_png  # noqa: B018 - reading attributes creates nothing
+    assert len(set(_instances) - before) > 30
+    chart.close()
+    assert set(_instances) - before == set()
+    assert pump.thread is None
+
+
+def test_hidden_panels_cost_nothing_until_shown(chart):
+    from ipywidgets.widgets.widget import _instances
+
+    chart.watch(feed(FakeMonitor(), epochs=3))
+    assert chart.orders_figure is None and chart.depth_figure is None
+    n = len(_instances)
+    chart.show_depth = True
+    assert chart.depth_figure in chart.children and len(_instances) > n
+    depth = chart.depth_figure
+    chart.show_depth = False
+    assert chart.depth_figure is None and depth not in chart.children
+    assert depth.comm is None                    # closed, not just hidden
+    assert len(_instances) == n
+
+
+def test_only_what_changed_is_sent(chart, monkeypatch):
+    mon = FakeMonitor(epochs_total=100)
+    chart.watch(mon)
+    feed(mon, epochs=5)
+    chart.flush()
+    sent = []
+    monkeypatch.setattr(ipywidgets.Widget, "_send", lambda self, msg, buffers=None: sent.append((self, msg)))
+    # minibatch steps only: the status line, the zone hover data and the loss line stay as they are
+    # (the bands do move: they reach the newest step)
+    for k in range(3):
+        mon.steps(50 + k, [5.0 + (k + 1) / 10], [0.05])
+        chart.flush()
+    changed = {w for w, _ in sent}
+    assert chart.step_tail in changed
+    for unchanged in (chart.status, chart.loss_dots, chart.loss_line, chart.progress, chart.eta, chart.figure):
+        assert unchanged not in changed
+    sent.clear()
+    chart.flush()                                # nothing new: nothing sent at all
+    assert sent == []
+    mon.epoch(record(6, 0.05))                   # a new epoch: its reading is sent once
+    chart.flush()
+    assert chart.status in {w for w, _ in sent} and chart.loss_dots in {w for w, _ in sent}
+
+
+def test_every_widget_write_during_a_monitor_run_is_on_the_pump_thread(monkeypatch):
+    torch, model, X, Y = _torch_setup()
+    from yeswidget.monitor import Monitor
+
+    pump = Pump(interval=0.02)
+    chart = CloudChart(pump=pump, show_orders=True, show_depth=True)
+    writes: list[tuple[int, str]] = []
+    original = ipywidgets.Widget.notify_change
+
+    def recording(self, change):
+        writes.append((threading.get_ident(), f"{type(self).__name__}.{change['name']}"))
+        return original(self, change)
+
+    monkeypatch.setattr(ipywidgets.Widget, "notify_change", recording)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, epochs=6, background=True)
+    chart.watch(monitor)
+
+    def train():                                 # the training thread; the bounds run on the worker
+        for _ in monitor.epochs(6):
+            for start in range(0, 64, 16):
+                optimizer.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(X[start:start + 16]), Y[start:start + 16],
+                                                    reduction="sum") / 16
+                loss.backward()
+                optimizer.step()
+                monitor.log(loss)
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    trainer.join(120)
+    assert monitor.wait(60)
+    chart.add_run(monitor.run)                   # API calls from the main thread write nothing either
+    chart.highlight(monitor.run.run_id)
+    chart.flush()
+    pump_thread = pump.thread.ident
+    monkeypatch.undo()
+    assert chart.loss_line.x.size == 6 and len(writes) > 100
+    elsewhere = sorted({name for ident, name in writes if ident != pump_thread})
+    assert elsewhere == [], f"widget state written off the pump thread: {elsewhere}"
+    monitor.close()
+    chart.close()
+    assert pump.thread is None

@@ -425,6 +425,7 @@ class Monitor:
         self._pending: list[tuple[int, Any]] = []  # (step index within epoch, loss tensor/float)
         self._steps_this_epoch = 0
         self.steps_per_epoch: int | None = None
+        self._first_epoch_ks: list[int] | None = []  # step-in-epoch of each first-epoch loss (None after it)
         self._last_flush = time.perf_counter()
         self._t_start: float | None = None
         self._bounds_seconds = 0.0
@@ -559,7 +560,7 @@ class Monitor:
             elif self.loss_reduction == "sum" and self.batch_size:
                 loss = loss / self.batch_size
             self._pending.append((self._steps_this_epoch, self.epoch, loss))
-        if self.steps_per_epoch and time.perf_counter() - self._last_flush > 0.25:
+        if time.perf_counter() - self._last_flush > 0.25:
             self._flush_steps()
 
     def _flush_steps(self) -> None:
@@ -579,7 +580,18 @@ class Monitor:
             first = len(self.run.step_losses)
             self.run.step_losses.extend(values)
             self.run.step_positions.extend(positions)
+            if self._first_epoch_ks is not None:
+                self._place_first_epoch(pending, per_epoch)
         self._emit(StepEvent(self.run.run_id, first, positions, tuple(values), self.lr, self.batch_size))
+
+    def _place_first_epoch(self, pending: list, per_epoch: int) -> None:
+        """First epoch: steps are sent before steps-per-epoch is known, at provisional positions
+        (``k / steps so far``); the run's positions are corrected in place at every flush, so once
+        the first epoch ends they are final (displays re-read them then). Under the lock."""
+        ks = self._first_epoch_ks
+        assert ks is not None
+        ks.extend(k for k, epoch, _ in pending if epoch == 0)
+        self.run.step_positions[: len(ks)] = [min(k, per_epoch) / per_epoch for k in ks]
 
     def mark(self, kind: str, value: Any) -> None:
         """Note something that happened mid-run (drawn on the chart), e.g. a batch-size change."""
@@ -633,6 +645,10 @@ class Monitor:
         if self._steps_this_epoch:
             self.steps_per_epoch = self._steps_this_epoch
         self._flush_steps()
+        if self._first_epoch_ks:  # the first epoch's steps at their final positions
+            with self._lock:
+                self._place_first_epoch([], self.steps_per_epoch or 1)
+        self._first_epoch_ks = None  # positions are final from here on
         hidden, output = self._forward_certification()
         # the metric E in the bounds' precision (float64 by default): a float32 sum over N·m
         # squared errors is off by ~1e-6 relative, enough to flip a zone at an edge

@@ -85,6 +85,7 @@ class CloudChart(widgets.VBox):
         self._title = title
         self._model = ChartModel(PAST_COLORS)
         self._steps = StepDecimator(self.TAIL_POINTS)
+        self._steps_seen: tuple[int, int] = (0, 0)
         self._handle: Any = None
         self._closed = False
         self._error_note = ""
@@ -215,6 +216,9 @@ class CloudChart(widgets.VBox):
                                      show_orders=self.show_orders, show_depth=self.show_depth,
                                      epochs_total=model.epochs_total(), hover_points=self.HOVER_POINTS)
             series, status = track.series(), track.reading(settings.epochs_total)
+            if (track.serial, track.revision) != self._steps_seen:
+                self._steps.reset()  # a new run, or steps that moved
+                self._steps_seen = (track.serial, track.revision)
             title = (track.run.label if track.run.config else "") if self._title is None and track.run else None
         scene = compose(series, settings, past=[(p.series, p.color) for p in past], status=status, steps=self._steps)
         self._main.apply(scene, [id(p) for p in past], highlight, title)

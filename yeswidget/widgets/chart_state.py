@@ -13,6 +13,7 @@ until steps-per-epoch is known) are drawn as they come.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import threading
 import time
@@ -63,6 +64,8 @@ class RunTrack:
         self.records: list[EpochRecord] = []
         self.cols = {name: Growable(256) for name in ("epoch", "loss", "upper", "lower")}
         self.step_x, self.step_y = Growable(), Growable()
+        self.revision = 0  # counts rewrites of steps already held
+        self.serial = next(_SERIALS)
         self.status: tuple[str, str, str] = ("running", "", "")
         self.arrival: list[float] | None = None
 
@@ -76,16 +79,26 @@ class RunTrack:
             self.status = (run.status, run.message or "", run.traceback or "")
 
     def add_steps(self, first: int, positions: Any, losses: Any) -> None:
-        """Steps ``first …`` of the run; those already held are skipped."""
-        skip = max(len(self.step_x) - int(first), 0)
-        n = min(len(positions), len(losses))
-        if skip < n:
-            self.step_x.extend(positions[skip:n])
-            self.step_y.extend(losses[skip:n])
+        """Steps ``first …`` of the run (index in the run). A step already held keeps its loss and
+        takes the new position: a monitor may re-send the first epoch's steps with their final
+        positions once steps-per-epoch is known."""
+        n, held, first = min(len(positions), len(losses)), len(self.step_x), int(first)
+        overlap = min(max(held - first, 0), n)
+        if overlap:
+            x = self.step_x.view()
+            new_x = np.asarray(positions[:overlap], dtype=np.float64)
+            if not np.array_equal(x[first:first + overlap], new_x, equal_nan=True):
+                x[first:first + overlap] = new_x
+                self.revision += 1  # the decimated history must be recomputed
+        if overlap < n:  # new steps (after a gap too: kept, in order)
+            self.step_x.extend(positions[overlap:n])
+            self.step_y.extend(losses[overlap:n])
 
     def add_record(self, record: EpochRecord, arrived: float | None) -> None:
         if self.records and record.epoch <= self.records[-1].epoch:
             return
+        if not self.records:
+            self._settle_first_epoch()
         self.records.append(record)
         for name, value in (("epoch", record.epoch), ("loss", record.loss), ("upper", record.upper),
                             ("lower", record.lower)):
@@ -96,13 +109,32 @@ class RunTrack:
             else:
                 self.arrival[2:] = [record.epoch, arrived]
 
+    def _settle_first_epoch(self) -> None:
+        """The first epoch ended: its steps take their final positions from the run (a monitor
+        sends them before it knows the steps per epoch)."""
+        n = len(self.step_x)
+        final = list(getattr(self.run, "step_positions", ())[:n])
+        if n and len(final) == n:
+            self.step_x.view()[:] = final
+        elif n:
+            self.step_x.view()[:] = self.step_positions()
+        self.revision += 1
+
+    def step_positions(self) -> np.ndarray:
+        """x of the steps: as received; before the first record, positions that go backwards
+        (provisional ones, steps per epoch unknown) are spread evenly over the first epoch."""
+        x = self.step_x.view()
+        if self.records or x.size < 2 or bool(np.all(x[1:] >= x[:-1])):
+            return x
+        return np.arange(1, x.size + 1, dtype=np.float64) / x.size
+
     def series(self) -> RunSeries:
         """Arrays for the scene (views: valid until the next drain)."""
         run = self.run
         return RunSeries(
             epochs=self.cols["epoch"].view(), loss=self.cols["loss"].view(), upper=self.cols["upper"].view(),
             lower=self.cols["lower"].view(), zones=[r.zone for r in self.records],
-            yes_k=[r.yes_k for r in self.records], step_x=self.step_x.view(), step_y=self.step_y.view(),
+            yes_k=[r.yes_k for r in self.records], step_x=self.step_positions(), step_y=self.step_y.view(),
             run_upper=_f(getattr(run, "upper", math.nan)), layer_errors=list(getattr(run, "layer_errors", ()) or ()),
             marks=list(getattr(run, "marks", ()) or ()), label=run.label if run is not None and run.config else "",
             run_id=self.run_id,
@@ -240,6 +272,9 @@ class ChartModel:
         if total is None and self.monitor is not None:
             total = getattr(self.monitor, "epochs_total", None)
         return total
+
+
+_SERIALS = itertools.count(1)
 
 
 def _f(value: Any) -> float:
