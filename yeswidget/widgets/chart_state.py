@@ -62,6 +62,8 @@ class RunTrack:
         self.run_id = run_id or getattr(run, "run_id", "") or ""
         self.epochs_total = epochs_total
         self.records: list[EpochRecord] = []
+        self.zones: list[str] = []
+        self.yes_k: list[list[float]] = []
         self.cols = {name: Growable(256) for name in ("epoch", "loss", "upper", "lower")}
         self.step_x, self.step_y = Growable(), Growable()
         self.revision = 0  # counts rewrites of steps already held
@@ -100,6 +102,8 @@ class RunTrack:
         if not self.records:
             self._settle_first_epoch()
         self.records.append(record)
+        self.zones.append(record.zone)
+        self.yes_k.append(record.yes_k)
         for name, value in (("epoch", record.epoch), ("loss", record.loss), ("upper", record.upper),
                             ("lower", record.lower)):
             self.cols[name].extend([_f(value)])
@@ -133,8 +137,8 @@ class RunTrack:
         run = self.run
         return RunSeries(
             epochs=self.cols["epoch"].view(), loss=self.cols["loss"].view(), upper=self.cols["upper"].view(),
-            lower=self.cols["lower"].view(), zones=[r.zone for r in self.records],
-            yes_k=[r.yes_k for r in self.records], step_x=self.step_positions(), step_y=self.step_y.view(),
+            lower=self.cols["lower"].view(), zones=self.zones,
+            yes_k=self.yes_k, step_x=self.step_positions(), step_y=self.step_y.view(),
             run_upper=_f(getattr(run, "upper", math.nan)), layer_errors=list(getattr(run, "layer_errors", ()) or ()),
             marks=list(getattr(run, "marks", ()) or ()), label=run.label if run is not None and run.config else "",
             run_id=self.run_id,
@@ -211,8 +215,34 @@ class ChartModel:
 
     # ------------------------------------------------------------ the pump (under lock)
     def drain(self) -> None:
-        for item in self.inbox.take():
-            getattr(self, "_on_" + item[0])(*item[1:])
+        items, i = self.inbox.take(), 0
+        while i < len(items):
+            item = items[i]
+            if item[0] == "event" and isinstance(item[2], StepEvent):
+                i = self._steps_from(items, i)
+            else:
+                getattr(self, "_on_" + item[0])(*item[1:])
+                i += 1
+
+    def _steps_from(self, items: list, i: int) -> int:
+        """Consecutive step events of one run as one batch (the event path's cost is per batch)."""
+        _kind, generation, event, arrived = items[i]
+        positions, losses = list(event.positions), list(event.losses)
+        expected = event.first_step + len(event.positions)
+        j = i + 1
+        while j < len(items):
+            _kind, gen, nxt, _ = items[j]
+            if (_kind != "event" or gen != generation or not isinstance(nxt, StepEvent)
+                    or nxt.run_id != event.run_id or nxt.first_step != expected):
+                break
+            positions += nxt.positions
+            losses += nxt.losses
+            expected += len(nxt.positions)
+            j += 1
+        if j > i + 1:
+            event = StepEvent(event.run_id, event.first_step, tuple(positions), tuple(losses))
+        self._on_event(generation, event, arrived)
+        return j
 
     def _on_watch(self, generation: int, monitor: Any, keep_previous: bool) -> None:
         self._retire(keep_previous)

@@ -17,7 +17,7 @@ __all__ = ["f32", "set_arrays", "set_traits", "iter_widgets", "state_nbytes", "c
 
 def f32(values: Any) -> np.ndarray:
     """A contiguous float32 copy (what bqplot sends as a binary buffer)."""
-    return np.ascontiguousarray(np.asarray(values, dtype=np.float64).astype(np.float32))
+    return np.ascontiguousarray(values, dtype=np.float32)
 
 
 def _same(old: Any, new: np.ndarray) -> bool:
