@@ -12,7 +12,6 @@ state, open windows, or change the notebook backend.
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Sequence
 
@@ -21,7 +20,6 @@ import numpy as np
 from ..core.zones import ZONE_STYLES, ZONES
 from ..run import Run
 from .scene import (
-    AXIS_LABELS,
     BAND_OPACITY,
     DOTS_UP_TO,
     LOSS_COLOR,
@@ -36,7 +34,6 @@ from .scene import (
     SceneSettings,
     band_geometry,
     check_scale,
-    clip_display,
     compose,
     decimate_minmax,
     depth_view,

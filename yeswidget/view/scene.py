@@ -484,7 +484,7 @@ class StepDecimator:
         self._keep: np.ndarray | None = None
         self._budget = 0
 
-    def split(self, x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, int]:
         """(history indices, tail start): the tail is ``x[start:]`` (it joins the history's last point)."""
         n = min(x.size, y.size)
         budget = max(max_points - self.tail_points - 1, 8)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .chart import CloudChart, iter_widgets, state_nbytes
     from .pump import Pump, default_pump
-    from .tables import RUNS_TABLE_COLUMNS, RunsTable, SelectHandle, ZoneTimeline
+    from .tables import ROW_KEYS, RUNS_TABLE_COLUMNS, RunsTable, SelectHandle, ZoneTimeline
 
 _WHERE = {
     "CloudChart": "chart", "iter_widgets": "sync", "state_nbytes": "sync",
@@ -20,7 +20,8 @@ _WHERE = {
     "ROW_KEYS": "tables",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = ["CloudChart", "Pump", "ROW_KEYS", "RUNS_TABLE_COLUMNS", "RunsTable", "SelectHandle", "ZoneTimeline",
+           "default_pump", "iter_widgets", "state_nbytes"]
 
 
 def __getattr__(name: str) -> Any:

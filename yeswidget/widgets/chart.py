@@ -33,7 +33,7 @@ from .chart_figures import DepthFigure, MainFigure, OrdersFigure
 from .chart_panels import ChartControls, StatusPanel, legend
 from .chart_state import ChartModel
 from .pump import Pump, default_pump
-from .sync import close_all, iter_widgets, state_nbytes
+from .sync import close_all, iter_widgets, set_traits, state_nbytes
 
 __all__ = ["CloudChart", "ZONE_WORDS", "state_nbytes", "iter_widgets"]
 
@@ -97,7 +97,8 @@ class CloudChart(widgets.VBox):
         self.legend = legend()
         super().__init__(children=self._children(), **kwargs)
         self.scale, self.show_steps, self.show_orders, self.show_depth = scale, show_steps, show_orders, show_depth
-        self._reg = (pump if pump is not None else default_pump()).register(self._apply, name=f"CloudChart {self.model_id[:8]}")
+        pump = pump if pump is not None else default_pump()
+        self._reg = pump.register(self._apply, name=f"CloudChart {self.model_id[:8]}")
         self._ready = True
         if monitor is not None:
             self.watch(monitor)
@@ -146,10 +147,7 @@ class CloudChart(widgets.VBox):
         """
         self._unsubscribe()
         model = self._model
-        with model.lock:
-            model.generation_seq += 1
-            generation = model.generation_seq
-            model.inbox.put(("watch", generation, monitor, keep_previous))
+        generation = model.post_generation("watch", monitor, keep_previous)
         if monitor is not None and not self._closed:
             self._handle = monitor.subscribe(lambda event: self._on_event(event, generation))
         self.flush()
@@ -158,9 +156,7 @@ class CloudChart(widgets.VBox):
     def unwatch(self) -> None:
         """Stop following the monitor (the drawing stays)."""
         self._unsubscribe()
-        with self._model.lock:
-            self._model.generation_seq += 1
-            self._model.inbox.put(("unwatch", self._model.generation_seq))
+        self._model.post_generation("unwatch")
         self._reg.mark()
 
     @property
@@ -228,9 +224,7 @@ class CloudChart(widgets.VBox):
                             show_depth=self.show_depth)
         self._error_note = ""
         self._status.apply(status)
-        children = tuple(self._children())
-        if tuple(self.children) != children:
-            self.children = children
+        set_traits(self, children=tuple(self._children()))
 
     def _remember_error(self, exc: BaseException) -> None:
         self.last_error = exc
@@ -275,26 +269,13 @@ class CloudChart(widgets.VBox):
         self.flush()
 
     # ------------------------------------------------------------------ export
-    def _export(self, path: Any, ext: str, kw: dict) -> Any:
-        self.flush()
-        with self._model.lock:
-            run = self._model.current_run() or Run()
-            past = [p.run for p in self._model.past]
-        kw.setdefault("scale", self.scale)
-        kw.setdefault("show_steps", self.show_steps)
-        if self._title is not None:
-            kw.setdefault("title", self._title)
-        path = os.fspath(path)
-        path = path if path.lower().endswith(ext) else path + ext
-        return render.save_cloud(run, path, past_runs=past, **kw)
-
     def to_png(self, path: Any, **kw: Any) -> Any:
         """Save the chart's picture with matplotlib (see :func:`yeswidget.view.render.save_cloud`)."""
-        return self._export(path, ".png", kw)
+        return _export(self, path, ".png", kw)
 
     def to_svg(self, path: Any, **kw: Any) -> Any:
         """Save the chart's picture as SVG (see :func:`yeswidget.view.render.save_cloud`)."""
-        return self._export(path, ".svg", kw)
+        return _export(self, path, ".svg", kw)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -308,6 +289,20 @@ class CloudChart(widgets.VBox):
         self._main.close_retired()
         self._panels.close_all()
         close_all(self, *self._main.past_marks.values())
+
+
+def _export(chart: CloudChart, path: Any, ext: str, kw: dict) -> Any:
+    """The chart's current and past runs drawn by matplotlib (the same scene) into ``path``."""
+    chart.flush()
+    with chart._model.lock:
+        run = chart._model.current_run() or Run()
+        past = [p.run for p in chart._model.past]
+    kw.setdefault("scale", chart.scale)
+    kw.setdefault("show_steps", chart.show_steps)
+    if chart._title is not None:
+        kw.setdefault("title", chart._title)
+    path = os.fspath(path)
+    return render.save_cloud(run, path if path.lower().endswith(ext) else path + ext, past_runs=past, **kw)
 
 
 _MAIN_MARKS = frozenset({"band_red", "band_yellow", "band_green", "marks_lines", "marks_tooltip", "step_line",

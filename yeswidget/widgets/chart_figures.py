@@ -188,7 +188,7 @@ class MainFigure(YPlot):
         for key in set(self.past_marks) - set(past_ids):
             self.retired.append(self.past_marks.pop(key))
         marks = []
-        for key, line in zip(past_ids, scene.past):
+        for key, line in zip(past_ids, scene.past, strict=True):
             if key not in self.past_marks:
                 self.past_marks[key] = _lines(self.sc, colors=[line.color], opacities=[0.45], stroke_width=1.5,
                                               labels=[line.label], display_legend=True, enable_hover=False)
@@ -199,7 +199,7 @@ class MainFigure(YPlot):
         return marks
 
     def _past_lines(self, scene: Scene, marks: list, highlight: str | None) -> None:
-        for mark, line in zip(marks, scene.past):
+        for mark, line in zip(marks, scene.past, strict=True):
             set_arrays(mark, x=f32(line.line.x), y=f32(line.line.y))
             if highlight is None:
                 width, opacity = 1.5, 0.45

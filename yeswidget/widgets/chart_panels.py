@@ -5,6 +5,7 @@ only what changed.
 """
 from __future__ import annotations
 
+import functools
 import html
 import math
 
@@ -120,7 +121,7 @@ class ChartControls:
                        "show_depth": self.depth}
         self._handlers = []
         for name, control in self._names.items():
-            handler = (lambda change, name=name: on_change(name, change["new"]))
+            handler = functools.partial(_forward, on_change, name)
             control.observe(handler, names="value")
             self._handlers.append((control, handler))
 
@@ -132,6 +133,10 @@ class ChartControls:
         for control, handler in self._handlers:
             control.unobserve(handler, names="value")
         self._handlers = []
+
+
+def _forward(on_change, name: str, change: dict) -> None:
+    on_change(name, change["new"])
 
 
 _LEGEND_ITEMS = {

@@ -213,6 +213,13 @@ class ChartModel:
     def event(self, event: Any, generation: int | None) -> None:
         self.inbox.put(("event", generation, event, time.monotonic()))
 
+    def post_generation(self, kind: str, *args: Any) -> int:
+        """Queue a watch / unwatch with a new subscription number; events of older ones are dropped."""
+        with self.lock:
+            self.generation_seq += 1
+            self.inbox.put((kind, self.generation_seq, *args))
+            return self.generation_seq
+
     # ------------------------------------------------------------ the pump (under lock)
     def drain(self) -> None:
         items, i = self.inbox.take(), 0
