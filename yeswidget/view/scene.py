@@ -509,7 +509,7 @@ def compose(current: RunSeries | None, settings: SceneSettings, *, past: Sequenc
     run_up = float(to_display([run.yes0()], scale)[0])
     past_d = [(s, color, to_display(s.loss, scale)) for s, color in past]
     bottom, top = y_limits([loss, up, lo, hist.y, tail.y, [run_up]] + [d for _, _, d in past_d], scale)
-    x_end = float(run.step_x[-1]) if run.step_x.size else None
+    x_end = _epoch_end(run.step_x)
     x_max = _x_max(run, past, settings, x_end)
     red, yellow, green = _bands(run.epochs, up, lo, run_up, x_end, x_max, (bottom, top), settings.max_points)
     return Scene(
@@ -541,6 +541,14 @@ def _clip_line(line: Line, bottom: float, top: float) -> Line:
     if not np.isinf(line.y).any():
         return line
     return Line(line.x, np.clip(line.y, bottom, top))
+
+
+def _epoch_end(step_x: np.ndarray) -> float | None:
+    """Where the cloud ends: the end of the epoch of the newest step (it moves once per epoch,
+    so a live chart does not resend the bands with every step)."""
+    if not step_x.size or not math.isfinite(float(step_x[-1])):
+        return None
+    return float(math.ceil(float(step_x[-1]) - 1e-9))
 
 
 def _x_max(run: RunSeries, past: Sequence[tuple[RunSeries, str]], settings: SceneSettings,
