@@ -38,7 +38,6 @@ def test_marks_are_coalesced_to_the_interval():
     pump = Pump(interval=0.2)
     calls = []
     reg = pump.register(lambda: calls.append(time.monotonic()))
-    start = time.monotonic()
     for _ in range(10_000):
         reg.mark()
     assert wait_until(lambda: len(calls) >= 1)
@@ -49,7 +48,7 @@ def test_marks_are_coalesced_to_the_interval():
     time.sleep(0.3)
     # 20,000 marks from the producer, two applies at least 0.2 s apart
     assert len(calls) == 2
-    assert calls[1] - calls[0] >= 0.19 and calls[0] - start < 1.0
+    assert calls[1] - calls[0] >= 0.19   # the interval is a floor the pump keeps
     reg.close()
 
 
