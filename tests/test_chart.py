@@ -271,6 +271,11 @@ def test_status_line_shows_how_the_run_ended(chart, status):
         assert "<details>" not in text
 
 
+def test_removed_throttle_option_says_what_to_use_instead():
+    with pytest.raises(TypeError, match="pump=Pump"):
+        CloudChart(min_interval=0.5)
+
+
 def test_legend_explains_the_colours(chart):
     assert chart.legend.titles[0] == "What do the colours mean?"
     body = chart.legend.children[0].value

@@ -81,13 +81,17 @@ class CloudChart(widgets.VBox):
     def __init__(self, monitor: Any = None, *, scale: str = "db", show_steps: bool = True,
                  show_orders: bool = False, show_depth: bool = False, title: str | None = None,
                  pump: Pump | None = None, **kwargs: Any) -> None:
+        if "min_interval" in kwargs:
+            raise TypeError("CloudChart(min_interval=…) is gone: the UI pump redraws at about 10 Hz; "
+                            "for another rate pass pump=Pump(interval=seconds) (yeswidget.widgets.pump)")
         self._ready = False
         self._title = title
+        self._last_logged: tuple[str, str] | None = None
         self._model = ChartModel(PAST_COLORS)
         self._steps = StepDecimator(self.TAIL_POINTS)
         self._steps_seen: tuple[int, int] = (0, 0)
         self._handle: Any = None
-        self._closed = False
+        self._closed = True  # until registered with the pump
         self._error_note = ""
         self.last_error: BaseException | None = None
         self._main = MainFigure(title or "")
@@ -99,6 +103,7 @@ class CloudChart(widgets.VBox):
         self.scale, self.show_steps, self.show_orders, self.show_depth = scale, show_steps, show_orders, show_depth
         pump = pump if pump is not None else default_pump()
         self._reg = pump.register(self._apply, name=f"CloudChart {self.model_id[:8]}")
+        self._closed = False
         self._ready = True
         if monitor is not None:
             self.watch(monitor)
@@ -228,7 +233,9 @@ class CloudChart(widgets.VBox):
 
     def _remember_error(self, exc: BaseException) -> None:
         self.last_error = exc
-        log.error("CloudChart redraw failed: %s", exc)
+        if (type(exc).__name__, str(exc)) != self._last_logged:  # once per distinct failure
+            self._last_logged = (type(exc).__name__, str(exc))
+            log.error("CloudChart redraw failed: %s", exc)
         self._error_note = (f'<div style="color:#a00;font-size:0.85em">display error '
                             f"(the training is not affected): {html.escape(type(exc).__name__)}: "
                             f"{html.escape(str(exc))[:200]}</div>")
@@ -280,7 +287,7 @@ class CloudChart(widgets.VBox):
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Unsubscribe, leave the pump (no apply after this), close every widget model this chart made."""
-        if self._closed:
+        if getattr(self, "_closed", True):  # closed, or never finished __init__
             return
         self._closed = True
         self._unsubscribe()
