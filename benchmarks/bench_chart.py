@@ -1,18 +1,20 @@
 """What does watching training cost? CloudChart streaming vs. redrawing matplotlib per epoch.
 
 A synthetic run (default 1000 epochs × 100 steps = 100,000 logged steps) is
-streamed through :class:`yeswidget.chart.CloudChart` the way a monitor would
-(one ``StepEvent`` per step, one ``EpochEvent`` per epoch). Training time is
-simulated: a fake clock advances ``1 / steps_per_second`` per step and the
-chart's redraw timer fires in that simulated time, so the number of redraws
-is what a real run at that speed would get (at most one per ``min_interval``),
-while the Python cost is measured for real. Bytes are counted at the widgets'
+streamed through :class:`yeswidget.widgets.chart.CloudChart` the way a monitor
+would (one ``StepEvent`` per step, one ``EpochEvent`` per epoch). Training time
+is simulated: a clock advances ``1 / steps_per_second`` per step and the chart
+is redrawn every 0.1 s of that simulated time (what the UI pump does at its
+10 Hz, here asked for by ``flush`` on a pump that never fires by itself), so
+the number of redraws is what a real run at that speed would get, while the
+Python cost is measured for real (the redraws run on the pump thread;
+``process_time`` counts every thread). Bytes are counted at the widgets'
 ``_send`` (the JSON text plus binary buffers each state update would put on
 the wire).
 
 The baseline is what livelossplot and the paper's scripts do: redraw a
 matplotlib figure after every epoch and send it as a PNG (base64 inside the
-display message). It draws the same picture (``yeswidget.render.draw_cloud``)
+display message). It draws the same picture (``yeswidget.view.render.draw_cloud``)
 on the same data, in the same process. By default it is timed on an evenly
 spaced sample of epochs (the cost grows with the data drawn, so the sample
 mean estimates the mean over all epochs); ``--full-baseline`` redraws after
@@ -39,9 +41,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 import ipywidgets  # noqa: E402
 
-from yeswidget.chart import CloudChart, state_nbytes  # noqa: E402
 from yeswidget.core.run import EpochEvent, EpochRecord, Run, StepEvent  # noqa: E402
-from yeswidget.render import draw_cloud  # noqa: E402
+from yeswidget.view.render import draw_cloud  # noqa: E402
+from yeswidget.widgets.chart import CloudChart, state_nbytes  # noqa: E402
+from yeswidget.widgets.pump import Pump  # noqa: E402
 
 
 # --------------------------------------------------------------------------
@@ -88,47 +91,6 @@ class SyntheticMonitor:
         return _Handle(self.subs, cb)
 
 
-class SimClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
-class SimTimers:
-    """``threading.Timer`` stand-in firing in simulated time."""
-
-    def __init__(self, clock: SimClock):
-        self.clock = clock
-        self.pending = []
-
-    def __call__(self, interval, function):
-        timers = self
-
-        class _T:
-            daemon = True
-
-            def __init__(self):
-                self.deadline = timers.clock.now + interval
-                self.function = function
-                self.cancelled = False
-
-            def start(self):
-                timers.pending.append(self)
-
-            def cancel(self):
-                self.cancelled = True
-
-        return _T()
-
-    def fire_due(self):
-        while self.pending and self.pending[0].deadline <= self.clock.now:
-            timer = self.pending.pop(0)
-            if not timer.cancelled:
-                timer.function()
-
-
 class SendCounter:
     """Counts what widgets would send: JSON text (UTF-8) plus binary buffers."""
 
@@ -157,32 +119,25 @@ class SendCounter:
 # --------------------------------------------------------------------------
 # the two contenders
 # --------------------------------------------------------------------------
-def bench_chart(upper, records, pos, loss, steps, steps_per_second, step_batch):
+def bench_chart(upper, records, pos, loss, steps, steps_per_second, step_batch, interval=0.1):
     epochs = len(records)
     monitor = SyntheticMonitor(upper, epochs)
-    clock = SimClock()
-    timers = SimTimers(clock)
-    chart = CloudChart(min_interval=0.1)
-    chart.clock = clock
-    chart.timer_factory = timers
+    chart = CloudChart(pump=Pump(interval=3600.0))  # applies only when asked: in simulated time
     chart.watch(monitor)
 
     redraw_time = [0.0]
-    inner = chart._redraw
 
-    def timed_redraw():
+    def redraw():
         t0 = time.process_time()
-        try:
-            return inner()
-        finally:
-            redraw_time[0] += time.process_time() - t0
+        chart.flush()
+        redraw_time[0] += time.process_time() - t0
 
-    chart._redraw = timed_redraw
     callback = monitor.subs[0]  # what the chart subscribed
     pos_list = pos.tolist()
     loss_list = loss.tolist()
     dt = step_batch / steps_per_second
     start_redraws = chart.redraw_count
+    now, next_draw = 0.0, interval
 
     with SendCounter() as sent:
         t0 = time.perf_counter()
@@ -192,13 +147,13 @@ def bench_chart(upper, records, pos, loss, steps, steps_per_second, step_batch):
             for k in range(0, steps, step_batch):
                 i = base + k
                 j = min(i + step_batch, base + steps)
-                clock.now += dt
+                now += dt
                 callback(StepEvent("bench", i, tuple(pos_list[i:j]), tuple(loss_list[i:j])))
-                timers.fire_due()
+                if now >= next_draw:
+                    next_draw = now + interval
+                    redraw()
             callback(EpochEvent("bench", records[e], epochs))
-        clock.now += 1.0
-        timers.fire_due()
-        chart.flush()
+        redraw()
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
     sim_seconds = epochs * steps / steps_per_second

@@ -553,7 +553,7 @@ def _band(info: dict, zone: str) -> dict | None:
 
 def _check_chart(playground) -> dict:
     """The main figure: big enough, three filled bands, the loss line, a zone badge."""
-    from yeswidget.render import LOSS_COLOR
+    from yeswidget.view.render import LOSS_COLOR
 
     svg = playground.locator(".bqplot.figure svg").first
     svg.wait_for(timeout=30_000)

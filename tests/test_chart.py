@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,9 +12,11 @@ import traitlets
 bqplot = pytest.importorskip("bqplot")
 ipywidgets = pytest.importorskip("ipywidgets")
 
-from yeswidget.chart import ZONE_WORDS, CloudChart, iter_widgets, state_nbytes  # noqa: E402
 from yeswidget.core.run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent  # noqa: E402
-from yeswidget.render import ZONE_COLORS, decimate_minmax  # noqa: E402
+from yeswidget.core.zones import ZONE_COLORS, ZONE_WORDS  # noqa: E402
+from yeswidget.view.scene import decimate_minmax  # noqa: E402
+from yeswidget.widgets.chart import CloudChart, iter_widgets, state_nbytes  # noqa: E402
+from yeswidget.widgets.pump import Pump  # noqa: E402
 
 
 # --------------------------------------------------------------------------
@@ -84,33 +87,29 @@ def feed(monitor, epochs=20, steps=10, upper=0.5, start=1):
     return monitor
 
 
-class FakeTimer:
-    """Records timers instead of starting threads; tests fire them by hand."""
+def y_scale(chart):
+    return chart.loss_line.scales["y"]
 
-    created: list
 
-    def __init__(self, interval, function):
-        self.interval, self.function = interval, function
-        self.started = self.cancelled = self.fired = False
-        self.daemon = False
-        FakeTimer.created.append(self)
+def y_axis(chart):
+    return chart.figure.axes[1]
 
-    def start(self):
-        self.started = True
 
-    def cancel(self):
-        self.cancelled = True
+def past_marks(chart):
+    """The faded lines of past runs, oldest first."""
+    labels = {r.label or r.run_id for r in chart.past_runs}
+    return [m for m in chart.figure.marks if list(getattr(m, "labels", []))[:1] and m.labels[0] in labels
+            and m is not chart.loss_line]
 
-    def fire(self):
-        if not self.cancelled and not self.fired:
-            self.fired = True
-            self.function()
+
+def progress_shown(chart):
+    return chart.progress in chart.children[1].children and chart.children[1].layout.display != "none"
 
 
 @pytest.fixture
-def fake_timers():
-    FakeTimer.created = []
-    return FakeTimer
+def manual_pump():
+    """A pump that only applies on flush (an interval longer than any test)."""
+    return Pump(interval=3600.0)
 
 
 @pytest.fixture
@@ -118,6 +117,15 @@ def chart():
     c = CloudChart()
     yield c
     c.close()
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
 
 
 def drawn_steps(chart):
@@ -140,7 +148,7 @@ def test_bands_and_loss_line_are_the_bounds_in_db(chart):
     epochs = [r.epoch for r in recs]
     upper_db = db([r.upper for r in recs])
     lower_db = db([r.lower for r in recs])
-    top, bottom = chart._ys.max, chart._ys.min
+    top, bottom = y_scale(chart).max, y_scale(chart).min
     assert top > upper_db.max() and bottom < lower_db.min()
     assert top > db([r.loss for r in recs]).max()
 
@@ -153,7 +161,7 @@ def test_bands_and_loss_line_are_the_bounds_in_db(chart):
     assert green.fill_colors[0].upper() == "#00FF7F"
     # red: from YES-0 up to the top of the plot, which is the y scale's max (no padding)
     assert red.fill == "top" and green.fill == "bottom" and yellow.fill == "between"
-    assert chart.figure.padding_y == 0.0 and chart._ys.allow_padding is False
+    assert chart.figure.padding_y == 0.0 and y_scale(chart).allow_padding is False
     assert yellow.y.shape == (2, yellow.x.size)
 
     def drawn(mark_x, row):
@@ -234,7 +242,7 @@ def test_badge_words_and_colour_per_zone(chart, zone, loss):
     margin = {"red": "dB above YES-0", "yellow": "dB above the lower edge", "green": "dB below the lower edge"}
     assert margin[zone] in text
     assert chart.progress.value == pytest.approx(12 / 200)
-    assert chart._progress_box.layout.display != "none"
+    assert progress_shown(chart)
     assert "ETA" in chart.eta.value  # 188 epochs left at 2 s each
     assert "6 min" in chart.eta.value
 
@@ -242,7 +250,7 @@ def test_badge_words_and_colour_per_zone(chart, zone, loss):
 def test_no_progress_without_epochs_total(chart):
     mon = feed(FakeMonitor(epochs_total=None), epochs=3)
     chart.watch(mon)
-    assert chart._progress_box.layout.display == "none"
+    assert not progress_shown(chart)
     assert "epoch 3" in chart.status.value and "epoch 3 /" not in chart.status.value
 
 
@@ -263,6 +271,11 @@ def test_status_line_shows_how_the_run_ended(chart, status):
         assert "<details>" not in text
 
 
+def test_removed_throttle_option_says_what_to_use_instead():
+    with pytest.raises(TypeError, match="pump=Pump"):
+        CloudChart(min_interval=0.5)
+
+
 def test_legend_explains_the_colours(chart):
     assert chart.legend.titles[0] == "What do the colours mean?"
     body = chart.legend.children[0].value
@@ -273,52 +286,32 @@ def test_legend_explains_the_colours(chart):
 # --------------------------------------------------------------------------
 # streaming: throttling, threads, errors
 # --------------------------------------------------------------------------
-def test_burst_is_coalesced_with_a_fake_clock(fake_timers):
-    now = [100.0]
-    chart = CloudChart(min_interval=0.1)
-    chart.clock = lambda: now[0]
-    chart.timer_factory = fake_timers
+def test_burst_is_coalesced_until_the_pump_applies(manual_pump):
+    chart = CloudChart(pump=manual_pump)
     mon = FakeMonitor()
     chart.watch(mon)
-    now[0] += 1.0
     start = chart.redraw_count
     for k in range(1000):
         mon.steps(k, [k / 100.0 + 0.01], [1.0 + (k % 7) / 10])
-    # the first event redraws at once, the other 999 share one pending timer
+    # the callbacks only queue: nothing is drawn until the pump applies (here: on flush)
+    assert chart.redraw_count == start and drawn_steps(chart).size == 0
+    assert chart.flush() is True
     assert chart.redraw_count - start == 1
-    assert len(fake_timers.created) == 1 and fake_timers.created[0].started
-    assert fake_timers.created[0].daemon is True
-    assert fake_timers.created[0].interval == pytest.approx(0.1)
-    assert chart.pending_redraw
-    fake_timers.created[0].fire()
-    assert chart.redraw_count - start == 2
-    assert not chart.pending_redraw
     assert drawn_steps(chart).size == 1000
-    # after the interval, the next event draws at once again
-    now[0] += 0.2
-    mon.steps(1000, [10.02], [1.0])
-    assert chart.redraw_count - start == 3
-    assert len(fake_timers.created) == 1
     chart.close()
 
 
-def test_burst_with_real_timers_draws_everything():
-    chart = CloudChart(min_interval=0.05)
+def test_burst_with_the_real_pump_draws_everything():
+    chart = CloudChart(pump=Pump(interval=0.05))
     mon = FakeMonitor()
     chart.watch(mon)
     start = chart.redraw_count
-    clock0 = chart.clock()
+    t0 = time.monotonic()
     for k in range(1000):
         mon.steps(k, [k / 100.0 + 0.01], [1.0])
-    # wait for the trailing redraw (bounded wait; no assertion on speed)
-    for _ in range(200):
-        if not chart.pending_redraw:
-            break
-        threading.Event().wait(0.02)
-    elapsed = chart.clock() - clock0
-    redraws = chart.redraw_count - start
-    assert 1 <= redraws <= 2 + elapsed / chart.min_interval
-    assert drawn_steps(chart).size == 1000
+    assert wait_until(lambda: drawn_steps(chart).size == 1000)  # no flush: the pump draws on its own
+    elapsed = time.monotonic() - t0
+    assert 1 <= chart.redraw_count - start <= 2 + elapsed / 0.05
     chart.close()
 
 
@@ -336,13 +329,15 @@ def test_events_from_a_background_thread_are_drawn_after_flush(chart):
 
 
 def test_failing_redraw_does_not_raise(chart, monkeypatch, caplog):
+    import yeswidget.widgets.chart as chart_module
+
     mon = FakeMonitor()
     chart.watch(mon)
 
-    def broken(snapshot):
+    def broken(*args, **kwargs):
         raise RuntimeError("bqplot went away")
 
-    monkeypatch.setattr(chart, "_draw", broken)
+    monkeypatch.setattr(chart_module, "compose", broken)
     feed(mon, epochs=3)          # the callback path
     assert chart.flush() is False  # the explicit path
     assert isinstance(chart.last_error, RuntimeError)
@@ -420,7 +415,7 @@ def test_past_runs_survive_watching_a_new_monitor(chart):
     chart.watch(second)
     assert first.subscribers == []                 # old subscription removed
     assert [r.run_id for r in chart.past_runs] == ["run-1"]
-    past_mark = chart._past[0].mark
+    past_mark = past_marks(chart)[0]
     assert past_mark in chart.figure.marks
     assert past_mark.labels == [first.run.label] and past_mark.display_legend
     np.testing.assert_allclose(past_mark.y, db([r.loss for r in first.run.epochs]), atol=1e-4)
@@ -437,11 +432,11 @@ def test_past_runs_survive_watching_a_new_monitor(chart):
     assert chart.loss_line.display_legend
 
     chart.highlight("run-1")
-    widths = {p.run.run_id: p.mark.stroke_width for p in chart._past}
-    assert widths["run-1"] > widths["run-2"]
-    assert chart._past[0].mark.opacities[0] == 1.0
+    first_mark, second_mark = past_marks(chart)
+    assert first_mark.stroke_width > second_mark.stroke_width
+    assert first_mark.opacities[0] == 1.0
     chart.highlight(None)
-    assert chart._past[0].mark.stroke_width == chart._past[1].mark.stroke_width
+    assert first_mark.stroke_width == second_mark.stroke_width
 
     chart.clear_runs()
     assert chart.past_runs == []
@@ -474,8 +469,8 @@ def test_add_run_draws_a_finished_run(chart):
     done = feed(FakeMonitor("old", lr=3e-4), epochs=6).run
     chart.add_run(done, color="#123456")
     assert chart.past_runs == [done]
-    assert chart._past[0].mark.colors == ["#123456"]
-    assert chart._ys.max > 10 * math.log10(max(r.loss for r in done.epochs))
+    assert past_marks(chart)[0].colors == ["#123456"]
+    assert y_scale(chart).max > 10 * math.log10(max(r.loss for r in done.epochs))
 
 
 def test_new_run_inside_the_same_monitor_becomes_current(chart):
@@ -508,17 +503,17 @@ def test_scale_switch_redraws(chart):
     losses = np.array([r.loss for r in mon.run.epochs])
     chart.scale = "linear"
     np.testing.assert_allclose(chart.loss_line.y, losses, rtol=1e-5)
-    assert isinstance(chart._ys, bqplot.LinearScale) and chart._ys.min >= 0.0
+    assert isinstance(y_scale(chart), bqplot.LinearScale) and y_scale(chart).min >= 0.0
     np.testing.assert_allclose(chart.band_red.y, 0.5, rtol=1e-6)
     chart.scale = "log"
-    assert isinstance(chart._ys, bqplot.LogScale)
-    assert all(m.scales["y"] is chart._ys for m in chart.figure.marks)
-    assert chart._y_axis.scale is chart._ys and chart._y_axis in chart.figure.axes
+    assert isinstance(y_scale(chart), bqplot.LogScale)
+    assert all(m.scales["y"] is y_scale(chart) for m in chart.figure.marks)
+    assert y_axis(chart).scale is y_scale(chart) and y_axis(chart) in chart.figure.axes
     assert len(chart.figure.axes) == 2
     np.testing.assert_allclose(chart.loss_line.y, losses, rtol=1e-5)
-    chart._scale_buttons.value = "db"        # the toggle buttons drive the trait
+    chart.controls.children[0].value = "db"        # the toggle buttons drive the trait
     assert chart.scale == "db"
-    assert isinstance(chart._ys, bqplot.LinearScale)
+    assert isinstance(y_scale(chart), bqplot.LinearScale)
     np.testing.assert_allclose(chart.loss_line.y, db(losses), atol=1e-4)
     chart.scale = "dB"
     assert chart.scale == "db"
@@ -530,28 +525,28 @@ def test_scale_switch_redraws(chart):
 def test_step_toggle(chart):
     chart.watch(feed(FakeMonitor(), epochs=3))
     assert drawn_steps(chart).size == 30 and chart.step_line.visible and chart.step_tail.visible
-    chart._steps_box.value = False
+    chart.controls.children[1].value = False
     assert chart.show_steps is False
     assert not chart.step_line.visible and not chart.step_tail.visible
     assert drawn_steps(chart).size == 0
     chart.show_steps = True
-    assert chart._steps_box.value is True and drawn_steps(chart).size == 30
+    assert chart.controls.children[1].value is True and drawn_steps(chart).size == 30
 
 
 def test_orders_and_depth_views(chart):
     mon = feed(FakeMonitor(), epochs=6)
     chart.watch(mon)
     assert chart.orders_figure not in chart.children and chart.depth_figure not in chart.children
-    chart._orders_box.value = True
+    chart.controls.children[2].value = True
     chart.show_depth = True
     assert chart.show_orders
     assert chart.orders_figure in chart.children and chart.depth_figure in chart.children
     yes_k = np.array([r.yes_k for r in mon.run.epochs]).T
-    assert chart.orders_lines.y.shape == yes_k.shape
-    assert chart.orders_lines.labels == ["YES-1", "YES-2", "YES-3", "YES-4"]
-    np.testing.assert_allclose(chart.orders_lines.y, db(yes_k), atol=1e-4)
-    np.testing.assert_allclose(chart.depth_line.x, [1, 2, 3, 4, 5])
-    np.testing.assert_allclose(chart.depth_line.y, db(mon.run.layer_errors), atol=1e-4)
+    assert chart.orders_figure.marks[0].y.shape == yes_k.shape
+    assert chart.orders_figure.marks[0].labels == ["YES-1", "YES-2", "YES-3", "YES-4"]
+    np.testing.assert_allclose(chart.orders_figure.marks[0].y, db(yes_k), atol=1e-4)
+    np.testing.assert_allclose(chart.depth_figure.marks[0].x, [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(chart.depth_figure.marks[0].y, db(mon.run.layer_errors), atol=1e-4)
 
 
 def test_diverged_loss_is_clipped_to_the_top_and_marked(chart):
@@ -562,7 +557,7 @@ def test_diverged_loss_is_clipped_to_the_top_and_marked(chart):
     mon.epoch(EpochRecord(3, math.inf, 0.5, 0.1, "red"))
     mon.epoch(EpochRecord(4, math.nan, 0.5, 0.1, "red"))
     chart.flush()
-    top = chart._ys.max
+    top = y_scale(chart).max
     assert np.all(np.isfinite(chart.loss_line.y))
     assert chart.loss_line.y[2] == pytest.approx(top) and chart.loss_line.y[3] == pytest.approx(top)
     np.testing.assert_allclose(chart.diverged_dots.x, [3, 4])
@@ -574,7 +569,7 @@ def test_run_marks_are_drawn_with_labels(chart):
     mon.run.marks.append({"position": 2.5, "kind": "batch_size", "value": 128})
     chart.watch(mon)
     np.testing.assert_allclose(chart.marks_lines.x, [2.5, 2.5])
-    np.testing.assert_allclose(chart.marks_lines.y, [chart._ys.min, chart._ys.max], rtol=1e-6)
+    np.testing.assert_allclose(chart.marks_lines.y, [y_scale(chart).min, y_scale(chart).max], rtol=1e-6)
     assert chart.marks_lines.line_style == "dashed"
     assert "batch size → 128" in chart.marks_lines.labels[0]
     assert chart.marks_lines.tooltip is not None
@@ -593,17 +588,17 @@ def test_empty_chart_and_one_epoch(chart):
     assert chart.loss_line.x.size == 1 and chart.band_yellow.x.size == 2
 
 
-def test_close_unsubscribes_and_cancels_the_timer(fake_timers):
-    chart = CloudChart(min_interval=10.0)
-    chart.timer_factory = fake_timers
+def test_close_unsubscribes_and_leaves_no_thread(manual_pump):
+    chart = CloudChart(pump=manual_pump)
     mon = FakeMonitor()
     chart.watch(mon)
     mon.steps(0, [0.1], [1.0])
-    assert chart.pending_redraw
+    assert manual_pump.thread is not None
     chart.close()
     assert mon.subscribers == []
-    assert fake_timers.created[-1].cancelled
+    assert manual_pump.thread is None          # the pump's thread ended with its last widget
     mon.steps(1, [0.2], [1.0])  # nothing happens, nothing raises
+    assert chart.flush() is False
 
 
 def test_export_delegates_to_render(chart, tmp_path):
@@ -616,25 +611,22 @@ def test_export_delegates_to_render(chart, tmp_path):
     assert "<svg" in (tmp_path / "cloud.svg").read_text()
 
 
-def test_minibatch_history_is_resent_only_when_the_tail_is_full(fake_timers):
-    now = [0.0]
-    chart = CloudChart(min_interval=0.1)
-    chart.clock = lambda: now[0]
-    chart.timer_factory = fake_timers
+def test_minibatch_history_is_resent_only_when_the_tail_is_full(manual_pump):
+    chart = CloudChart(pump=manual_pump)
     mon = FakeMonitor()
     chart.watch(mon)
     history_sends = 0
     history = chart.step_line.x
     tail_sizes = []
     for k in range(1500):
-        now[0] += 0.01                      # one redraw per 10 steps
         mon.steps(k, [k / 100.0 + 0.01], [1.0 + 0.5 * math.sin(k / 7.0)])
+        if k % 10 == 9:
+            chart.flush()                     # one redraw per 10 steps
         if chart.step_line.x is not history:
             history_sends += 1
             history = chart.step_line.x
         tail_sizes.append(chart.step_tail.x.size)
-    redraws = chart.redraw_count
-    assert redraws >= 120
+    assert chart.redraw_count >= 150
     # the history line is rebuilt once per TAIL_POINTS new steps, not on every redraw
     assert 1 <= history_sends <= 1500 // CloudChart.TAIL_POINTS + 2
     assert max(tail_sizes) <= CloudChart.TAIL_POINTS + 1
@@ -644,3 +636,158 @@ def test_minibatch_history_is_resent_only_when_the_tail_is_full(fake_timers):
     if chart.step_tail.x.size:
         assert chart.step_tail.x[0] == chart.step_line.x[-1]
     chart.close()
+
+
+# --------------------------------------------------------------------------
+# the runtime: one writer thread, nothing left behind, only changes sent
+# --------------------------------------------------------------------------
+def _torch_setup(n=64, seed=0):
+    torch = pytest.importorskip("torch")
+    from yeswidget.tasks import mlp
+
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 4, generator=g)
+    Y = torch.relu(X @ torch.randn(4, 3, generator=g))
+    torch.manual_seed(seed)
+    model = mlp([4, 8, 8, 3])
+    return torch, model, X, Y
+
+
+def test_minibatch_points_reach_the_chart_during_the_first_epoch():
+    torch, model, X, Y = _torch_setup()
+    from yeswidget.monitor import Monitor
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, epochs=2)
+    chart = CloudChart(monitor, pump=Pump(interval=0.05))
+    seen_mid_epoch = 0
+    for step in range(100):                   # a first epoch of 100 steps, ~0.6 s
+        idx = torch.arange(step % 4 * 16, step % 4 * 16 + 16)
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(X[idx]), Y[idx], reduction="sum") / 16
+        loss.backward()
+        optimizer.step()
+        monitor.log(loss)
+        time.sleep(0.006)
+        if step == 80:
+            chart.flush()
+            seen_mid_epoch = drawn_steps(chart).size
+    # steps-per-epoch is unknown until the epoch ends, yet the minibatch line is already there,
+    # spread over the first epoch in order
+    assert seen_mid_epoch >= 20
+    x = drawn_steps(chart)
+    assert np.all((x > 0) & (x <= 1.0))
+    monitor.epoch_end()
+    assert monitor.wait(60)
+    chart.flush()
+    np.testing.assert_allclose(drawn_steps(chart), np.arange(1, 101) / 100, atol=1e-6)
+    assert chart.loss_line.x.size == 1
+    monitor.close()
+    chart.close()
+
+
+def test_close_releases_every_widget_model_it_created():
+    from ipywidgets.widgets.widget import _instances
+
+    pump = Pump(interval=0.02)
+    before = set(_instances)
+    chart = CloudChart(pump=pump)
+    chart.watch(feed(FakeMonitor("a", epochs_total=30), epochs=8))
+    chart.show_orders = chart.show_depth = True   # built when first shown …
+    chart.scale = "log"                          # new y scales and axes in all three figures
+    chart.show_orders = False                    # … closed when hidden
+    chart.scale = "linear"
+    chart.watch(feed(FakeMonitor("b"), epochs=3))  # run a becomes a past run: a new mark
+    chart.add_run(feed(FakeMonitor("c"), epochs=4).run)
+    chart.highlight("a")
+    chart.clear_runs()
+    chart.add_run(feed(FakeMonitor("d"), epochs=2).run)
+    chart.to_png  # noqa: B018 - reading attributes creates nothing
+    assert len(set(_instances) - before) > 30
+    chart.close()
+    assert set(_instances) - before == set()
+    assert pump.thread is None
+
+
+def test_hidden_panels_cost_nothing_until_shown(chart):
+    from ipywidgets.widgets.widget import _instances
+
+    chart.watch(feed(FakeMonitor(), epochs=3))
+    assert chart.orders_figure is None and chart.depth_figure is None
+    n = len(_instances)
+    chart.show_depth = True
+    assert chart.depth_figure in chart.children and len(_instances) > n
+    depth = chart.depth_figure
+    chart.show_depth = False
+    assert chart.depth_figure is None and depth not in chart.children
+    assert depth.comm is None                    # closed, not just hidden
+    assert len(_instances) == n
+
+
+def test_only_what_changed_is_sent(chart, monkeypatch):
+    mon = FakeMonitor(epochs_total=100)
+    chart.watch(mon)
+    feed(mon, epochs=5)
+    chart.flush()
+    sent = []
+    monkeypatch.setattr(ipywidgets.Widget, "_send", lambda self, msg, buffers=None: sent.append((self, msg)))
+    # minibatch steps only: the status line, the zone hover data and the loss line stay as they are
+    # (the bands do move: they reach the newest step)
+    for k in range(3):
+        mon.steps(50 + k, [5.0 + (k + 1) / 10], [0.05])
+        chart.flush()
+    changed = {w for w, _ in sent}
+    assert chart.step_tail in changed
+    for unchanged in (chart.status, chart.loss_dots, chart.loss_line, chart.progress, chart.eta, chart.figure):
+        assert unchanged not in changed
+    sent.clear()
+    chart.flush()                                # nothing new: nothing sent at all
+    assert sent == []
+    mon.epoch(record(6, 0.05))                   # a new epoch: its reading is sent once
+    chart.flush()
+    assert chart.status in {w for w, _ in sent} and chart.loss_dots in {w for w, _ in sent}
+
+
+def test_every_widget_write_during_a_monitor_run_is_on_the_pump_thread(monkeypatch):
+    torch, model, X, Y = _torch_setup()
+    from yeswidget.monitor import Monitor
+
+    pump = Pump(interval=0.02)
+    chart = CloudChart(pump=pump, show_orders=True, show_depth=True)
+    writes: list[tuple[int, str]] = []
+    original = ipywidgets.Widget.notify_change
+
+    def recording(self, change):
+        writes.append((threading.get_ident(), f"{type(self).__name__}.{change['name']}"))
+        return original(self, change)
+
+    monkeypatch.setattr(ipywidgets.Widget, "notify_change", recording)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, epochs=6, background=True)
+    chart.watch(monitor)
+
+    def train():                                 # the training thread; the bounds run on the worker
+        for _ in monitor.epochs(6):
+            for start in range(0, 64, 16):
+                optimizer.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(X[start:start + 16]), Y[start:start + 16],
+                                                    reduction="sum") / 16
+                loss.backward()
+                optimizer.step()
+                monitor.log(loss)
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    trainer.join(120)
+    assert monitor.wait(60)
+    chart.add_run(monitor.run)                   # API calls from the main thread write nothing either
+    chart.highlight(monitor.run.run_id)
+    chart.flush()
+    pump_thread = pump.thread.ident
+    monkeypatch.undo()
+    assert chart.loss_line.x.size == 6 and len(writes) > 100
+    elsewhere = sorted({name for ident, name in writes if ident != pump_thread})
+    assert elsewhere == [], f"widget state written off the pump thread: {elsewhere}"
+    monitor.close()
+    chart.close()
+    assert pump.thread is None

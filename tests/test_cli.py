@@ -120,7 +120,7 @@ def test_demo_png_shows_the_three_zone_bands(demo):
     """The picture's plot area holds pinkish, yellowish and greenish pixels: the three bands at 40% on white."""
     import matplotlib.image as mpimg
 
-    from yeswidget.render import save_cloud
+    from yeswidget.view.render import save_cloud
 
     out, _ = demo
     image = mpimg.imread(out / "report.png")

@@ -12,9 +12,9 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 import matplotlib.image as mpimg  # noqa: E402
 
-from yeswidget import render  # noqa: E402
 from yeswidget.core.run import EpochRecord, Run  # noqa: E402
-from yeswidget.render import ZONE_COLORS, draw_cloud, draw_depth, save_cloud  # noqa: E402
+from yeswidget.view import render  # noqa: E402
+from yeswidget.view.render import ZONE_COLORS, draw_cloud, draw_depth, save_cloud  # noqa: E402
 
 UPPER, LOWER = 1.0, 0.1          # 0 dB and -10 dB
 N_EPOCHS = 40

@@ -17,9 +17,9 @@ from .monitor import Monitor, TextPrinter
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     from . import tasks
-    from .chart import CloudChart
     from .live import LiveCloud
     from .playground import Playground
+    from .widgets.chart import CloudChart
 
 __version__ = "0.1.0"
 
@@ -27,7 +27,7 @@ __all__ = ["YesCloud", "Monitor", "TextPrinter", "Run", "CloudChart", "LiveCloud
            "__version__"]
 
 #: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
-_LAZY = {"CloudChart": ".chart", "LiveCloud": ".live", "Playground": ".playground", "tasks": ".tasks"}
+_LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".live", "Playground": ".playground", "tasks": ".tasks"}
 
 
 def __getattr__(name: str) -> Any:

@@ -111,9 +111,9 @@ def _demo(args) -> int:
 
     from .bounds import YesCloud
     from .monitor import TextPrinter
-    from .render import save_cloud
     from .tasks import get_task
     from .training import Settings, Trainer
+    from .view.render import save_cloud
 
     try:
         task = get_task(args.task)
@@ -232,7 +232,7 @@ def _show_out(paths: list[str]) -> Path:
 
 def _show(args) -> int:
     from .outputs.runlog import load_runs
-    from .render import save_cloud
+    from .view.render import save_cloud
 
     try:
         runs = load_runs(args.paths)

@@ -43,7 +43,7 @@ class YesCallback(Callback):
 
     ``X`` (N × n), ``Y`` (N × m) or a Dataset/DataLoader, and ``**monitor_options``
     go to :class:`~yeswidget.monitor.Monitor`; ``chart=True`` also displays a
-    :class:`~yeswidget.chart.CloudChart` (in Jupyter) when the fit starts.
+    :class:`~yeswidget.widgets.chart.CloudChart` (in Jupyter) when the fit starts.
     Only global rank zero draws and prints. The run is part of the callback's
     ``state_dict``, so a fit resumed from a checkpoint continues the same run.
     """
@@ -77,7 +77,7 @@ class YesCallback(Callback):
         if self.chart_wanted and trainer.is_global_zero:
             from IPython.display import display
 
-            from .chart import CloudChart
+            from .widgets.chart import CloudChart
 
             self.chart = CloudChart(self.monitor)
             display(self.chart)

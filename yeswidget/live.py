@@ -18,16 +18,16 @@ from typing import Any, Callable, Iterator
 
 import ipywidgets as widgets
 
-from .chart import CloudChart
 from .core.run import EpochEvent, Run
 from .monitor import Monitor
 from .playground import _set_lr_value
+from .widgets.chart import CloudChart
 
 __all__ = ["LiveCloud"]
 
 
 class LiveCloud(widgets.VBox):
-    """Monitor + :class:`~yeswidget.chart.CloudChart` (+ an lr slider when ``optimizer`` is given).
+    """Monitor + :class:`~yeswidget.widgets.chart.CloudChart` (+ an lr slider when ``optimizer`` is given).
 
     ``model``, ``X``, ``Y`` and ``**monitor_options`` go to :class:`~yeswidget.monitor.Monitor`.
     """

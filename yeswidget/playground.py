@@ -20,12 +20,12 @@ import ipywidgets as widgets
 import traitlets
 
 from .bounds import YesCloud
-from .chart import CloudChart
 from .core.run import EpochEvent, Run, StatusEvent, to_db
 from .monitor import ZONE_WORDS, describe_certification, discover_layers
 from .monitor import certification_set as _certification_set
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
-from .widgets import RunsTable, ZoneTimeline
+from .widgets.chart import CloudChart
+from .widgets.tables import RunsTable, ZoneTimeline
 
 __all__ = ["Playground", "RUN_COLORS"]
 

@@ -55,6 +55,12 @@ class RunStore:
             self.version += 1
         self.bus.publish(StepEvent(self._run.run_id, first, tuple(positions), tuple(losses), lr, batch_size))
 
+    def reposition(self, first: int, positions: Sequence[float]) -> None:
+        """Correct the positions of steps ``first …`` in place (provisional first-epoch positions)."""
+        with self._lock:
+            self._run.step_positions[first:first + len(positions)] = [float(p) for p in positions]
+            self.version += 1
+
     def add_epoch(self, record: EpochRecord, epochs_total: int | None) -> None:
         """Append an epoch record; publish an :class:`EpochEvent`."""
         with self._lock:

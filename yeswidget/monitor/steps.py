@@ -17,7 +17,8 @@ class StepLog:
 
     Positions are fractional epochs (0.5 = half-way through the first epoch). During the
     first epoch the steps per epoch are estimated (data size / batch size), so points reach
-    the chart before the first epoch ends; ``flush_every`` seconds between sends.
+    the chart before the first epoch ends; when it ends, the run's first-epoch positions are
+    corrected in place (displays re-read them then). ``flush_every`` seconds between sends.
     """
 
     def __init__(self, store: RunStore, to_metric: Callable[[Any], Any], *, flush_every: float = 0.25) -> None:
@@ -29,6 +30,7 @@ class StepLog:
         self.per_epoch: int | None = None
         self._pending: list[tuple[float, Any]] = []  # (position, loss tensor or float)
         self._last_flush = time.perf_counter()
+        self._first_epoch: list[int] | None = []  # step-in-epoch of each first-epoch loss (None after)
         self._lr: float | None = None
         self._batch_size: int | None = None
 
@@ -55,6 +57,8 @@ class StepLog:
             else:
                 loss = float(loss)
             self._pending.append((self.position(epoch, expected_steps), self._to_metric(loss)))
+            if self._first_epoch is not None and epoch == 0:
+                self._first_epoch.append(self.this_epoch)
         if time.perf_counter() - self._last_flush > self.flush_every:
             self.flush()
 
@@ -62,6 +66,11 @@ class StepLog:
         if self.this_epoch:
             self.per_epoch = self.this_epoch
         self.flush()
+        if self._first_epoch is not None:
+            if self._first_epoch and self.per_epoch:  # the first epoch's steps at their final positions
+                per = self.per_epoch
+                self._store.reposition(0, [min(k, per) / per for k in self._first_epoch])
+            self._first_epoch = None
         self.this_epoch = 0
 
     def flush(self) -> None:

@@ -114,7 +114,7 @@ class MlflowOutput(Output):
 
     def _log_artifacts(self) -> None:
         from ..cli import write_report_html
-        from ..render import save_cloud
+        from ..view.render import save_cloud
 
         with tempfile.TemporaryDirectory(prefix="yeswidget-mlflow-") as name:
             folder = Path(name)

@@ -47,7 +47,7 @@ def _runs(items) -> list[Run]:
 
 
 def reopen(*runs_or_paths: Any, **chart_options: Any):
-    """A ``VBox`` of a :class:`~yeswidget.chart.CloudChart` and a :class:`~yeswidget.widgets.RunsTable`.
+    """A ``VBox`` of a :class:`~yeswidget.widgets.chart.CloudChart` and a :class:`~yeswidget.widgets.RunsTable`.
 
     The first run is drawn with its cloud and minibatch losses, the others as faded
     loss lines; clicking a row of the table highlights that run. Attributes:
@@ -55,8 +55,8 @@ def reopen(*runs_or_paths: Any, **chart_options: Any):
     """
     import ipywidgets as widgets
 
-    from ..chart import CloudChart
     from ..widgets import RunsTable
+    from ..widgets.chart import CloudChart
 
     runs = _runs(runs_or_paths)
     chart = CloudChart(**chart_options)

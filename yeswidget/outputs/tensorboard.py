@@ -34,7 +34,7 @@ def cloud_image(run: Run):
     """The run's cloud picture as an H × W × 3 uint8 array (what ``save_cloud`` would draw)."""
     import numpy as np
 
-    from ..render import draw_cloud
+    from ..view.render import draw_cloud
 
     figure = draw_cloud(run)
     figure.canvas.draw()
