@@ -251,7 +251,7 @@ def test_live_batch_size_change_applies_at_the_next_epoch_and_is_marked(small, m
     assert pg.wait(120)
     assert [r.batch_size for r in run.epochs] == [50, 20, 20]
     assert [r.step for r in run.epochs] == [4, 14, 24]
-    assert run.marks == [{"position": 1.0, "kind": "batch_size", "value": 20}]
+    assert run.marks == [{"position": 1.0, "kind": "batch_size", "value": 20, "previous": 50}]
     # drawn on the chart: one vertical line at epoch 1
     np.testing.assert_allclose(np.ravel(pg.chart.marks_lines.x), [1.0, 1.0])
     assert len(pg.chart.marks_lines.labels) == 1 and "20" in pg.chart.marks_lines.labels[0]
@@ -514,6 +514,10 @@ def test_buttons_disabled_once_a_clicked_run_has_ended():
         assert not pg.stop_button.disabled or pg.runs[-1].status != "running"
         pg.current.wait(120)  # the thread, not pg.wait(): no explicit refresh afterwards
         assert pg.runs[-1].status == "finished"
+        # the UI pump draws the end of the run on its own, moments later
+        deadline = time.monotonic() + 10
+        while not (pg.pause_button.disabled and pg.stop_button.disabled) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert pg.pause_button.disabled and pg.stop_button.disabled
         assert pg.retry_button.description == "Retry"
     finally:

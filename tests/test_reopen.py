@@ -21,7 +21,11 @@ def test_two_logs_reopen_as_an_overlay_with_the_runs_table(tmp_path):
         assert [row["status"] for row in table.rows] == ["finished", "finished"]
         assert [row["final_zone"] for row in table.rows] == [first.run.final_zone, second.run.final_zone]
         table.selected = 1  # a click on the second row
-        assert chart._past[0].mark.stroke_width == 3.5
+        chart.flush()
+        from yeswidget.widgets import iter_widgets
+
+        bold = [w for w in iter_widgets(chart) if type(w).__name__ == "Lines" and w.stroke_width == 3.5]
+        assert len(bold) == 1  # the chosen past run is drawn bold
     finally:
         chart.close()
 

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import html
 import math
-import threading
-import time
 from typing import Any
 
 import ipywidgets as widgets
-import traitlets
 
 from .bounds import YesCloud
 from .core.run import EpochEvent, Run, StatusEvent, to_db
-from .monitor import ZONE_WORDS, describe_certification, discover_layers
 from .monitor import certification_set as _certification_set
+from .monitor import describe_certification, discover_layers
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets.chart import CloudChart
+from .widgets.pump import default_pump
 from .widgets.tables import RunsTable, ZoneTimeline
 
 __all__ = ["Playground", "RUN_COLORS"]
@@ -43,14 +41,6 @@ class Playground(widgets.VBox):
     ``seed`` are the starting control values (default: the task's own recipe). ``every``: bound cadence
     (``"auto"`` or an int, see :class:`~yeswidget.monitor.Monitor`).
     """
-
-    ui_interval = traitlets.Float(0.5, help="seconds between refreshes of the runs table and zone timeline")
-
-    @traitlets.validate("ui_interval")
-    def _check_ui_interval(self, proposal):
-        if not 0 <= proposal["value"] <= 60:
-            raise traitlets.TraitError(f"ui_interval must be between 0 and 60 seconds; got {proposal['value']}")
-        return proposal["value"]
 
     def __init__(self, task, *, lr: float | None = None, batch_size: int | None = None, epochs: int | None = None,
                  optimizer: str | None = None, schedule: str | None = None, seed: int = 0, every: Any = "auto",
@@ -73,10 +63,10 @@ class Playground(widgets.VBox):
         self.trainers: dict[str, Trainer] = {}
         self._trainer: Trainer | None = None
         self._syncing = False
-        self._ui_lock = threading.Lock()
-        self._ui_timer: threading.Timer | None = None
-        self._ui_last = 0.0
         self._closed = False
+        self._message_html: str | None = None  # a failure to show (set on any thread, drawn by the pump)
+        self._pending_controls: dict[str, Any] = {}  # control values to put into the widgets (by the pump)
+        self._shown_epochs: tuple[str, int] | None = None  # what the timeline shows: (run id, epochs)
 
         # YES-0 once per task, reused by every run. Built on the very samples each run's Monitor
         # certifies on (the same seeded subset when max_samples is given) and with the model's own
@@ -126,13 +116,17 @@ class Playground(widgets.VBox):
         self.info = widgets.HTML(
             f"<b>{task.name}</b>: {task.description}<br><small>{self._certification_text()}</small>"
         )
-        controls = widgets.VBox([
+        rows = [
             widgets.HBox([self.lr_slider, self.batch_slider]),
             widgets.HBox([self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box]),
             widgets.HBox([self.retry_button, self.pause_button, self.stop_button, self.reset_button]),
-        ])
+        ]
+        controls = widgets.VBox(rows)
+        self._boxes = [*rows, controls]  # closed with the Playground (they are widget models too)
         super().__init__([self.info, controls, self.message, self.chart, self.timeline, self.table], **kwargs)
         self.add_class("yeswidget-playground")
+        # every later widget write happens on the UI pump thread: handlers only mark this dirty
+        self._ui = default_pump().register(self._apply, name="playground")
 
     def _certification_text(self) -> str:
         where = describe_certification(self._certification)
@@ -154,7 +148,14 @@ class Playground(widgets.VBox):
         if unknown:
             raise TypeError(f"unknown setting(s) {sorted(unknown)}; choose from {list(_SETTING_KEYS)}")
         Settings(**{**self.settings().as_dict(), **values})  # validate all first: a clear error, nothing half-set
-        self._syncing = True
+        self._pending_controls.update(values)
+        self._ui.flush()  # the pump writes the controls; this returns once they show the values
+
+    def _apply_controls(self) -> None:
+        values, self._pending_controls = self._pending_controls, {}
+        if not values:
+            return
+        self._syncing = True  # these writes are not user moves: do not act on them
         try:
             if "lr" in values:
                 _set_lr_value(self.lr_slider, float(values["lr"]))
@@ -164,14 +165,10 @@ class Playground(widgets.VBox):
                 if size not in options:
                     self.batch_slider.options = sorted(set(options) | {size})
                 self.batch_slider.value = size
-            if "epochs" in values:
-                self.epochs_box.value = int(values["epochs"])
-            if "optimizer" in values:
-                self.optimizer_box.value = values["optimizer"]
-            if "schedule" in values:
-                self.schedule_box.value = values["schedule"]
-            if "seed" in values:
-                self.seed_box.value = int(values["seed"])
+            for key, box in (("epochs", self.epochs_box), ("optimizer", self.optimizer_box),
+                             ("schedule", self.schedule_box), ("seed", self.seed_box)):
+                if key in values:
+                    box.value = int(values[key]) if key in ("epochs", "seed") else values[key]
         finally:
             self._syncing = False
 
@@ -197,7 +194,7 @@ class Playground(widgets.VBox):
                           max_samples=self.max_samples, on_monitor=self._watch)
         trainer.run.config["color"] = color
         self._trainer = trainer
-        self.message.value = ""
+        self._message_html = ""
         trainer.start()
         run = trainer.run
         run.config["color"] = color
@@ -205,8 +202,7 @@ class Playground(widgets.VBox):
         self.trainers[run.run_id or run_id] = trainer
         if run.status == "failed" and not run.epochs:
             self._show_failure(run)
-        self._refresh_buttons()
-        self._refresh_ui(force=True)
+        self._ui.flush()
         return run
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -217,8 +213,7 @@ class Playground(widgets.VBox):
         done = trainer.wait(timeout)
         if done:
             self.chart.flush()
-            self._refresh_ui(force=True)
-            self._refresh_buttons()
+            self._ui.flush()
         return done
 
     def stop(self) -> None:
@@ -227,17 +222,17 @@ class Playground(widgets.VBox):
         if trainer is not None and trainer.alive:
             trainer.stop()
             trainer.wait(30)
-        self._refresh_buttons()
+        self._ui.flush()
 
     def pause(self) -> None:
         if self._trainer is not None and self._trainer.alive:
             self._trainer.pause()
-        self._refresh_buttons()
+        self._ui.flush()
 
     def resume(self) -> None:
         if self._trainer is not None:
             self._trainer.resume()
-        self._refresh_buttons()
+        self._ui.flush()
 
     @property
     def paused(self) -> bool:
@@ -278,89 +273,82 @@ class Playground(widgets.VBox):
 
     # ---------------------------------------------------------------- events → UI
     def _on_event(self, event: Any) -> None:
-        if isinstance(event, StatusEvent):
-            if event.status == "failed":
-                run = next((r for r in self.runs if r.run_id == event.run_id), None)
-                if run is not None:
-                    self._show_failure(run)
-                else:
-                    self.message.value = _failure_html(event.message, event.traceback)
-            self._refresh_ui(force=True)
-            self._refresh_buttons()
-        elif isinstance(event, EpochEvent):
-            self._refresh_ui()
+        # on a monitor's dispatcher thread (or the training thread for a run that failed to start):
+        # remember what to show, and let the pump draw it
+        if isinstance(event, StatusEvent) and event.status == "failed":
+            run = next((r for r in self.runs if r.run_id == event.run_id), None)
+            if run is not None:
+                self._show_failure(run)
+            else:
+                self._message_html = _failure_html(event.message, event.traceback)
+        if isinstance(event, (StatusEvent, EpochEvent)):
+            self._ui.mark()
 
     def _show_failure(self, run: Run) -> None:
-        self.message.value = _failure_html(f"{run.run_id}: {run.message}", run.traceback)
+        self._message_html = _failure_html(f"{run.run_id}: {run.message}", run.traceback)
+        self._ui.mark()
 
-    def _refresh_buttons(self) -> None:
+    # ---------------------------------------------------------------- the pump draws
+    def _apply(self) -> None:
+        """On the UI pump thread: controls, buttons, runs table, zone timeline, messages."""
+        if self._closed:
+            return
+        self._apply_controls()
+        self._apply_buttons()
+        self.table.rows = [_row(run, i) for i, run in enumerate(self.runs)]
+        current = self.runs[-1] if self.runs else None
+        if current is not None:
+            shown = (current.run_id, len(current.epochs))
+            if shown != self._shown_epochs:  # the timeline is resent only when an epoch was added
+                self._shown_epochs = shown
+                self.timeline.set_run(current)
+        message = self._message_html
+        if message is None and current is not None and current.warnings and current.status != "failed":
+            # e.g. "hidden width 3 is narrower than the output width 8: YES-0 is a reference …"
+            notes = "".join(f"<li>{html.escape(w)}</li>" for w in dict.fromkeys(current.warnings))
+            message = f"<div style='color:#8a5a00'><b>note</b><ul>{notes}</ul></div>"
+        if message is not None and self.message.value != message:
+            self.message.value = message
+
+    def _apply_buttons(self) -> None:
         # a run whose status has ended counts as done even while its thread winds down
         running = self.running and self._trainer is not None and self._trainer.run.status == "running"
-        self.retry_button.description = "Retry" if self.runs else "Train"
-        self.pause_button.disabled = not running
-        self.stop_button.disabled = not running
-        self.pause_button.description = "Resume" if self.paused else "Pause"
-        self.pause_button.icon = "play" if self.paused else "pause"
-
-    def _refresh_ui(self, force: bool = False) -> None:
-        """Runs table + zone timeline, at most every ``ui_interval`` seconds (coalesced)."""
-        with self._ui_lock:
-            if self._closed:
-                return
-            now = time.monotonic()
-            wait = self.ui_interval - (now - self._ui_last)
-            if not force and wait > 0:
-                if self._ui_timer is None:
-                    self._ui_timer = threading.Timer(wait, self._refresh_ui, kwargs={"force": True})
-                    self._ui_timer.daemon = True
-                    self._ui_timer.start()
-                return
-            if self._ui_timer is not None:
-                self._ui_timer.cancel()
-                self._ui_timer = None
-            self._ui_last = now
-        try:
-            self.table.rows = [_row(run, i) for i, run in enumerate(self.runs)]
-            current = self.runs[-1] if self.runs else None
-            if current is not None:
-                records = [{"epoch": r.epoch, "loss_db": to_db(r.loss), "upper_db": to_db(r.upper),
-                            "lower_db": to_db(r.lower), "zone": r.zone} for r in list(current.epochs)]
-                zone = records[-1]["zone"] if records else ""
-                self.timeline.records = records
-                self.timeline.zone = zone
-                self.timeline.headline = f"{zone}: {ZONE_WORDS[zone]}" if zone else ""
-                if current.warnings and current.status != "failed":
-                    # e.g. "hidden width 3 is narrower than the output width 8: YES-0 is a reference …"
-                    notes = "".join(f"<li>{html.escape(w)}</li>" for w in dict.fromkeys(current.warnings))
-                    self.message.value = f"<div style='color:#8a5a00'><b>note</b><ul>{notes}</ul></div>"
-        except Exception as exc:  # a display hiccup must never reach the training thread
-            self.message.value = f"<small>display update failed: {type(exc).__name__}: {exc}</small>"
+        paused = self.paused
+        for widget, name, value in (
+            (self.retry_button, "description", "Retry" if self.runs else "Train"),
+            (self.pause_button, "disabled", not running), (self.stop_button, "disabled", not running),
+            (self.pause_button, "description", "Resume" if paused else "Pause"),
+            (self.pause_button, "icon", "play" if paused else "pause"),
+        ):
+            if getattr(widget, name) != value:
+                setattr(widget, name, value)
 
     # ---------------------------------------------------------------- lifetime
     def close(self) -> None:
-        """Stop the training thread, cancel and join every timer, and close every child widget.
+        """Stop the training thread, leave the UI pump and close every widget this Playground made.
 
         No thread of this widget is left when it returns (unless a run ignores Stop for 30 s).
         """
-        for trainer in list(self.trainers.values()) + [self._trainer]:
-            if trainer is not None and trainer.alive:
+        if self._closed:
+            return
+        trainers = [t for t in [*self.trainers.values(), self._trainer] if t is not None]
+        for trainer in trainers:
+            if trainer.alive:
                 trainer.stop()
-        for trainer in list(self.trainers.values()) + [self._trainer]:
-            if trainer is not None:
-                trainer.wait(30)
-        with self._ui_lock:
-            self._closed = True
-            ui_timer, self._ui_timer = self._ui_timer, None
+        for trainer in trainers:
+            trainer.wait(30)
+            if trainer.monitor is not None:
+                trainer.monitor.close()
+        self._closed = True
+        self._ui.close()
         self._select_handle.remove()
-        self.chart.close()  # cancels and joins its redraw timer
-        if ui_timer is not None:
-            ui_timer.cancel()
-            if ui_timer is not threading.current_thread() and ui_timer.ident is not None:
-                ui_timer.join(30)
+        self.chart.close()
         for child in (self.timeline, self.table, self.message, self.info, self.lr_slider, self.batch_slider,
                       self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box, self.retry_button,
                       self.pause_button, self.stop_button, self.reset_button):
             child.close()
+        for box in self._boxes:
+            box.close()
         super().close()
 
 

@@ -242,6 +242,7 @@ class Trainer:
         loss_fn = nn.MSELoss(reduction="sum")
         generator = torch.Generator().manual_seed(s.seed)
         batch_size = None
+        applied_base = self.base_lr
         model.train()
         for epoch in monitor.epochs(s.epochs):
             if self._stop.is_set():
@@ -249,7 +250,7 @@ class Trainer:
                 break
             wanted = min(self._batch_size, N)  # read once: the slider may move meanwhile
             if batch_size is not None and wanted != batch_size:
-                monitor.mark("batch_size", wanted)
+                monitor.mark("batch_size", wanted, previous=batch_size)
             batch_size = wanted
             # shuffle=False: the published scripts' protocol, minibatches in data order every epoch
             order = (torch.randperm(N, generator=generator) if s.shuffle else torch.arange(N)).to(device)
@@ -261,6 +262,9 @@ class Trainer:
                 if self._stop.is_set():
                     cut_short = start > 0
                     break
+                if self.base_lr != applied_base:  # a live change (the slider): part of the run's record
+                    monitor.mark("lr", self.base_lr, previous=applied_base)
+                    applied_base = self.base_lr
                 lr = self.base_lr * factor
                 for group in optimizer.param_groups:
                     group["lr"] = lr

@@ -55,11 +55,17 @@ class RunStore:
             self.version += 1
         self.bus.publish(StepEvent(self._run.run_id, first, tuple(positions), tuple(losses), lr, batch_size))
 
-    def reposition(self, first: int, positions: Sequence[float]) -> None:
-        """Correct the positions of steps ``first …`` in place (provisional first-epoch positions)."""
+    def reposition(self, first: int, positions: Sequence[float], *, lr: float | None = None,
+                   batch_size: int | None = None) -> None:
+        """Correct the positions of steps ``first …`` in place (provisional first-epoch positions);
+        publish them again as one :class:`StepEvent` from ``first`` (subscribers replace from there)."""
         with self._lock:
-            self._run.step_positions[first:first + len(positions)] = [float(p) for p in positions]
+            end = first + len(positions)
+            self._run.step_positions[first:end] = [float(p) for p in positions]
+            losses = tuple(self._run.step_losses[first:end])
             self.version += 1
+        self.bus.publish(StepEvent(self._run.run_id, first, tuple(float(p) for p in positions), losses,
+                                   lr, batch_size))
 
     def add_epoch(self, record: EpochRecord, epochs_total: int | None) -> None:
         """Append an epoch record; publish an :class:`EpochEvent`."""

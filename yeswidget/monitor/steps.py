@@ -69,7 +69,8 @@ class StepLog:
         if self._first_epoch is not None:
             if self._first_epoch and self.per_epoch:  # the first epoch's steps at their final positions
                 per = self.per_epoch
-                self._store.reposition(0, [min(k, per) / per for k in self._first_epoch])
+                self._store.reposition(0, [min(k, per) / per for k in self._first_epoch], lr=self._lr,
+                                       batch_size=self._batch_size)
             self._first_epoch = None
         self.this_epoch = 0
 

@@ -125,10 +125,11 @@ class RunTrack:
         self.revision += 1
 
     def step_positions(self) -> np.ndarray:
-        """x of the steps: as received; before the first record, positions that go backwards
-        (provisional ones, steps per epoch unknown) are spread evenly over the first epoch."""
+        """x of the steps: as received; before the first record, positions that do not increase
+        (provisional ones: the steps per epoch were estimated short) are spread evenly over the
+        first epoch."""
         x = self.step_x.view()
-        if self.records or x.size < 2 or bool(np.all(x[1:] >= x[:-1])):
+        if self.records or x.size < 2 or bool(np.all(x[1:] > x[:-1])):
             return x
         return np.arange(1, x.size + 1, dtype=np.float64) / x.size
 
