@@ -532,3 +532,63 @@ def test_the_playground_starts_from_the_task_recipe(make_pg):
     assert pg.settings().schedule == "step"
     explicit = make_pg(task, lr=1e-3, batch_size=100)
     assert explicit.lr_slider.value == pytest.approx(1e-3) and explicit.batch_slider.value == 100
+
+
+def test_slider_moves_mid_run_are_recorded_shown_and_every_write_is_on_the_ui_pump(small, make_pg, monkeypatch):
+    """A student moves the sliders while a run trains: the run records both changes (when, from,
+    to), the table row, the legend and the chart show them, and every widget write, from the
+    training thread, the bounds worker, the event dispatcher or the slider handlers, happens on
+    the one UI pump thread."""
+    import ipywidgets
+
+    from yeswidget.widgets.pump import default_pump
+
+    writes = []
+    browser = threading.local()  # writes a comm message from the browser makes itself
+    real_notify = ipywidgets.Widget.notify_change
+
+    def notify(widget, change):
+        if not getattr(browser, "active", False):
+            writes.append((threading.get_ident(), type(widget).__name__, change["name"]))
+        return real_notify(widget, change)
+
+    def move(slider, **state):  # what the browser's comm message does, on the kernel's thread
+        browser.active = True
+        try:
+            slider.set_state(state)
+        finally:
+            browser.active = False
+
+    paused = threading.Event()
+    holder = {}
+
+    def post(trainer, step):
+        if step == 6:  # in the second epoch (4 steps of 50)
+            holder["pg"].pause()
+            paused.set()
+
+    hook_trainers(monkeypatch, on_post=post)
+    pg = holder["pg"] = make_pg(small, lr=1e-3, batch_size=50, epochs=4, every=1, schedule="constant")
+    monkeypatch.setattr(ipywidgets.Widget, "notify_change", notify)
+    run = pg.retry()
+    assert paused.wait(60)
+    move(pg.lr_slider, value=1e-2)
+    move(pg.batch_slider, index=list(pg.batch_slider.options).index(20))
+    pg.resume()
+    assert pg.wait(120)
+    monkeypatch.setattr(ipywidgets.Widget, "notify_change", real_notify)
+
+    pump = default_pump().thread
+    assert writes and pump is not None
+    assert {ident for ident, _, _ in writes} == {pump.ident}, sorted({(w[1], w[2]) for w in writes
+                                                                        if w[0] != pump.ident})
+    lr_marks = [m for m in run.marks if m["kind"] == "lr"]
+    batch_marks = [m for m in run.marks if m["kind"] == "batch_size"]
+    assert lr_marks == [{"position": pytest.approx(1.5), "kind": "lr", "value": 1e-2, "previous": 1e-3}]
+    assert batch_marks == [{"position": 2.0, "kind": "batch_size", "value": 20, "previous": 50}]
+    row = pg.table.rows[0]
+    assert "lr 1.0e-03 → 1.0e-02 @ 1.50" in row["label"] and "batch 50 → 20 @ 2.00" in row["label"]
+    assert "lr 1.0e-03 → 1.0e-02" in run.label  # the legend's label
+    pg.chart.flush()
+    np.testing.assert_allclose(sorted(set(np.ravel(pg.chart.marks_lines.x))), [1.5, 2.0])
+    assert any("1.0e-02" in label for label in pg.chart.marks_lines.labels)

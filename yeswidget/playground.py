@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .bounds import YesCloud
-from .core.run import EpochEvent, Run, StatusEvent, to_db
+from .core.run import EpochEvent, Run, StatusEvent, change_text, to_db
 from .monitor import certification_set as _certification_set
 from .monitor import describe_certification, discover_layers
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
@@ -376,7 +376,7 @@ def _row(run: Run, index: int) -> dict:
     ended = run.status != "running"
     green = run.epochs_to_green
     return {
-        "id": index, "label": run.run_id, "lr": float(run.config.get("lr", float("nan"))),
+        "id": index, "label": _row_label(run), "lr": float(run.config.get("lr", float("nan"))),
         "batch_size": int(run.config.get("batch_size", 0)), "optimizer": str(run.config.get("optimizer", "")),
         "schedule": str(run.config.get("schedule", "")), "seed": int(run.config.get("seed", 0)),
         "final_loss_db": to_db(final.loss) if final else None, "final_zone": final.zone if final else None,
@@ -384,6 +384,12 @@ def _row(run: Run, index: int) -> dict:
         "wall_time": float(final.wall_time) if final else 0.0, "status": run.status,
         "color": run.config.get("color", "#333"),
     }
+
+
+def _row_label(run: Run) -> str:
+    """The run's name and its live changes, e.g. ``run 2 · lr 1.0e-03 → 6.6e-03 @ 1.50``."""
+    changes = [change_text(m) for m in run.marks if m.get("kind") in ("lr", "batch_size")]
+    return " · ".join([run.run_id, *changes])
 
 
 def _failure_html(message: str, traceback: str) -> str:

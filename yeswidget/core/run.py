@@ -30,6 +30,7 @@ __all__ = [
     "RUN_STATUSES",
     "ZONES",
     "to_db",
+    "change_text",
 ]
 
 #: ``running`` until the loop ends; then how it ended
@@ -118,6 +119,22 @@ class StatusEvent:
     traceback: str = ""
 
 
+def change_text(mark: dict[str, Any]) -> str:
+    """Words for a ``Run.marks`` entry: ``lr 1.0e-03 → 6.6e-03 @ 1.50`` (what, from → to, when in epochs)."""
+    kind = str(mark.get("kind", "mark"))
+    name = {"lr": "lr", "batch_size": "batch"}.get(kind, kind.replace("_", " "))
+
+    def shown(value: Any) -> str:
+        return f"{value:.1e}" if kind == "lr" and isinstance(value, numbers.Real) else str(value)
+
+    value, previous = mark.get("value"), mark.get("previous")
+    text = f"{name} {shown(previous)} → {shown(value)}" if previous is not None else f"{name} → {shown(value)}"
+    position = mark.get("position")
+    if isinstance(position, numbers.Real) and math.isfinite(position):
+        text += f" @ {position:.2f}"
+    return text
+
+
 def _encode(value: Any) -> Any:
     """JSON-safe copy: non-finite floats become tagged strings, tuples lists."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -196,6 +213,8 @@ class Run:
             parts.append(f"batch {self.config['batch_size']}")
         if self.config.get("optimizer") is not None:
             parts.append(str(self.config["optimizer"]))
+        # live changes are part of the run: "lr 1.0e-03 → 6.6e-03 @ 1.50"
+        parts.extend(change_text(m) for m in self.marks if m.get("kind") in ("lr", "batch_size"))
         return " · ".join(parts) or self.run_id
 
     # ---- serialisation ----------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.run import change_text
 from ..core.zones import BAND_OPACITY, NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONE_WORDS, to_db
 
 __all__ = [
@@ -215,16 +216,9 @@ def _breakpoints(*rows: np.ndarray) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def mark_label(mark: dict) -> str:
-    """Human words for a ``Run.marks`` entry, e.g. ``batch size → 128 at epoch 3.50``."""
-    value = mark.get("value")
-    pos = _f(mark.get("position"))
-    words = str(mark.get("kind", "mark")).replace("_", " ")
-    if value is not None and value != "":
-        words += f" → {value}"
-    if math.isfinite(pos):
-        words += f" at epoch {pos:.2f}"
-    return words
+def mark_label(mark: dict[str, Any]) -> str:
+    """Human words for a ``Run.marks`` entry, e.g. ``batch 50 → 128 @ 3.50`` (one definition: the run's)."""
+    return change_text(mark)
 
 
 def order_colors(k: int) -> list[str]:
