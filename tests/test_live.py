@@ -274,3 +274,58 @@ def test_close_after_a_finished_run_leaves_no_thread():
     live.close()
     assert new_threads(before) == []
     assert live.run.status == "finished" and len(live.run.epochs) == 3
+
+
+def test_building_livecloud_twice_on_one_model_keeps_one_set_of_hooks():
+    import gc
+    import weakref
+
+    X, Y = data()
+    model, opt = model_and_optimizer()
+    first = LiveCloud(model, X, Y, optimizer=opt, every=1)
+    first.epoch_end()
+    first_monitor = weakref.ref(first.monitor)
+    with pytest.warns(UserWarning, match="already watched"):
+        second = LiveCloud(model, X, Y, optimizer=opt, every=1)  # the same cell, run again
+    try:
+        assert first.closed and not second.closed
+        assert len(model._forward_pre_hooks) == 1
+        assert len(opt._optimizer_step_post_hooks) == 1
+        del first
+        gc.collect()
+        assert first_monitor() is None, "the first LiveCloud's monitor (and its tensors) is still alive"
+    finally:
+        second.close()
+
+
+def test_a_failing_constructor_shows_one_error_and_nothing_from_del():
+    import gc
+    import sys
+
+    X, Y = data()
+    model, opt = model_and_optimizer()
+    unraisable = []
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        with pytest.raises(ValueError, match="Y must be the targets"):
+            LiveCloud(model, X, Y[:, :2], optimizer=opt)  # the wrong targets: one clear error
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous_hook
+    assert unraisable == []
+    assert not model._forward_pre_hooks and not opt._optimizer_step_post_hooks
+
+
+def test_an_lr_slider_move_mid_run_is_recorded_in_the_run(lives):
+    X, Y = data()
+    model, opt = model_and_optimizer(lr=1e-2)
+    live = LiveCloud(model, X, Y, optimizer=opt, every=1)
+    lives.append(live)
+    for epoch in live.epochs(3):
+        one_epoch(live, model, opt, X, Y)
+        if epoch == 0:
+            live.lr_slider.value = 3e-2  # the slider, between epochs 1 and 2
+    assert [(m["kind"], m["value"], m["previous"]) for m in live.run.marks] == [("lr", 3e-2, 1e-2)]
+    assert live.run.marks[0]["position"] == pytest.approx(1.0, abs=1e-2)  # at the end of epoch 1
+    assert "lr 1.0e-02 → 3.0e-02 @" in live.run.label

@@ -8,20 +8,24 @@
 
 With ``optimizer`` it shows a learning-rate slider acting on that optimizer at
 its next step. A blocking cell cannot take slider moves (the kernel is busy),
-so :meth:`train_in_background` runs the loop function in a thread.
+so :meth:`train_in_background` runs the loop function in a thread. Every widget
+write happens on the UI pump thread (:mod:`yeswidget.widgets.pump`).
 """
 from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import ipywidgets as widgets
 
 from .core.run import EpochEvent, Run
 from .monitor import Monitor
+from .monitor.registry import claim, release
 from .playground import _set_lr_value
 from .widgets.chart import CloudChart
+from .widgets.pump import default_pump
 
 __all__ = ["LiveCloud"]
 
@@ -30,29 +34,38 @@ class LiveCloud(widgets.VBox):
     """Monitor + :class:`~yeswidget.widgets.chart.CloudChart` (+ an lr slider when ``optimizer`` is given).
 
     ``model``, ``X``, ``Y`` and ``**monitor_options`` go to :class:`~yeswidget.monitor.Monitor`.
+    Building a second LiveCloud on the same model (a cell run twice) closes the first.
     """
 
-    def __init__(self, model, X, Y=None, *, optimizer=None, scale: str = "db", **monitor_options: Any) -> None:
-        self.monitor = Monitor(model, X, Y, optimizer=optimizer, **monitor_options)
-        self.chart = CloudChart(scale=scale)
-        self.chart.watch(self.monitor)
-        self.optimizer = optimizer
+    def __init__(self, model: Any, X: Any, Y: Any = None, *, optimizer: Any = None, scale: str = "db",
+                 **monitor_options: Any) -> None:
+        self._closed = True  # until the widget exists: a failed constructor has nothing to close
         self.thread: threading.Thread | None = None
-        self._syncing = False
-        children: list[widgets.Widget] = []
         self.lr_slider: widgets.FloatLogSlider | None = None
-        if optimizer is not None:
-            lr = float(optimizer.param_groups[0]["lr"])
-            self.lr_slider = widgets.FloatLogSlider(
-                value=lr, base=10, min=-6, max=1, step=0.1, description="learning rate", readout_format=".1e",
-                continuous_update=False, style={"description_width": "initial"},
-            )
-            _set_lr_value(self.lr_slider, lr)  # widen the range for an lr outside 1e-6 … 10
-            self.lr_slider.observe(self._on_lr, names="value")
-            self._follow = self.monitor.subscribe(self._on_event)
-            children.append(self.lr_slider)
-        children.append(self.chart)
+        self.monitor = Monitor(model, X, Y, optimizer=optimizer, **monitor_options)
+        self.optimizer = optimizer
+        try:
+            self.chart = CloudChart(self.monitor, scale=scale)
+            children: list[widgets.Widget] = []
+            if optimizer is not None:
+                lr = float(optimizer.param_groups[0]["lr"])
+                self.lr_slider = widgets.FloatLogSlider(
+                    value=lr, base=10, min=-6, max=1, step=0.1, description="learning rate",
+                    readout_format=".1e", continuous_update=False, style={"description_width": "initial"},
+                )
+                _set_lr_value(self.lr_slider, lr)  # widen the range for an lr outside 1e-6 … 10
+                self.lr_slider.observe(self._on_lr, names="value")
+                children.append(self.lr_slider)
+            children.append(self.chart)
+        except BaseException:
+            self.monitor.close()
+            raise
         super().__init__(children)
+        self._closed = False
+        self._syncing = False
+        self._ui = default_pump().register(self._apply, name="live-cloud")
+        self._follow = self.monitor.subscribe(self._on_event) if optimizer is not None else None
+        claim(model, self, replaces=self.monitor)  # a second LiveCloud on this model closes this one
 
     # the loop-facing API (same as the monitor's)
     def log(self, loss: Any = None, **kwargs: Any) -> None:
@@ -71,32 +84,46 @@ class LiveCloud(widgets.VBox):
     def run(self) -> Run:
         return self.monitor.run
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def set_lr(self, lr: float) -> None:
-        """Set the optimizer's learning rate for every parameter group (takes effect at its next step)."""
+        """Set the optimizer's learning rate for every parameter group (takes effect at its next step).
+
+        During a run the change is recorded in it (a mark: when, from → to) and drawn on the chart.
+        """
         if self.optimizer is None:
             raise ValueError("LiveCloud was created without optimizer=…; there is no learning rate to set")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive; got {lr!r}")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+        previous = float(self.optimizer.param_groups[0]["lr"])
         for group in self.optimizer.param_groups:
             group["lr"] = float(lr)
+        if self.run.status == "running" and self.monitor.epoch + self.monitor.steps.this_epoch > 0:
+            self.monitor.mark("lr", float(lr), previous=previous)
 
-    def _on_lr(self, change) -> None:
+    def _on_lr(self, change: dict[str, Any]) -> None:
         if not self._syncing:
             self.set_lr(float(change["new"]))
 
     def _on_event(self, event: Any) -> None:
-        # a user's scheduler moves the lr: show it on the slider without feeding it back.
-        # Read the optimizer itself, not the epoch record: a record of an epoch that ended
-        # before a slider move still carries the old lr and would snap the slider back.
-        if isinstance(event, EpochEvent) and self.lr_slider is not None and self.optimizer is not None:
-            current = float(self.optimizer.param_groups[0]["lr"])
-            if math.isclose(current, float(self.lr_slider.value), rel_tol=1e-9):
-                return
-            self._syncing = True
-            try:
-                _set_lr_value(self.lr_slider, current)
-            finally:
-                self._syncing = False
+        if isinstance(event, EpochEvent):
+            self._ui.mark()  # a user's scheduler may have moved the lr: the pump shows it
+
+    def _apply(self) -> None:
+        """On the UI pump thread: show the optimizer's lr on the slider without feeding it back.
+        (Read the optimizer itself: an epoch record from before a slider move carries the old lr.)"""
+        if self.lr_slider is None or self.optimizer is None or self._closed:
+            return
+        current = float(self.optimizer.param_groups[0]["lr"])
+        if math.isclose(current, float(self.lr_slider.value), rel_tol=1e-9):
+            return
+        self._syncing = True
+        try:
+            _set_lr_value(self.lr_slider, current)
+        finally:
+            self._syncing = False
 
     def train_in_background(self, loop: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread:
         """Run ``loop(*args, **kwargs)`` in a daemon thread so the slider works while it trains.
@@ -133,16 +160,22 @@ class LiveCloud(widgets.VBox):
                 return False
         done = self.monitor.wait(timeout)
         self.chart.flush()
+        self._ui.flush()
         return done
 
     def close(self) -> None:
-        """Stop the background loop (after its current epoch), the monitor's worker and every
-        redraw timer, then close the widgets: no thread of this widget is left."""
+        """Stop the background loop (after its current epoch) and the monitor, leave the UI pump,
+        then close every widget this LiveCloud made: no thread of it is left."""
+        if self._closed:  # closed, or a constructor that failed before the widgets existed
+            return
+        self._closed = True
         self.stop()
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(30)
+        self._ui.close()
         self.monitor.close()
-        self.chart.close()  # joins its redraw timer
+        release(self.monitor.model, self)
+        self.chart.close()
         if self.lr_slider is not None:
             self.lr_slider.close()
         super().close()

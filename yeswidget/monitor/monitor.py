@@ -313,7 +313,7 @@ class Monitor:
 
     def mark(self, kind: str, value: Any, **extra: Any) -> None:
         """Note something that happened mid-run (drawn on the chart), e.g. a batch-size change."""
-        self.store.mark(self.steps.position(self.epoch), kind, value, **extra)
+        self.store.mark(self.steps.position(self.epoch, self._expected_steps()), kind, value, **extra)
 
     # --------------------------------------------------------------- epochs
     def epoch_end(self) -> None:
