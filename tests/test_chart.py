@@ -571,7 +571,7 @@ def test_run_marks_are_drawn_with_labels(chart):
     np.testing.assert_allclose(chart.marks_lines.x, [2.5, 2.5])
     np.testing.assert_allclose(chart.marks_lines.y, [y_scale(chart).min, y_scale(chart).max], rtol=1e-6)
     assert chart.marks_lines.line_style == "dashed"
-    assert "batch size → 128" in chart.marks_lines.labels[0]
+    assert "batch → 128" in chart.marks_lines.labels[0]
     assert chart.marks_lines.tooltip is not None
 
 

@@ -206,7 +206,7 @@ def test_marks_are_vertical_lines():
     run.marks.append({"position": 4.5, "kind": "batch_size", "value": 64})
     fig = draw_cloud(run)
     ax = fig.axes[0]
-    assert any("batch size → 64" in t.get_text() for t in ax.texts)
+    assert any("batch → 64" in t.get_text() for t in ax.texts)
     vertical = [line for line in ax.get_lines()
                 if np.allclose(np.asarray(line.get_xdata(), dtype=float), 4.5)]
     assert vertical and vertical[0].get_linestyle() == "--"

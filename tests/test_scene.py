@@ -112,7 +112,7 @@ def test_past_runs_marks_orders_and_depth():
                 past=[(RunSeries.from_run(past), "#123456")])
     assert s.x_limits == (0.0, 20.0)                      # room for the planned epochs
     assert [p.color for p in s.past] == ["#123456"] and s.past[0].line.size == 4
-    assert [m.position for m in s.marks] == [2.5] and "batch size → 64" in s.marks[0].label
+    assert [m.position for m in s.marks] == [2.5] and "batch → 64" in s.marks[0].label
     assert s.orders.labels == ("YES-1", "YES-2") and s.orders.rows.shape == (2, 10)
     np.testing.assert_allclose(s.depth.layers, [1, 2, 3])
     np.testing.assert_allclose(s.depth.values, 10 * np.log10([1.0, 0.8, 0.9]))

@@ -237,7 +237,7 @@ def test_batch_size_change_applies_at_the_next_epoch_and_is_marked():
     run = t.run
     assert [r.batch_size for r in run.epochs] == [16, 8, 8]
     assert [r.step for r in run.epochs] == [4, 4 + 8, 4 + 16]
-    assert run.marks == [{"position": 1.0, "kind": "batch_size", "value": 8}]
+    assert run.marks == [{"position": 1.0, "kind": "batch_size", "value": 8, "previous": 16}]
 
 
 def test_batch_size_records_the_setting_not_a_short_last_minibatch():
@@ -253,7 +253,7 @@ def test_batch_size_above_n_is_clamped_and_marked_once():
 
     t = HookedTrainer(tiny_task(), _settings(batch_size=32, epochs=4), on_post=post)
     t.start(background=False)
-    assert t.run.marks == [{"position": 1.0, "kind": "batch_size", "value": N_SAMPLES}]
+    assert t.run.marks == [{"position": 1.0, "kind": "batch_size", "value": N_SAMPLES, "previous": 32}]
     assert [r.batch_size for r in t.run.epochs] == [32, N_SAMPLES, N_SAMPLES, N_SAMPLES]
 
 
