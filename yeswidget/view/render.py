@@ -113,7 +113,13 @@ def draw_scene(scene: Scene, ax: Any, *, title: str | None = None) -> None:
         if past.line.size:
             ax.plot(past.line.x, past.line.y, color=past.color, alpha=0.45, linewidth=1.3, label=past.label)
     steps = _joined(scene.steps, scene.steps_tail)
-    if steps.size:
+    if steps.size and scene.step_axis is not None:
+        # a loss that is not the metric E gets its own axis (right), never the cloud's dB axis
+        own = ax.twinx()
+        own.plot(steps.x, steps.y, color=STEP_COLOR, alpha=0.45, linewidth=0.8)
+        own.set_ylim(*scene.step_axis)
+        own.set_ylabel(scene.step_label, color=STEP_COLOR)
+    elif steps.size:
         ax.plot(steps.x, steps.y, color=STEP_COLOR, alpha=0.3, linewidth=0.8, label="minibatch loss")
     _draw_loss(ax, scene)
     for mark in scene.marks:

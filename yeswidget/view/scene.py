@@ -33,7 +33,7 @@ __all__ = [
     "SCALES", "AXIS_LABELS", "BAND_OPACITY", "ZONE_COLORS", "UPPER_COLOR", "LOWER_COLOR", "LOSS_COLOR",
     "STEP_COLOR", "PAST_COLORS", "DOTS_UP_TO",
     "check_scale", "to_display", "y_limits", "band_geometry", "decimate_minmax", "clip_display",
-    "mark_label", "order_colors", "estimate_eta",
+    "mark_label", "order_colors", "estimate_eta", "step_kind",
     "SceneSettings", "RunSeries", "Line", "Hover", "PastLine", "MarkLine", "OrdersView", "DepthView",
     "Status", "Scene", "StepDecimator", "compose", "compose_status", "depth_view",
 ]
@@ -298,6 +298,8 @@ class RunSeries:
     marks: Sequence[dict] = ()
     label: str = ""
     run_id: str = ""
+    step_metric: bool = True  # the minibatch losses are the metric E (else: their own unit and axis)
+    step_name: str = ""
 
     @classmethod
     def from_run(cls, run: Any) -> RunSeries:
@@ -314,7 +316,7 @@ class RunSeries:
             zones=[r.zone for r in recs], yes_k=[list(r.yes_k or ()) for r in recs],
             step_x=sx[:n], step_y=sy[:n], run_upper=_f(run.upper),
             layer_errors=list(run.layer_errors or ()), marks=list(run.marks or ()),
-            label=run.label if run.config else "", run_id=run.run_id,
+            label=run.label if run.config else "", run_id=run.run_id, **step_kind(run),
         )
 
     def upper_filled(self) -> np.ndarray:
@@ -409,11 +411,21 @@ class Status:
     state: str = "running"
     message: str = ""
     traceback: str = ""
+    reason: str = ""  # why the zone says what it says when the plain rule would mislead
+    notes: tuple[str, ...] = ()  # the run's notes ("YES-0 is a reference …", plateau, overfitting)
+    lr: float | None = None  # the learning rate of the latest epoch
+    accuracy: float | None = None
+    val_loss: float = math.nan
+    val_accuracy: float | None = None
+    step_loss_name: str = ""  # the minibatch losses' own unit when it is not the metric E
 
     @property
     def words(self) -> str:
-        """The zone's meaning (core/zones), or '' before the first epoch."""
-        return f"{self.zone}: {ZONE_WORDS[self.zone]}" if self.zone in ZONE_WORDS else ""
+        """The zone's meaning (core/zones) or its reason, or '' before the first epoch."""
+        if self.zone not in ZONE_WORDS:
+            return ""
+        label = ZONE_STYLES[self.zone].word if self.zone == NO_VERDICT else self.zone
+        return f"{label}: {self.reason or ZONE_WORDS[self.zone]}"
 
     @property
     def fraction(self) -> float | None:
@@ -430,6 +442,12 @@ class Status:
         edge = {"red": "above YES-0 (to yellow)", "yellow": "above the lower edge (to green)",
                 "green": "below the lower edge"}[self.zone]
         return f"{abs(self.margin_db):.2f} dB {edge}"
+
+
+def step_kind(run: Any) -> dict[str, Any]:
+    """``step_metric``/``step_name`` of a run: whether its minibatch losses are the metric E."""
+    info = (getattr(run, "config", None) or {}).get("step_loss") or {}
+    return {"step_metric": bool(info.get("metric", True)), "step_name": str(info.get("name", "") or "")}
 
 
 @dataclass(frozen=True)
@@ -454,6 +472,8 @@ class Scene:
     status: Status
     orders: OrdersView | None = None
     depth: DepthView | None = None
+    step_axis: tuple[float, float] | None = None  # limits of the minibatch losses' own axis, if any
+    step_label: str = ""
 
     @property
     def empty(self) -> bool:
@@ -500,10 +520,14 @@ def compose(current: RunSeries | None, settings: SceneSettings, *, past: Sequenc
     run = current if current is not None else RunSeries()
     up = to_display(run.upper_filled(), scale)
     lo, loss = to_display(run.lower, scale), to_display(run.loss, scale)
-    hist, tail = _step_lines(run, settings, steps or StepDecimator())
+    # a loss that is not the metric E (cross-entropy, L1, …) is never drawn on the cloud's axis
+    own = not run.step_metric
+    hist, tail = _step_lines(run, settings, steps or StepDecimator(), "linear" if own else scale)
     run_up = float(to_display([run.yes0()], scale)[0])
     past_d = [(s, color, to_display(s.loss, scale)) for s, color in past]
-    bottom, top = y_limits([loss, up, lo, hist.y, tail.y, [run_up]] + [d for _, _, d in past_d], scale)
+    on_cloud_axis = [] if own else [hist.y, tail.y]
+    bottom, top = y_limits([loss, up, lo, *on_cloud_axis, [run_up]] + [d for _, _, d in past_d], scale)
+    step_axis = y_limits([hist.y, tail.y], "linear") if own and (hist.size or tail.size) else None
     x_end = _epoch_end(run.step_x)
     x_max = _x_max(run, past, settings, x_end)
     red, yellow, green = _bands(run.epochs, up, lo, run_up, x_end, x_max, (bottom, top), settings.max_points)
@@ -512,7 +536,9 @@ def compose(current: RunSeries | None, settings: SceneSettings, *, past: Sequenc
         loss=_loss_line(run.epochs, loss, bottom, top, settings.max_points),
         dots=run.epochs.size <= DOTS_UP_TO, hover=_hover(run, loss, bottom, top, settings.hover_points),
         diverged=_diverged(run.epochs, loss, top),
-        steps=_clip_line(hist, bottom, top), steps_tail=_clip_line(tail, bottom, top),
+        steps=hist if own else _clip_line(hist, bottom, top),
+        steps_tail=tail if own else _clip_line(tail, bottom, top),
+        step_axis=step_axis, step_label=f"{run.step_name} (minibatch)" if own else "",
         past=tuple(_past_line(s, color, d, bottom, top, settings.max_points) for s, color, d in past_d),
         marks=_marks(run.marks), label=run.label, status=status or Status(),
         orders=_orders(run, loss, up, scale, settings.max_points) if settings.show_orders else None,
@@ -520,13 +546,13 @@ def compose(current: RunSeries | None, settings: SceneSettings, *, past: Sequenc
     )
 
 
-def _step_lines(run: RunSeries, settings: SceneSettings, steps: StepDecimator) -> tuple[Line, Line]:
+def _step_lines(run: RunSeries, settings: SceneSettings, steps: StepDecimator,
+                scale: str) -> tuple[Line, Line]:
     n = min(run.step_x.size, run.step_y.size)
     if not settings.show_steps or n == 0:
         steps.reset()
         return Line(), Line()
     keep, start = steps.split(run.step_x, run.step_y, settings.max_points)
-    scale = settings.scale
     hist = Line(run.step_x[keep], to_display(run.step_y[keep], scale))
     return hist, Line(run.step_x[start:n], to_display(run.step_y[start:n], scale))
 
@@ -643,14 +669,24 @@ def depth_view(layer_errors: Sequence[float], scale: str = "db") -> DepthView:
 
 
 def compose_status(last: Any, *, first: Any = None, epochs_total: int | None = None,
-                   state: tuple[str, str, str] = ("running", "", ""), arrival: tuple | None = None) -> Status:
-    """The reading of the latest epoch record ``last`` (None before the first) and the run state."""
+                   state: tuple[str, str, str] = ("running", "", ""), arrival: tuple | None = None,
+                   run: Any = None) -> Status:
+    """The reading of the latest epoch record ``last`` (None before the first), the run state,
+    and what the run itself says (``run``: its notes and the kind of its minibatch losses)."""
     name, message, tb = state
+    notes = tuple(dict.fromkeys(getattr(run, "warnings", None) or ()))
+    step_loss = (getattr(run, "config", None) or {}).get("step_loss") or {}
+    extra: dict[str, Any] = {"notes": notes, "step_loss_name": "" if step_loss.get("metric", True)
+                             else str(step_loss.get("name", ""))}
     if last is None:
-        return Status(epochs_total=epochs_total, state=name or "running", message=message, traceback=tb)
+        return Status(epochs_total=epochs_total, state=name or "running", message=message, traceback=tb, **extra)
+    val_loss = getattr(last, "val_loss", None)
+    extra.update(reason=str(getattr(last, "reason", "") or ""), lr=getattr(last, "lr", None),
+                 accuracy=getattr(last, "accuracy", None), val_accuracy=getattr(last, "val_accuracy", None),
+                 val_loss=math.nan if val_loss is None else _f(val_loss))
     zone = last.zone if last.zone in ZONE_STYLES else NO_VERDICT
     edge = last.upper if zone == "red" else last.lower
     return Status(zone=zone, loss=_f(last.loss), upper=_f(last.upper), lower=_f(last.lower),
                   margin_db=to_db(last.loss) - to_db(edge), epoch=int(last.epoch), epochs_total=epochs_total,
                   eta_seconds=estimate_eta(first if first is not None else last, last, epochs_total, arrival),
-                  state=name or "running", message=message, traceback=tb)
+                  state=name or "running", message=message, traceback=tb, **extra)

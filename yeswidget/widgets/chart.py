@@ -295,7 +295,7 @@ class CloudChart(widgets.VBox):
         self._controls.detach()
         self._main.close_retired()
         self._panels.close_all()
-        close_all(self, *self._main.past_marks.values())
+        close_all(self, *self._main.past_marks.values(), *self._main.own_axis_widgets)
 
 
 def _export(chart: CloudChart, path: Any, ext: str, kw: dict) -> Any:

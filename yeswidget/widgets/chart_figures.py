@@ -81,7 +81,8 @@ class YPlot:
         self.retired += [old_axis, old_scale]
 
     def held(self, *extra: widgets.Widget):
-        return held([self.figure, self.xs, self.ys, self.x_axis, self.y_axis, *self.figure.marks, *extra])
+        return held([self.figure, self.xs, self.ys, self.x_axis, self.y_axis, *self.figure.marks,
+                     *getattr(self, "own_axis_widgets", ()), *extra])
 
     def close_retired(self) -> None:
         closing, self.retired = self.retired, []
@@ -117,6 +118,11 @@ class MainFigure(YPlot):
                                 labels=["minibatch loss (latest)"], enable_hover=False)
         self.loss_line = _lines(sc, colors=[LOSS_COLOR], stroke_width=2.2, labels=["current run"],
                                 enable_hover=False)
+        # a minibatch loss in its own unit (cross-entropy, L1, …): its own scale and a right axis
+        self.step_ys = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
+        self.step_axis = bqplot.Axis(scale=self.step_ys, side="right", label="",
+                                     grid_lines="none", label_offset="40px")
+        self.own_axis_widgets = (self.step_ys, self.step_axis)
         self._build_dots(sc)
         self.past_marks: dict[int, bqplot.Lines] = {}
         self.figure = bqplot.Figure(
@@ -150,12 +156,31 @@ class MainFigure(YPlot):
             self.set_axes(scene.scale, scene.x_limits, scene.y_limits)
             self._bands(scene)
             self._loss(scene)
+            self._step_scale(scene)
             set_arrays(self.step_line, x=f32(scene.steps.x), y=f32(scene.steps.y))
             set_arrays(self.step_tail, x=f32(scene.steps_tail.x), y=f32(scene.steps_tail.y))
             self._marks_lines(scene)
             self._past_lines(scene, past, highlight)
             if title is not None:
                 set_traits(self.figure, title=title)
+
+    def _step_scale(self, scene: Scene) -> None:
+        """The minibatch line on the cloud's y scale, or on its own right axis when it is not the metric E."""
+        own = scene.step_axis is not None
+        target = self.step_ys if own else self.ys
+        for mark in (self.step_line, self.step_tail):
+            if mark.scales.get("y") is not target:
+                mark.scales = {**mark.scales, "y": target}
+        if own:
+            bottom, top = scene.step_axis  # type: ignore[misc]
+            set_traits(self.step_ys, min=float(bottom), max=float(top))
+            set_traits(self.step_axis, label=scene.step_label, visible=True)
+        shown = self.step_axis in self.figure.axes
+        if own != shown:  # the right axis is on the figure only while it has a line to read
+            others = [a for a in self.figure.axes if a is not self.step_axis]
+            self.figure.axes = [*others, self.step_axis] if own else others
+        label = scene.step_label or "minibatch loss"
+        set_traits(self.step_line, labels=[label])
 
     def show_steps(self, visible: bool) -> None:
         set_traits(self.step_line, visible=visible)

@@ -11,7 +11,7 @@ import math
 
 import ipywidgets as widgets
 
-from ..core.zones import ZONE_COLORS, ZONE_STYLES, ZONES, to_db
+from ..core.zones import NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONES, to_db
 from ..view.scene import Status
 from .sync import set_traits
 
@@ -67,14 +67,27 @@ def status_html(status: Status, note: str = "") -> str:
             parts.append(_badge(status))
         parts.append(f"loss {_db_text(status.loss)} · YES-0 {_db_text(status.upper)} · "
                      f"lower edge {_db_text(status.lower)}")
-        parts.append(status.margin_words)
+        if status.zone != NO_VERDICT:
+            parts.append(status.margin_words)
         parts.append(f"epoch {status.epoch}" + (f" / {status.epochs_total}" if status.epochs_total else ""))
+        if status.lr is not None:
+            parts.append(f"lr {status.lr:.2e}")
+        if status.accuracy is not None:
+            parts.append(f"accuracy {100 * status.accuracy:.1f}%")
+        if math.isfinite(status.val_loss):
+            parts.append(f"validation {_db_text(status.val_loss)}"
+                         + (f" ({100 * status.val_accuracy:.1f}%)" if status.val_accuracy is not None else ""))
     else:
         parts.append('<span style="color:#666">waiting for the first epoch…</span>')
         if status.epochs_total:
             parts.append(f"epoch 0 / {status.epochs_total}")
     line = " · ".join(p for p in parts if p)
-    return f'<div class="yes-status">{line}{_ending(status)}{note}</div>'
+    notes = "".join(f'<div class="yes-note" style="color:#8a5a00">note: {html.escape(n)}</div>'
+                    for n in status.notes)
+    if status.step_loss_name:
+        notes += (f'<div class="yes-note" style="color:#555">the faint line is the {html.escape(status.step_loss_name)} '
+                  "of each minibatch, on its own axis (right); it is not compared with the cloud</div>")
+    return f'<div class="yes-status">{line}{_ending(status)}{notes}{note}</div>'
 
 
 class StatusPanel:

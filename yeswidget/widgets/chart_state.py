@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..core.run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent
-from ..view.scene import RunSeries, Status, compose_status
+from ..view.scene import RunSeries, Status, compose_status, step_kind
 
 __all__ = ["Growable", "RunTrack", "PastEntry", "Inbox", "ChartModel"]
 
@@ -142,14 +142,14 @@ class RunTrack:
             yes_k=self.yes_k, step_x=self.step_positions(), step_y=self.step_y.view(),
             run_upper=_f(getattr(run, "upper", math.nan)), layer_errors=list(getattr(run, "layer_errors", ()) or ()),
             marks=list(getattr(run, "marks", ()) or ()), label=run.label if run is not None and run.config else "",
-            run_id=self.run_id,
+            run_id=self.run_id, **step_kind(run),
         )
 
     def reading(self, epochs_total: int | None) -> Status:
         last = self.records[-1] if self.records else None
         first = self.records[0] if self.records else None
         return compose_status(last, first=first, epochs_total=epochs_total, state=self.status,
-                              arrival=tuple(self.arrival) if self.arrival else None)
+                              arrival=tuple(self.arrival) if self.arrival else None, run=self.run)
 
     def as_run(self) -> Run:
         """A Run holding what this track received (the monitor's run when it holds more)."""
