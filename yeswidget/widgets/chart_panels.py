@@ -85,8 +85,9 @@ def status_html(status: Status, note: str = "") -> str:
     notes = "".join(f'<div class="yes-note" style="color:#8a5a00">note: {html.escape(n)}</div>'
                     for n in status.notes)
     if status.step_loss_name:
-        notes += (f'<div class="yes-note" style="color:#555">the faint line is the {html.escape(status.step_loss_name)} '
-                  "of each minibatch, on its own axis (right); it is not compared with the cloud</div>")
+        name = html.escape(status.step_loss_name)
+        notes += (f'<div class="yes-note" style="color:#555">the faint line is the {name} of each minibatch, '
+                  "on its own axis (right); it is not compared with the cloud</div>")
     return f'<div class="yes-status">{line}{_ending(status)}{notes}{note}</div>'
 
 
