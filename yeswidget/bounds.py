@@ -466,35 +466,151 @@ def _prepare_hidden(hidden, depth: int, N: int, device: torch.device, dtype: tor
 
 
 def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
-               dtype: torch.dtype | str = torch.float64) -> float:
+               dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
+               process_group=None) -> float:
     """YES-0: the metric E reached by the greedy least-squares network of ``depth`` layers.
 
-    ``X``: N × n inputs, ``Y``: N × m targets (any float dtype, one device).
-    ``dtype``: float64 (exact, default) or float32 (fast on GPUs, ~1e-4 relative).
+    ``X``: N × n inputs, ``Y``: N × m targets (any float dtype, one device); or both
+    as lists of row chunks, or ``X`` a re-iterable loader of ``(x, y)`` batches and
+    ``Y=None``. ``dtype``: float64 (exact, default) or float32 (fast on GPUs).
+    ``chunk_size``: stream over the samples this many rows at a time (float64 sums,
+    memory independent of N); chosen automatically when the data would not fit.
+    ``process_group``: under torch.distributed each rank passes its shard and gets
+    YES-0 of the union (default: the default group when initialised; False: local).
     """
     depth = _check_depth(depth)
     act = _resolve_activation(activation)
-    X, Y = _prepare(X, Y, dtype=_resolve_dtype(dtype))
+    dtype = _resolve_dtype(dtype)
+    group = _group(process_group)
+    if _streamed(X, Y, None, chunk_size, group):
+        from .bounds_stream import stream_yes0
+        source = _source(X, Y, chunk_size, None, depth)
+        return stream_yes0(source, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))[0]
+    X, Y = _prepare(X, Y, dtype=dtype)
     value, _ = _yes0_states(X, Y, depth, bias, act)
     return float(value)
 
 
 def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike = "relu",
-                 dtype: torch.dtype | str = torch.float64) -> dict[tuple[int, ...], float]:
+                 dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
+                 process_group=None) -> dict[tuple[int, ...], float]:
     """e(S) for every non-empty anchor set S of the network's hidden layers.
 
-    ``hidden``: the L-1 hidden-layer outputs on X (post-activation, each N × h_l).
+    ``hidden``: the L-1 hidden-layer outputs on X (post-activation, each N × h_l);
+    streamed, also lists of chunks or a callable ``hidden(x_chunk) -> outputs``.
     Returns ``{S: E}`` with S a sorted tuple of 0-based hidden-layer indices.
-    Each distinct prefix of layer targets is solved once.
+    Each distinct prefix of layer targets is solved once. ``chunk_size`` and
+    ``process_group`` as in :func:`yes0_bound`.
     """
     act = _resolve_activation(activation)
     dtype = _resolve_dtype(dtype)
-    X, Y = _prepare(X, Y, dtype=dtype)
-    if not isinstance(hidden, (list, tuple)):
+    group = _group(process_group)
+    if not isinstance(hidden, (list, tuple)) and not (callable(hidden) and not isinstance(hidden, torch.Tensor)):
         raise TypeError(f"hidden must be a list of hidden-layer outputs (each N × h); got {type(hidden).__name__}")
+    if _streamed(X, Y, hidden, chunk_size, group):
+        from .bounds_stream import stream_yes_k
+        if callable(hidden):
+            raise TypeError("hidden as a callable needs the depth: use YesCloud(X, Y, depth).compute(hidden)")
+        depth = len(hidden) + 1
+        source = _source(X, Y, chunk_size, hidden, depth)
+        return stream_yes_k(source, hidden, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))
+    X, Y = _prepare(X, Y, dtype=dtype)
     depth = len(hidden) + 1
     hidden = _prepare_hidden(hidden, depth, X.shape[0], X.device, dtype)
     return _yes_k(X, Y, hidden, depth, bias, act)
+
+
+# --------------------------------------------------------------------------- #
+# in memory or streamed
+# --------------------------------------------------------------------------- #
+#: the in-memory path is used while its estimated working set stays below this
+#: fraction of the free memory of the data's device
+IN_MEMORY_FRACTION = 0.5
+#: rows per chunk when streaming is chosen automatically: about this many bytes per chunk state set
+AUTO_CHUNK_BYTES = 64 * 2 ** 20
+
+
+def _group(process_group):
+    from .distributed import resolve_group
+    return resolve_group(process_group)
+
+
+def _keep(source, X) -> bool:
+    """Keep the states between passes when the data is one whole tensor read as one chunk."""
+    return source.chunk_size is None and isinstance(X, torch.Tensor)
+
+
+def _chunked(value) -> bool:
+    """A list of row chunks (tensors / arrays), or a re-iterable loader (not a tensor, list or array)."""
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(hasattr(v, "shape") and hasattr(v, "dtype") for v in value)
+    return value is not None and not hasattr(value, "shape") and hasattr(value, "__iter__")
+
+
+def _streamed(X, Y, hidden, chunk_size, group) -> bool:
+    """Stream unless X, Y (and hidden) are whole tensors whose in-memory working set fits,
+    with no ``chunk_size`` or process group given."""
+    if chunk_size is not None or group is not None or _chunked(X) or _chunked(Y):
+        return True
+    if callable(hidden) and not isinstance(hidden, torch.Tensor):
+        return True
+    if isinstance(hidden, (list, tuple)) and any(_chunked(h) for h in hidden):
+        return True
+    if isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor):
+        hidden_tensors = hidden if isinstance(hidden, (list, tuple)) and all(
+            isinstance(h, torch.Tensor) for h in hidden) else None
+        if hidden is None or hidden_tensors is not None:
+            return not _fits_in_memory(X, Y, hidden_tensors)
+    return False
+
+
+def _source(X, Y, chunk_size, hidden, depth, device=None):
+    from .bounds_stream import ChunkSource
+    if chunk_size is None and isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor):
+        if hidden is not None and not all(isinstance(h, torch.Tensor) for h in hidden):
+            hidden = None
+        chunk_size = None if _fits_in_memory(X, Y, hidden) else _auto_chunk_size(X, Y, hidden, depth)
+    return ChunkSource(X, Y, chunk_size=chunk_size, device=device)
+
+
+def _in_memory_bytes(N: int, n: int, m: int, widths: Sequence[int], depth: int, itemsize: int = 8) -> int:
+    """Estimated working set of the in-memory engine: float copies of the data, the
+    concatenated targets and the state buffers of two trie levels."""
+    if depth <= 1 or not widths:
+        return itemsize * N * 3 * (n + m + 1)
+    levels, _ = _cached_plan(depth)
+    widest = max(len(nodes) for nodes in levels)
+    per_row = 2 * (n + m + sum(widths)) + 2 * widest * (max([*widths, m]) + 1)
+    return itemsize * N * per_row
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover
+        import os
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def _widths_of(hidden) -> list[int]:
+    return [h.shape[-1] for h in hidden] if hidden else []
+
+
+def _fits_in_memory(X, Y, hidden) -> bool:
+    if X.ndim != 2 or Y.ndim != 2 or X.device.type == "meta":
+        return True  # let the in-memory path explain what is wrong
+    widths = _widths_of(hidden)
+    depth = len(widths) + 1 if hidden is not None else 1
+    need = _in_memory_bytes(X.shape[0], X.shape[1], Y.shape[1], widths, depth)
+    return need <= IN_MEMORY_FRACTION * _available_bytes(X.device)
+
+
+def _auto_chunk_size(X, Y, hidden, depth) -> int:
+    per_row = _in_memory_bytes(1, X.shape[1], Y.shape[1], _widths_of(hidden), depth)
+    return max(256, AUTO_CHUNK_BYTES // max(per_row, 1))
 
 
 def _yes_k(X, Y, hidden, depth, bias, act) -> dict[tuple[int, ...], float]:
@@ -515,16 +631,34 @@ class YesCloud:
     """
 
     def __init__(self, X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
-                 device: torch.device | str | None = None, dtype: torch.dtype | str = torch.float64):
+                 device: torch.device | str | None = None, dtype: torch.dtype | str = torch.float64,
+                 chunk_size: int | None = None, process_group=None):
         self.depth = _check_depth(depth)
         self.bias = bool(bias)
         self.activation = activation
         self._act = _resolve_activation(activation)
         self.dtype = _resolve_dtype(dtype)
-        self.X, self.Y = _prepare(X, Y, dtype=self.dtype, device=None if device is None else torch.device(device))
-        self.device = self.X.device
-        upper, layer_errors = _yes0_states(self.X, self.Y, self.depth, self.bias, self._act)
-        values = torch.cat([upper.reshape(1), layer_errors]).tolist()
+        self.chunk_size = chunk_size
+        self._group = _group(process_group)
+        #: True when the bounds are computed from float64 sums read chunk by chunk (and across ranks)
+        self.streamed = _streamed(X, Y, None, chunk_size, self._group)
+        self._source = None
+        if self.streamed:
+            from .bounds_stream import stream_yes0
+            self._source = _source(X, Y, chunk_size, None, self.depth,
+                                   device=None if device is None else torch.device(device))
+            self._keep = _keep(self._source, X)
+            self.X = self.Y = None
+            upper, layer_errors, self._N = stream_yes0(self._source, self.depth, bias=self.bias, act=self._act,
+                                                       group=self._group, keep_states=self._keep)
+            self.device = self._source.device
+            values = [upper, *layer_errors]
+        else:
+            self.X, self.Y = _prepare(X, Y, dtype=self.dtype, device=None if device is None else torch.device(device))
+            self._N = self.X.shape[0]
+            self.device = self.X.device
+            upper, layer_errors = _yes0_states(self.X, self.Y, self.depth, self.bias, self._act)
+            values = torch.cat([upper.reshape(1), layer_errors]).tolist()
         self.upper: float = values[0]
         #: E(Z_l) of the YES-0 network after each layer l = 1 … L (the paper's depth plot)
         self.layer_errors: list[float] = values[1:]
@@ -536,14 +670,19 @@ class YesCloud:
 
     @property
     def N(self) -> int:
-        return self.X.shape[0]
+        """Samples the bounds are computed on (over every rank under torch.distributed)."""
+        return self._N
 
     def to(self, device: torch.device | str) -> "YesCloud":
         """The same cloud (YES-0 and every recorded epoch) with its data on ``device``."""
         clone = object.__new__(YesCloud)
         clone.__dict__.update(self.__dict__)
-        clone.X, clone.Y = self.X.to(device), self.Y.to(device)
-        clone.device = clone.X.device
+        if self._source is not None:
+            clone._source = self._source.on(device)
+            clone.device = clone._source.device
+        else:
+            clone.X, clone.Y = self.X.to(device), self.Y.to(device)
+            clone.device = clone.X.device
         clone._curves = [list(c) for c in self._curves]
         clone._raw, clone.epochs = list(self._raw), list(self.epochs)
         return clone
@@ -558,9 +697,24 @@ class YesCloud:
         return clone
 
     def compute(self, hidden) -> dict[tuple[int, ...], float]:
-        """e(S) for every anchor set on these hidden outputs, without recording an epoch."""
-        hidden = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
-        return _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act)
+        """e(S) for every anchor set on these hidden outputs, without recording an epoch.
+
+        ``hidden``: the L-1 hidden outputs on X (N × h_l tensors); streamed, also
+        per-layer lists of chunks or a callable ``hidden(x_chunk) -> outputs``.
+        """
+        whole = isinstance(hidden, (list, tuple)) and all(isinstance(h, torch.Tensor) for h in hidden)
+        if self._source is None and (whole or not _streamed(self.X, self.Y, hidden, None, None)):
+            hidden = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
+            return _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act)
+        from .bounds_stream import stream_yes_k
+        if self._source is None:  # an in-memory cloud given chunked or callable hidden outputs
+            source, keep = _source(self.X, self.Y, self.chunk_size or _auto_chunk_size(self.X, self.Y, None,
+                                                                                        self.depth), None,
+                                   self.depth), False
+        else:
+            source, keep = self._source, self._keep
+        return stream_yes_k(source, hidden, self.depth, bias=self.bias, act=self._act, group=self._group,
+                            keep_states=keep)
 
     def update(self, hidden, *, epoch: int | None = None) -> float:
         """Record one epoch's hidden outputs; return the new lower edge YES-(L-1)(t)."""
