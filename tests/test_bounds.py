@@ -349,6 +349,40 @@ def test_float64_resolves_near_collinear_inputs():
     assert yes0_bound(torch.from_numpy(X), torch.from_numpy(Y), 1) < 1e-12
 
 
+def wide_case(N=30, n=6, m=4, widths=(50, 64, 45), seed=5):
+    """Hidden layers wider than the number of samples (d > N): the dual (N × N) form.
+    Each is non-negative of rank 9 < N (so no fit is trivially exact), with a dead unit."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, n))
+    Y = np.abs(X @ rng.standard_normal((n, m)))
+    hidden = []
+    for w in widths:
+        H = rng.standard_normal((N, 8)) @ rng.standard_normal((8, w)) + 10.0
+        H[:, 3] = 0.0  # a dead unit
+        hidden.append(H)
+    return X, Y, hidden
+
+
+def test_wide_layers_use_the_dual_form_and_equal_the_primal(monkeypatch):
+    from yeswidget import bounds as engine
+    X, Y, hidden = wide_case()
+    Xt, Yt, Ht = torch.from_numpy(X), torch.from_numpy(Y), [torch.from_numpy(h) for h in hidden]
+    duals = []
+    original = engine._dual_basis
+    monkeypatch.setattr(engine, "_dual_basis", lambda A, rtol: duals.append(A.shape) or original(A, rtol))
+    dual = yes_k_bounds(Xt, Yt, Ht)
+    dual_cloud = YesCloud(Xt, Yt, 4)
+    assert duals and all(shape[-1] > shape[-2] for shape in duals)  # only wide states went dual
+    monkeypatch.setattr(engine, "BASIS_FORM", "primal")
+    primal = yes_k_bounds(Xt, Yt, Ht)
+    keys = sorted(primal)
+    assert_close([dual[S] for S in keys], [primal[S] for S in keys], 1e-9, 1.0, "dual vs primal")
+    truth = gt_yes_k(X, Y, hidden, True)
+    assert_close([dual[S] for S in keys], [truth[S] for S in keys], EXACT_RTOL, float((Y ** 2).sum()), "dual vs lstsq")
+    assert_close(dual_cloud.upper, YesCloud(Xt, Yt, 4).upper, 1e-9, 1.0, "YES-0")
+    assert min(truth.values()) > 1e-3 * float((Y ** 2).sum() / Y.shape[0])  # nothing trivially exact
+
+
 def test_other_activations_match_ground_truth():
     """tanh and identity go through the same machinery (checked on one case each)."""
     X, Y, hidden_epochs, *_ = build_case(4, True, "plain")

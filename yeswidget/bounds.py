@@ -176,7 +176,7 @@ def _with_bias(Z: torch.Tensor, bias: bool) -> torch.Tensor:
     return torch.cat([Z, ones], dim=-1)
 
 
-Basis = tuple[torch.Tensor, torch.Tensor]  # (Q, W): col(A) = col(Q W), (Q W) orthonormal
+Basis = tuple[torch.Tensor, "torch.Tensor | None"]  # (Q, W): col(A) = col(Q W), (Q W) orthonormal; W None: Q is
 
 
 def _equilibrate(A: torch.Tensor) -> torch.Tensor:
@@ -205,15 +205,28 @@ def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool) -> torch.Tensor:
     return vecs * scale.unsqueeze(-2)
 
 
+#: which form builds float64 bases: "auto" (the cheaper), "primal" (d × d Gram) or "dual" (N × N kernel)
+BASIS_FORM = "auto"
+
+
+def _dual_is_cheaper(N: int, d: int) -> bool:
+    """Primal: Gram 2Nd² + eigh ~9d³; dual: kernel 2N²d + eigh ~9N³ (projections 4Nd·k vs 4N²·k)."""
+    if BASIS_FORM != "auto":
+        return BASIS_FORM == "dual"
+    return 2 * N * N * d + 9 * N ** 3 < 2 * N * d * d + 9 * d ** 3
+
+
 def _orthonormal_basis(A: torch.Tensor) -> Basis:
-    """A basis of col(A) for A (…, N, d): (Q, W) with Q W orthonormal, (…, N, d) and (…, d, d).
+    """A basis of col(A) for A (…, N, d): (Q, W) with Q W orthonormal, (…, N, d) and (…, d, d);
+    W is None when Q itself is orthonormal (the dual form).
 
     Null directions (dead ReLU units, duplicated columns) get zero columns, so
     the projector ``Q W Wᵀ Qᵀ`` is right whatever the rank. Works batched.
 
-    float64 ("exact"): one eigen-decomposition of the equilibrated Gram matrix;
-    with unit-norm columns its error is ~eps·cond², far below 1e-6 for the
-    conditioning of real layer outputs, and it is GEMM-bound.
+    float64 ("exact"): one eigen-decomposition of the equilibrated Gram matrix
+    [Z,1]ᵀ[Z,1] (primal, d × d), or, for wide layers (d > N) when cheaper, of the
+    kernel [Z,1][Z,1]ᵀ (dual, N × N): the same non-zero eigenvalues, so the same
+    rank decision, and the same projector. Error ~eps·cond², GEMM-bound.
     float32 ("fast"): a Gram matrix squares the condition number, which float32
     cannot afford, so: a shifted pre-pass (weak directions are damped, not
     dropped), then two re-orthonormalisations with rank truncation (shifted
@@ -221,6 +234,8 @@ def _orthonormal_basis(A: torch.Tensor) -> Basis:
     """
     rtol = torch.finfo(A.dtype).eps * max(A.shape[-2], A.shape[-1])
     if A.dtype == torch.float64:
+        if _dual_is_cheaper(A.shape[-2], A.shape[-1]):
+            return _dual_basis(A, rtol), None
         # equilibrate through the Gram matrix (no pass over A): Ge = S G S, W = S We
         gram = A.mT @ A
         diag = torch.diagonal(gram, dim1=-2, dim2=-1)
@@ -233,9 +248,20 @@ def _orthonormal_basis(A: torch.Tensor) -> Basis:
     return Q, _whitener(Q.mT @ Q, rtol, shift=False)
 
 
+def _dual_basis(A: torch.Tensor, rtol: float) -> torch.Tensor:
+    """Orthonormal eigenvectors of the equilibrated kernel (A S)(A S)ᵀ spanning col(A), (…, N, N);
+    null directions get zero columns."""
+    Ae = _equilibrate(A)
+    lam, vecs = torch.linalg.eigh(Ae @ Ae.mT)
+    lam_max = lam[..., -1:].clamp_min(torch.finfo(A.dtype).tiny)
+    return vecs * (lam > 10 * rtol * lam_max).to(A.dtype).unsqueeze(-2)
+
+
 def _project(basis: Basis, T: torch.Tensor) -> torch.Tensor:
     """``fit``: the orthogonal projection of T (…, N, k) onto the basis' span."""
     Q, W = basis
+    if W is None:
+        return Q @ (Q.mT @ T)
     return Q @ (W @ (W.mT @ (Q.mT @ T)))
 
 
@@ -371,7 +397,7 @@ def _residual_error(basis: Basis, Y: torch.Tensor) -> torch.Tensor:
     if Y.dtype != torch.float64:
         return _metric(_project(basis, Y), Y)
     Q, W = basis
-    coefficients = W.mT @ (Q.mT @ Y)
+    coefficients = Q.mT @ Y if W is None else W.mT @ (Q.mT @ Y)
     explained = coefficients.square().sum(dim=(-2, -1))
     return (Y.square().sum() - explained).clamp_min(0) / Y.shape[-2]
 
@@ -394,7 +420,7 @@ def _bases(states: list[torch.Tensor]) -> list[Basis]:
     for indices in by_width.values():
         batch = _as_batch([states[i] for i in indices])
         Qs, Ws = _orthonormal_basis(batch)
-        for i, Q, W in zip(indices, Qs.unbind(0), Ws.unbind(0)):
+        for i, Q, W in zip(indices, Qs.unbind(0), [None] * len(indices) if Ws is None else Ws.unbind(0)):
             out[i] = (Q, W)
     _count(bases=len(states))
     return out  # type: ignore[return-value]
