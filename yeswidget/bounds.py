@@ -16,7 +16,20 @@ that drops null directions (dead ReLU units, duplicated columns); in float32
 two re-orthonormalisation passes follow a shifted pre-pass (see
 ``_orthonormal_basis``). That is GEMM-bound, batched, free of host round-trips, and
 accurate: float64 (the default, "exact") matches a float64 ``lstsq`` ground truth
-to ~1e-10; float32 (``dtype=torch.float32``, for GPUs) to ~1e-5.
+to ~1e-10. float32 (``dtype=torch.float32``, for GPUs) is kept only where a
+conditioning certificate holds (every state's equilibrated Gram matrix has its
+eigenvalues within 1e-4 of the largest, dead units aside: float32 states carry
+~6e-8 relative rounding that the next fits amplify by about the condition
+number); elsewhere the call is computed again in float64 (``solve_counter``
+counts these as ``float64_fallbacks``), so float32 mode is within ~1e-5 of
+float64 everywhere. The paper's phase-retrieval states have condition numbers
+~1e4, so there float32 mode always runs in float64.
+
+Data larger than memory, or spread over torch.distributed ranks, goes through
+``bounds_stream``: the same solves from float64 sums ``[Z,1]ᵀ[Z,1]`` and
+``[Z,1]ᵀT`` read chunk by chunk (``chunk_size=``, chunk lists, loaders) and
+all-reduced across ranks (``process_group=``). Wide layers (more columns than
+samples) use the dual N × N form when it is cheaper.
 """
 from __future__ import annotations
 
@@ -57,6 +70,8 @@ class SolveCount:
 
     solves: int = 0
     bases: int = 0
+    #: float32 computations redone in float64 because a state was too ill-conditioned for float32
+    float64_fallbacks: int = 0
 
 
 _counters = threading.local()
@@ -76,10 +91,74 @@ def solve_counter() -> Iterator[SolveCount]:
         stack.remove(count)
 
 
-def _count(solves: int = 0, bases: int = 0) -> None:
+def _count(solves: int = 0, bases: int = 0, fallbacks: int = 0) -> None:
     for count in getattr(_counters, "stack", ()):
         count.solves += solves
         count.bases += bases
+        count.float64_fallbacks += fallbacks
+
+
+# --------------------------------------------------------------------------- #
+# float32 that can be trusted: a conditioning certificate, else float64
+# --------------------------------------------------------------------------- #
+#: float32 results are kept only when every state's equilibrated Gram matrix has no
+#: eigenvalue below this fraction of its largest (other than dead units): float32
+#: states carry ~eps32 relative rounding, which the next fits amplify by about the
+#: condition number; cond ≤ 100 keeps the bounds within ~1e-5 of float64.
+FLOAT32_MIN_EIGENVALUE = 1e-4
+
+_certificates = threading.local()
+
+
+@contextlib.contextmanager
+def _collect_certificates() -> Iterator[list]:
+    previous = getattr(_certificates, "flags", None)
+    flags = _certificates.flags = []
+    try:
+        yield flags
+    finally:
+        _certificates.flags = previous
+
+
+@contextlib.contextmanager
+def _counts_into(pending: SolveCount) -> Iterator[None]:
+    """Send _count to ``pending`` only (an attempt's work is counted once it is kept)."""
+    stack = getattr(_counters, "stack", None)
+    _counters.stack = [pending]
+    try:
+        yield
+    finally:
+        _counters.stack = stack if stack is not None else []
+
+
+def _trusted(compute: Callable[[torch.dtype], torch.Tensor], dtype: torch.dtype) -> list[float]:
+    """``compute(dtype)`` (a 1-D tensor) as floats, in one host transfer.
+
+    float32: every basis adds a conditioning certificate, read in the same transfer
+    as the results; if one fails, everything is computed again in float64.
+    """
+    if dtype == torch.float64:
+        return compute(dtype).reshape(-1).tolist()
+    pending = SolveCount()
+    with _collect_certificates() as flags, _counts_into(pending):
+        values = compute(dtype).reshape(-1)
+    ok = torch.stack([f.all() for f in flags]).all().reshape(1) if flags else torch.ones(1, dtype=torch.bool)
+    out = torch.cat([values.to(torch.float64), ok.to(device=values.device, dtype=torch.float64)]).tolist()
+    if out.pop() == 1.0:
+        _count(solves=pending.solves, bases=pending.bases)
+        return out
+    _count(fallbacks=1)
+    return compute(torch.float64).reshape(-1).tolist()
+
+
+def _certify(gram_eq: torch.Tensor, lam: torch.Tensor) -> None:
+    """Record whether float32 can be trusted on these (…, d, d) states (see FLOAT32_MIN_EIGENVALUE)."""
+    flags = getattr(_certificates, "flags", None)
+    if flags is None:
+        return
+    dead = (torch.diagonal(gram_eq, dim1=-2, dim2=-1) == 0).sum(-1)
+    weak = (lam < FLOAT32_MIN_EIGENVALUE * lam[..., -1:]).sum(-1)
+    flags.append(weak <= dead)
 
 
 # --------------------------------------------------------------------------- #
@@ -186,13 +265,15 @@ def _equilibrate(A: torch.Tensor) -> torch.Tensor:
     return A * torch.where(norms > 0, norms.reciprocal(), torch.zeros_like(norms))
 
 
-def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool) -> torch.Tensor:
+def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool, on_spectrum: Callable | None = None) -> torch.Tensor:
     """W with Wᵀ G W ≈ I on the numerically non-null eigen-directions of G.
 
     ``shift=False`` zeroes the columns of null directions (rank truncation);
     ``shift=True`` keeps every direction, damping the weak ones (a pre-pass).
     """
     lam, vecs = torch.linalg.eigh(gram)
+    if on_spectrum is not None:
+        on_spectrum(lam)
     lam_max = lam[..., -1:].clamp_min(torch.finfo(gram.dtype).tiny)
     if shift:
         # floored at `tiny`: for an all-zero Gram (every unit dead, no bias) the
@@ -243,7 +324,9 @@ def _orthonormal_basis(A: torch.Tensor) -> Basis:
         gram_eq = gram * scale.unsqueeze(-1) * scale.unsqueeze(-2)
         return A, _whitener(gram_eq, rtol, shift=False) * scale.unsqueeze(-1)
     A = _equilibrate(A)
-    Q = A @ _whitener(A.mT @ A, rtol, shift=True)
+    gram = A.mT @ A
+    certify = (lambda lam: _certify(gram, lam)) if getattr(_certificates, "flags", None) is not None else None
+    Q = A @ _whitener(gram, rtol, shift=True, on_spectrum=certify)
     Q = Q @ _whitener(Q.mT @ Q, rtol, shift=False)
     return Q, _whitener(Q.mT @ Q, rtol, shift=False)
 
@@ -498,7 +581,8 @@ def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLik
 
     ``X``: N × n inputs, ``Y``: N × m targets (any float dtype, one device); or both
     as lists of row chunks, or ``X`` a re-iterable loader of ``(x, y)`` batches and
-    ``Y=None``. ``dtype``: float64 (exact, default) or float32 (fast on GPUs).
+    ``Y=None``. ``dtype``: float64 (exact, default) or float32 (fast on GPUs where
+    its conditioning certificate holds, else computed in float64; streamed: float64).
     ``chunk_size``: stream over the samples this many rows at a time (float64 sums,
     memory independent of N); chosen automatically when the data would not fit.
     ``process_group``: under torch.distributed each rank passes its shard and gets
@@ -513,8 +597,7 @@ def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLik
         source = _source(X, Y, chunk_size, None, depth)
         return stream_yes0(source, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))[0]
     X, Y = _prepare(X, Y, dtype=dtype)
-    value, _ = _yes0_states(X, Y, depth, bias, act)
-    return float(value)
+    return _trusted(lambda dt: _yes0_states(X.to(dt), Y.to(dt), depth, bias, act)[0], dtype)[0]
 
 
 def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike = "relu",
@@ -643,7 +726,8 @@ def _yes_k(X, Y, hidden, depth, bias, act) -> dict[tuple[int, ...], float]:
     if depth == 1:
         return {}
     levels, leaves = _cached_plan(depth)
-    errors = _propagate(X, Y, hidden, levels, bias, act).tolist()  # the one host transfer
+    errors = _trusted(lambda dt: _propagate(X.to(dt), Y.to(dt), [h.to(dt) for h in hidden], levels, bias, act),
+                      X.dtype)  # the one host transfer
     return {s: errors[i] for s, i in leaves.items()}
 
 
@@ -683,8 +767,8 @@ class YesCloud:
             self.X, self.Y = _prepare(X, Y, dtype=self.dtype, device=None if device is None else torch.device(device))
             self._N = self.X.shape[0]
             self.device = self.X.device
-            upper, layer_errors = _yes0_states(self.X, self.Y, self.depth, self.bias, self._act)
-            values = torch.cat([upper.reshape(1), layer_errors]).tolist()
+            values = _trusted(lambda dt: torch.cat([t.reshape(-1) for t in _yes0_states(
+                self.X.to(dt), self.Y.to(dt), self.depth, self.bias, self._act)]), self.dtype)
         self.upper: float = values[0]
         #: E(Z_l) of the YES-0 network after each layer l = 1 … L (the paper's depth plot)
         self.layer_errors: list[float] = values[1:]
