@@ -162,3 +162,91 @@ def test_helpers_without_distributed():
     assert not is_distributed() and is_main_process()
     assert all_reduce_sum(torch.tensor([2.0])).item() == 2.0
     assert union_metric(torch.zeros(4, 2), torch.ones(4, 2)) == 2.0
+
+
+# --------------------------------------------------------------------------- #
+# Monitor under DistributedDataParallel
+# --------------------------------------------------------------------------- #
+BATCH = 8  # per rank; the single process trains on both ranks' batches together
+
+
+def mlp_data():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(64, 5, generator=g, dtype=torch.float64)
+    Y = (X @ torch.randn(5, 4, generator=g, dtype=torch.float64)).abs()
+    return X, Y
+
+
+def make_mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU(),
+                               torch.nn.Linear(8, 4)).double()
+
+
+def train(model, monitor, batches, epochs=3):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    monitor.attach_optimizer(optimizer)
+    for _ in range(epochs):
+        for x, y in batches:
+            optimizer.zero_grad()
+            loss = ((model(x) - y) ** 2).sum(dim=1).mean()
+            loss.backward()
+            optimizer.step()
+            monitor.log(loss)
+        monitor.epoch_end()
+    monitor.finish()
+    monitor.wait(timeout=60)
+    return [(r.epoch, r.loss, r.upper, r.lower, list(r.yes_k), r.zone) for r in monitor.run.epochs]
+
+
+def ddp_worker(rank: int, port: int, out_dir: str) -> None:
+    from torch.nn.parallel import DistributedDataParallel
+    from yeswidget.monitor import Monitor
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=TIMEOUT_S))
+    try:
+        X, Y = mlp_data()
+        Xr, Yr = X[rank * 32:(rank + 1) * 32], Y[rank * 32:(rank + 1) * 32]
+        model = DistributedDataParallel(make_mlp())
+        monitor = Monitor(model, Xr, Yr, every=1, epochs=3)
+        events = []
+        monitor.subscribe(events.append)
+        batches = [(Xr[i:i + BATCH], Yr[i:i + BATCH]) for i in range(0, 32, BATCH)]
+        records = train(model, monitor, batches)
+        with open(os.path.join(out_dir, f"ddp{rank}.pkl"), "wb") as f:
+            pickle.dump({"records": records, "events": len(events), "N": monitor.cloud.N}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_monitor_under_ddp_holds_the_union_records_on_every_rank(tmp_path):
+    context = mp.start_processes(ddp_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=False,
+                                 start_method="spawn")
+    import time
+    start = time.monotonic()
+    while not context.join(timeout=5):
+        if time.monotonic() - start > TIMEOUT_S + 60:
+            for p in context.processes:
+                p.kill()
+            pytest.fail("the 2 DDP ranks did not finish in time")
+    ranks = []
+    for r in range(WORLD):
+        with open(tmp_path / f"ddp{r}.pkl", "rb") as f:
+            ranks.append(pickle.load(f))
+    from yeswidget.monitor import Monitor
+    X, Y = mlp_data()
+    model = make_mlp()
+    single = Monitor(model, X, Y, every=1, epochs=3, background=False)
+    # one union batch = rank 0's batch i and rank 1's batch i (DDP averages the two gradients)
+    batches = [(torch.cat([X[i:i + BATCH], X[32 + i:32 + i + BATCH]]), torch.cat([Y[i:i + BATCH], Y[32 + i:32 + i + BATCH]]))
+               for i in range(0, 32, BATCH)]
+    want = train(model, single, batches)
+    assert ranks[0]["N"] == ranks[1]["N"] == 64
+    assert ranks[0]["records"] == ranks[1]["records"]  # identical on both ranks
+    assert len(want) == 3
+    for got, expected in zip(ranks[0]["records"], want):
+        assert got[0] == expected[0] and got[5] == expected[5]
+        for a, b in zip([got[1], got[2], got[3], *got[4]], [expected[1], expected[2], expected[3], *expected[4]]):
+            assert close(a, b), (got, expected)
+    assert ranks[0]["events"] > 0 and ranks[1]["events"] == 0  # only rank 0 emits

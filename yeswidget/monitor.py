@@ -30,6 +30,7 @@ from torch import nn
 
 from ._handle import Handle
 from .bounds import YesCloud
+from .distributed import all_reduce_sum, is_distributed, is_main_process, union_mean
 from .run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent, to_db
 
 __all__ = ["Monitor", "TextPrinter", "ZONE_WORDS", "discover_layers", "LayerPlan", "UnsupportedModelError"]
@@ -340,6 +341,12 @@ class Monitor:
         self._X_data = X.to(self.device).reshape(X.shape[0], -1)
         self._Y_data = Y.to(self.device)
         self.N = self.X.shape[0]
+        # --- torch.distributed: each rank passes its shard; the cloud and the epoch loss are those
+        # of the union, every collective runs in the training thread in the same order on every
+        # rank (so no background worker), and only global rank 0 emits events ---
+        self._distributed = is_distributed()
+        if self._distributed:
+            self.background = False
 
         # --- hooks ------------------------------------------------------------
         self._capturing = False
@@ -402,7 +409,7 @@ class Monitor:
             "depth": self.depth, "bias": self.plan.bias, "widths": list(self.plan.widths),
             "activation": self.plan.activation if isinstance(self.plan.activation, str)
             else type(self.plan.activation).__name__,
-            "every": every, "max_samples": max_samples, "n_samples": self.N,
+            "every": every, "max_samples": max_samples, "n_samples": self.cloud.N,
             "optimizer": type(optimizer).__name__.lower() if optimizer is not None else None,
             "epochs": epochs,
         }
@@ -639,7 +646,11 @@ class Monitor:
         if self._Y_metric is None:
             self._Y_metric = self._Y_data.to(self.cloud.dtype)
         loss = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum() / self.N
+        if self._distributed:  # E over the union; a bound update when any rank finds it due
+            loss = union_mean(loss * self.N, self.N)
         due = self._due(self.epoch) or self._confirm_green(loss)
+        if self._distributed:
+            due = bool(all_reduce_sum(torch.tensor([float(due)])).item() > 0)
         if due:
             self._last_update_epoch = self.epoch
         item = {
@@ -867,6 +878,8 @@ class Monitor:
         return Handle(undo)
 
     def _emit(self, event: Any) -> None:
+        if getattr(self, "_distributed", False) and not is_main_process():
+            return  # only global rank 0 draws, prints and writes
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
