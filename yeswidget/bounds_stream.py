@@ -152,12 +152,12 @@ class ChunkSource:
                 self.device = x.device
             if self.device.type == "meta" or x.device.type == "meta":
                 raise ValueError("X is on the meta device, which holds no values; the bounds need real data")
-            x = x.to(device=self.device, dtype=SUM_DTYPE)
-            y = y.to(device=self.device, dtype=SUM_DTYPE)
-            _b._check_finite([(f"X chunk {i}", x), (f"Y chunk {i}", y)])
             size = self.chunk_size or x.shape[0]
-            for a in range(0, x.shape[0], size):
-                yield start + a, x[a:a + size], y[a:a + size]
+            for a in range(0, x.shape[0], size):  # cast chunk by chunk: nothing N-sized is copied
+                xc = x[a:a + size].to(device=self.device, dtype=SUM_DTYPE)
+                yc = y[a:a + size].to(device=self.device, dtype=SUM_DTYPE)
+                _b._check_finite([(f"X chunk {i}", xc), (f"Y chunk {i}", yc)])
+                yield start + a, xc, yc
             start += x.shape[0]
         if self.N is None:
             self.N = start
@@ -273,9 +273,8 @@ class _Sums:
     scalars: torch.Tensor
 
     def add(self, g: int, A: torch.Tensor, T: torch.Tensor) -> None:
-        both = A.mT @ torch.cat([A, T], dim=1)  # one GEMM for G and C
-        self.grams[g] += both[:, :A.shape[1]]
-        self.crosses[g] += both[:, A.shape[1]:]
+        self.grams[g].addmm_(A.mT, A)
+        self.crosses[g].addmm_(A.mT, T)
 
     def reduce(self, group) -> None:
         """All-reduce every sum in one float64 collective (every rank calls it)."""
@@ -303,6 +302,7 @@ class _Group:
     columns: list[tuple[int, int]]  # per child, columns of [A_0, …, A_{L-2}, Y]
     linear: bool = False
     map: torch.Tensor | None = None  # (d_parent [+1]) × Σ child widths
+    applied: torch.Tensor | None = None  # the map with a ones column after each child (bias)
 
 
 def _group_level(nodes, column: dict) -> list[_Group]:
@@ -350,15 +350,37 @@ class _Stream:
         return states
 
     def _apply(self, groups: list[_Group], parents: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each group's children in one GEMM; with a bias, the map also copies the parent's
+        ones column after each child, so every child state [Z, 1] is a view (no copies)."""
+        bias = int(self.bias)
         out: dict[int, torch.Tensor] = {}
         for g in groups:
-            fitted = parents[g.parent] @ g.map
+            fitted = parents[g.parent] @ self._applied(g)
             offset = 0
             for child, (a, b) in zip(g.children, g.columns):
-                piece = fitted[:, offset:offset + b - a]
-                offset += b - a
-                out[child] = _b._with_bias(piece if g.linear else self.act(piece), self.bias)
+                state = fitted[:, offset:offset + b - a + bias]
+                offset += b - a + bias
+                if not g.linear:
+                    z = state[:, :b - a]
+                    if self.act is torch.relu:
+                        z.clamp_(min=0)
+                    else:
+                        z.copy_(self.act(z))
+                out[child] = state
         return [out[i] for i in range(len(out))]
+
+    def _applied(self, g: _Group) -> torch.Tensor:
+        if not self.bias:
+            return g.map  # type: ignore[return-value]
+        if g.applied is None:
+            M, pieces, offset = g.map, [], 0
+            ones = torch.zeros(M.shape[0], 1, dtype=M.dtype, device=M.device)
+            ones[-1] = 1  # the parent's ones column is its last
+            for a, b in g.columns:
+                pieces += [M[:, offset:offset + b - a], ones]
+                offset += b - a
+            g.applied = torch.cat(pieces, dim=1)
+        return g.applied
 
     def targets(self, start: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.hidden is None:
