@@ -333,6 +333,20 @@ def test_float32_mlp_hidden_outputs_match_the_networks_exact_outputs():
     check_mlp(X, Y, epochs, exact, {torch.float64: 1e-5, torch.float32: FAST_RTOL})
 
 
+@pytest.mark.parametrize("kind", ["plain", "degenerate"])
+def test_cpu_cholesky_route_equals_the_eigh_route(kind, monkeypatch):
+    """On CPU, certified states use Cholesky (~d³) instead of eigh (~9d³): same bounds."""
+    from yeswidget import bounds as engine
+    X, Y, hidden_epochs, *_ = build_case(5, True, kind)
+    X, Y, hidden = torch.from_numpy(X), torch.from_numpy(Y), [torch.from_numpy(h) for h in hidden_epochs[0]]
+    fast, fast0 = yes_k_bounds(X, Y, hidden), yes0_bound(X, Y, 5)
+    monkeypatch.setattr(engine, "CPU_CHOLESKY", False)
+    slow, slow0 = yes_k_bounds(X, Y, hidden), yes0_bound(X, Y, 5)
+    keys = sorted(slow)
+    assert_close([fast[S] for S in keys], [slow[S] for S in keys], 1e-9, float((Y ** 2).sum()), kind)
+    assert_close(fast0, slow0, 1e-9, 1.0, kind)
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "known limit of float64 mode: one Gram eigen-decomposition cuts the rank at "
     "sqrt(10*eps*max(N, d)) ~ 6e-7 (relative, unit-norm columns), so a genuine direction "
@@ -611,7 +625,10 @@ def host_sync_counter(monkeypatch):
     return calls
 
 
-def test_no_host_round_trip_per_layer(host_sync_counter):
+def test_no_host_round_trip_per_layer(host_sync_counter, monkeypatch):
+    """The route CUDA takes (eigh only; on CPU a certificate read per level is free)."""
+    from yeswidget import bounds as engine
+    monkeypatch.setattr(engine, "CPU_CHOLESKY", False)
     per_depth = {}
     for depth in (3, 5, 7):
         X, Y, hidden = hidden_for(depth, N=40)

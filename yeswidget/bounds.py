@@ -322,13 +322,54 @@ def _orthonormal_basis(A: torch.Tensor) -> Basis:
         diag = torch.diagonal(gram, dim1=-2, dim2=-1)
         scale = torch.where(diag > 0, diag.rsqrt(), torch.zeros_like(diag))
         gram_eq = gram * scale.unsqueeze(-1) * scale.unsqueeze(-2)
-        return A, _whitener(gram_eq, rtol, shift=False) * scale.unsqueeze(-1)
+        return A, _exact_whitener(gram_eq, rtol) * scale.unsqueeze(-1)
     A = _equilibrate(A)
     gram = A.mT @ A
     certify = (lambda lam: _certify(gram, lam)) if getattr(_certificates, "flags", None) is not None else None
     Q = A @ _whitener(gram, rtol, shift=True, on_spectrum=certify)
     Q = Q @ _whitener(Q.mT @ Q, rtol, shift=False)
     return Q, _whitener(Q.mT @ Q, rtol, shift=False)
+
+
+#: on CPU, float64 whiteners come from Cholesky where a certificate allows (reading it
+#: is free there); on other devices always from eigh, which needs no host round trip
+CPU_CHOLESKY = True
+#: Cholesky is used only where λ_min(G_eq) is certified this far above eigh's rank cut-off
+CHOLESKY_MARGIN = 1e3
+
+
+def _exact_whitener(gram_eq: torch.Tensor, rtol: float) -> torch.Tensor:
+    """The float64 rank-truncated whitener of an equilibrated Gram matrix (…, d, d).
+
+    eigh (~9d³) decides the rank. On CPU, matrices whose smallest eigenvalue is
+    certified well above the cut-off take W = L⁻ᵀ from Cholesky instead (~d³): eigh
+    would keep every direction there, and both give the same projector."""
+    if not (CPU_CHOLESKY and gram_eq.device.type == "cpu"):
+        return _whitener(gram_eq, rtol, shift=False)
+    W, ok = _cholesky_whitener(gram_eq, rtol)
+    flat_ok = ok.reshape(-1).tolist()  # a CPU read, not a device round trip
+    if all(flat_ok):
+        return W
+    d = gram_eq.shape[-1]
+    W, grams = W.reshape(-1, d, d).clone(), gram_eq.reshape(-1, d, d)
+    redo = [i for i, good in enumerate(flat_ok) if not good]
+    W[redo] = _whitener(grams[redo], rtol, shift=False)
+    return W.reshape(gram_eq.shape)
+
+
+def _cholesky_whitener(gram_eq: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """W = L⁻ᵀ (Wᵀ G_eq W = I) from the Cholesky factor of an equilibrated Gram matrix
+    (unit diagonal; a dead column gets a decoupled 1, its W row is zeroed by the caller's
+    scale), and per matrix a certificate: λ_min(G_eq) ≥ 1/‖L⁻¹‖²_F is at least
+    CHOLESKY_MARGIN × eigh's cut-off 10·rtol·λ_max (λ_max ≤ trace = d)."""
+    d = gram_eq.shape[-1]
+    dead = torch.diagonal(gram_eq, dim1=-2, dim2=-1) == 0
+    L, info = torch.linalg.cholesky_ex(gram_eq + torch.diag_embed(dead.to(gram_eq.dtype)))
+    eye = torch.eye(d, dtype=gram_eq.dtype, device=gram_eq.device).expand_as(L)
+    L_inv = torch.linalg.solve_triangular(L, eye, upper=False)
+    squared = L_inv.square().sum(dim=(-2, -1))
+    ok = (info == 0) & torch.isfinite(squared) & (squared * (CHOLESKY_MARGIN * 10 * rtol * d) < 1)
+    return L_inv.mT, ok
 
 
 def _dual_basis(A: torch.Tensor, rtol: float) -> torch.Tensor:
@@ -445,16 +486,38 @@ def _propagate(
                 targets = all_targets[:, spans[0][0]:spans[-1][1]]
             else:  # not reached by the anchor-set plan, kept for safety
                 targets = torch.cat([all_targets[:, a:b] for a, b in spans], dim=1)
-            fitted = _project(basis, targets)
             start = spans[0][0]
-            for c, (a, b) in zip(children, spans):
-                state = buffers[c]
-                state[:, : b - a] = act(fitted[:, a - start:b - start])
-                next_states[c] = state
+            if basis[1] is not None and basis[0].dtype == torch.float64 and bias:
+                _fit_into(basis, targets, [(buffers[c], a - start, b - start) for c, (a, b) in zip(children, spans)],
+                          act)
+            else:
+                fitted = _project(basis, targets)
+                for c, (a, b) in zip(children, spans):
+                    buffers[c][:, : b - a] = act(fitted[:, a - start:b - start])
+            for c in children:
+                next_states[c] = buffers[c]
             _count(solves=len(children))
         states = next_states  # type: ignore[assignment]
     # the last layer: linear, always fitted to Y
     return _final_errors(states, Y)
+
+
+def _fit_into(basis: Basis, targets: torch.Tensor, outputs: list[tuple[torch.Tensor, int, int]], act) -> None:
+    """float64 primal basis (Q = [Z, 1], its last column ones): write σ(fit) of each child's
+    target columns [a, b) straight into its state buffer (N × (w + 1)): the coefficient map
+    gets a unit column that copies Q's ones column, so one GEMM fills the state and its
+    bias column with no intermediate; ReLU is applied in place."""
+    Q, W = basis
+    coefficients = W @ (W.mT @ (Q.mT @ targets))
+    unit = torch.zeros(Q.shape[-1], 1, dtype=Q.dtype, device=Q.device)
+    unit[-1] = 1
+    for state, a, b in outputs:
+        torch.mm(Q, torch.cat([coefficients[:, a:b], unit], dim=1), out=state)
+        z = state[:, : b - a]
+        if act is torch.relu:
+            z.clamp_(min=0)
+        else:
+            z.copy_(act(z))
 
 
 def _state_buffers(nodes: list[_Node], column: dict, Y: torch.Tensor, bias: bool) -> list[torch.Tensor]:

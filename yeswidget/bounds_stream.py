@@ -250,7 +250,7 @@ def _whiten(gram: torch.Tensor, N: int) -> torch.Tensor:
     diag = torch.diagonal(gram, dim1=-2, dim2=-1)
     scale = torch.where(diag > 0, diag.rsqrt(), torch.zeros_like(diag))
     gram_eq = gram * scale.unsqueeze(-1) * scale.unsqueeze(-2)
-    return _b._whitener(gram_eq, rtol, shift=False) * scale.unsqueeze(-1)
+    return _b._exact_whitener(gram_eq, rtol) * scale.unsqueeze(-1)
 
 
 def _solve(gram: torch.Tensor, cross: torch.Tensor, N: int) -> torch.Tensor:
