@@ -519,7 +519,8 @@ def test_float32_mode_within_1e_5_on_the_paper_tasks(name):
         worst = max(abs(got[S] - want[S]) / want[S] for S in want)
         assert worst <= 1e-5, f"{name}, epoch {epoch}: float32 off by {worst:.2e}"
     if name == "phase_retrieval":  # its hidden states are ill-conditioned (cond ~1e4): float32 cannot certify
-        assert fallbacks == len(states)
+        assert fallbacks == 1  # the first update; later ones go straight to float64
+        assert fast.effective_dtype == torch.float64 and fast.fresh().effective_dtype == torch.float32
 
 
 def test_float32_is_kept_where_it_is_certified():

@@ -785,12 +785,12 @@ def _auto_chunk_size(X, Y, hidden, depth) -> int:
     return max(256, AUTO_CHUNK_BYTES // max(per_row, 1))
 
 
-def _yes_k(X, Y, hidden, depth, bias, act) -> dict[tuple[int, ...], float]:
+def _yes_k(X, Y, hidden, depth, bias, act, dtype: torch.dtype | None = None) -> dict[tuple[int, ...], float]:
     if depth == 1:
         return {}
     levels, leaves = _cached_plan(depth)
     errors = _trusted(lambda dt: _propagate(X.to(dt), Y.to(dt), [h.to(dt) for h in hidden], levels, bias, act),
-                      X.dtype)  # the one host transfer
+                      dtype or X.dtype)  # the one host transfer
     return {s: errors[i] for s, i in leaves.items()}
 
 
@@ -842,6 +842,14 @@ class YesCloud:
         self.last_bounds: dict[tuple[int, ...], float] = {}
 
     @property
+    def effective_dtype(self) -> torch.dtype:
+        """The precision the next update computes in: float64 when streamed, in float64
+        mode, or in float32 mode once a state failed float32's conditioning certificate."""
+        if self.streamed or getattr(self, "_float64_from_now", False):
+            return torch.float64
+        return self.dtype
+
+    @property
     def N(self) -> int:
         """Samples the bounds are computed on (over every rank under torch.distributed)."""
         return self._N
@@ -866,6 +874,7 @@ class YesCloud:
         clone.__dict__.update(self.__dict__)
         clone.layer_errors = list(self.layer_errors)
         clone._raw, clone.epochs, clone.last_bounds = [], [], {}
+        clone._float64_from_now = False
         clone._curves = [[] for _ in range(self.depth - 1)]
         return clone
 
@@ -878,7 +887,12 @@ class YesCloud:
         whole = isinstance(hidden, (list, tuple)) and all(isinstance(h, torch.Tensor) for h in hidden)
         if self._source is None and (whole or not _streamed(self.X, self.Y, hidden, None, None)):
             hidden = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
-            return _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act)
+            # float32 mode: once a state failed its certificate, this cloud goes straight to float64
+            sticky = torch.float64 if self.effective_dtype == torch.float64 and self.dtype != torch.float64 else None
+            with solve_counter() as count:
+                bounds = _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act, sticky)
+            self._float64_from_now = sticky is not None or count.float64_fallbacks > 0
+            return bounds
         from .bounds_stream import stream_yes_k
         if self._source is None:  # an in-memory cloud given chunked or callable hidden outputs
             source, keep = _source(self.X, self.Y, self.chunk_size or _auto_chunk_size(self.X, self.Y, None,
