@@ -645,9 +645,9 @@ class Monitor:
         # squared errors is off by ~1e-6 relative, enough to flip a zone at an edge
         if self._Y_metric is None:
             self._Y_metric = self._Y_data.to(self.cloud.dtype)
-        loss = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum() / self.N
-        if self._distributed:  # E over the union; a bound update when any rank finds it due
-            loss = union_mean(loss * self.N, self.N)
+        squared = (output.to(self._Y_metric.dtype) - self._Y_metric).square().sum()
+        # under torch.distributed: E over the union, and a bound update when any rank finds it due
+        loss = union_mean(squared, self.N) if self._distributed else squared / self.N
         due = self._due(self.epoch) or self._confirm_green(loss)
         if self._distributed:
             due = bool(all_reduce_sum(torch.tensor([float(due)])).item() > 0)
