@@ -189,7 +189,7 @@ def main(argv=None) -> int:
         ratio = f"{t_str / t_mem:>6.2f}x" if t_mem else f"{'-':>7}"
         rel = f"{max_rel(streamed, memory_result):>8.1e}" if memory_result else f"{'-':>8}"
         row += f"{t_str:>10.2f} {m_str / 2 ** 20:>9.0f} {ratio} {rel} | "
-        del X, Y, hidden
+        X = Y = hidden = None  # free the held data before the generated run
         _trim()
 
         def generated():

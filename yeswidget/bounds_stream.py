@@ -15,8 +15,8 @@ Everything here is float64. Pure math room: imports torch and the stdlib only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 import torch
 
