@@ -131,6 +131,7 @@ class ChunkSource:
                             "or give X and Y as lists of chunk tensors")
         self.N: int | None = None  # local samples, known after the first pass
         self.n = self.m = None
+        self._checked = False
 
     def _raw(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._loader is None:
@@ -156,9 +157,11 @@ class ChunkSource:
             for a in range(0, x.shape[0], size):  # cast chunk by chunk: nothing N-sized is copied
                 xc = x[a:a + size].to(device=self.device, dtype=SUM_DTYPE)
                 yc = y[a:a + size].to(device=self.device, dtype=SUM_DTYPE)
-                _b._check_finite([(f"X chunk {i}", xc), (f"Y chunk {i}", yc)])
+                if not self._checked:  # the first full pass checks; later passes re-read the same data
+                    _b._check_finite([(f"X chunk {i}", xc), (f"Y chunk {i}", yc)])
                 yield start + a, xc, yc
             start += x.shape[0]
+        self._checked = True
         if self.N is None:
             self.N = start
         elif start != self.N:
@@ -202,6 +205,7 @@ class HiddenSource:
         self.widths: list[int] | None = None
         self._call = hidden if callable(hidden) and not isinstance(hidden, torch.Tensor) else None
         self._rows: list[_Rows] | None = None
+        self.checked = False  # set after a full pass over every layer
         if self._call is None:
             if _is_tensor(hidden) or not isinstance(hidden, (list, tuple)):
                 raise TypeError(f"hidden must be a list of the network's {depth - 1} hidden-layer outputs "
@@ -219,8 +223,9 @@ class HiddenSource:
                 raise ValueError(f"{r.name} has {r.rows} samples but X has {N}; "
                                  "every tensor must hold the same samples in the same order")
 
-    def for_chunk(self, start: int, x: torch.Tensor) -> list[torch.Tensor]:
-        """The hidden outputs of the chunk starting at row ``start`` (float64, on x's device)."""
+    def for_chunk(self, start: int, x: torch.Tensor, layers: list[int] | None = None) -> list[torch.Tensor]:
+        """The hidden outputs ``layers`` (default all) of the chunk starting at row ``start``
+        (float64, on x's device); checked for finiteness on the first full pass."""
         if self._call is not None:
             with torch.no_grad():
                 raw = self._call(x)
@@ -230,14 +235,17 @@ class HiddenSource:
                                  f"got {got}")
             raw = [_matrix(f"hidden[{i}] at row {start}", h, rows=x.shape[0]) for i, h in enumerate(raw)]
         else:
-            raw = [r.get(start, x.shape[0]) for r in self._rows]  # type: ignore[union-attr]
-        out = [h.detach().to(device=x.device, dtype=SUM_DTYPE) for h in raw]
-        widths = [h.shape[1] for h in out]
+            raw = [r.get(start, x.shape[0]) if layers is None or i in layers else None
+                   for i, r in enumerate(self._rows)]  # type: ignore[arg-type]
+        widths = [None if h is None else h.shape[1] for h in raw]
         if self.widths is None:
-            self.widths = widths
-        elif widths != self.widths:
+            self.widths = widths  # type: ignore[assignment]
+        elif any(w is not None and w != v for w, v in zip(widths, self.widths)):
             raise ValueError(f"hidden outputs at row {start} have widths {widths}, earlier ones {self.widths}")
-        _b._check_finite([(f"hidden[{i}] at row {start}", h) for i, h in enumerate(out)])
+        chosen = range(len(raw)) if layers is None else layers
+        out = [raw[i].detach().to(device=x.device, dtype=SUM_DTYPE) for i in chosen]
+        if not self.checked:
+            _b._check_finite([(f"hidden[{i}] at row {start}", h) for i, h in zip(chosen, out)])
         return out
 
 
@@ -335,6 +343,8 @@ class _Stream:
         self.source, self.hidden, self.bias, self.act = source, hidden, bias, act
         self.group, self.keep_states = group, keep_states
         self.solved: list[list[_Group]] = []
+        #: target index → its columns in the full block [A_0, …, A_{L-2}, Y]
+        self.column: dict[int, tuple[int, int]] = {_b.Y_TARGET: (0, 0)}
         self._kept: dict[int, tuple[int, list[torch.Tensor]]] = {}
         self.N = 0  # samples over the union
 
@@ -382,10 +392,18 @@ class _Stream:
             g.applied = torch.cat(pieces, dim=1)
         return g.applied
 
-    def targets(self, start: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.hidden is None:
-            return y
-        return torch.cat([*self.hidden.for_chunk(start, x), y], dim=1)
+    def _layout(self, groups: list[_Group]) -> tuple[list[int], bool, list[list[tuple[int, int]]]]:
+        """The hidden layers and whether Y this pass reads, and each group's columns in that
+        narrower [A_i…, Y] block (``column``: target index → columns of the full block)."""
+        used = {span for g in groups for span in g.columns}
+        needed = [t for t in sorted(self.column, key=lambda t: self.column[t][0]) if self.column[t] in used]
+        local, offset = {}, 0
+        for t in needed:
+            a, b = self.column[t]
+            local[(a, b)] = (offset, offset + b - a)
+            offset += b - a
+        layers = [t for t in needed if t != _b.Y_TARGET]
+        return layers, _b.Y_TARGET in needed, [[local[span] for span in g.columns] for g in groups]
 
     def pass_sums(self, groups: list[_Group], widths: list[int], extra: Callable | None = None,
                   n_extra: int = 0) -> _Sums:
@@ -397,15 +415,21 @@ class _Stream:
                      [torch.zeros(parent_width[g.parent], sum(b - a for a, b in g.columns), dtype=SUM_DTYPE,
                                   device=device) for g in groups],
                      torch.zeros(2 + n_extra, dtype=SUM_DTYPE, device=device))
+        layers, with_y, columns = self._layout(groups)
+        every_layer = self.hidden is not None and len(layers) == self.hidden.depth - 1
         for start, x, y in self.source.chunks():
             states = self.states(start, x)
-            targets = self.targets(start, x, y) if groups else y
+            parts = self.hidden.for_chunk(start, x, layers) if self.hidden is not None and layers else []
+            block = [*parts, y] if with_y or not parts else parts
+            targets = block[0] if len(block) == 1 else torch.cat(block, dim=1)
             for index, g in enumerate(groups):
-                sums.add(index, states[g.parent], _slice_targets(targets, g.columns))
+                sums.add(index, states[g.parent], _slice_targets(targets, columns[index]))
             sums.scalars[0] += x.shape[0]
             sums.scalars[1] += y.square().sum()
             if extra is not None:
                 sums.scalars[2:] += extra(states, y)
+        if every_layer:
+            self.hidden.checked = True  # type: ignore[union-attr]
         sums.reduce(self.group)
         self.N = int(sums.scalars[0].item())
         return sums
@@ -452,6 +476,7 @@ def stream_yes_k(source: ChunkSource, hidden, depth: int, *, bias: bool, act: Ca
     column[_b.Y_TARGET] = (offsets[-2], offsets[-1])
     levels, leaves = _b._cached_plan(depth)
     stream = _Stream(source, hidden_source, bias, act, group, keep_states)
+    stream.column = column
     for nodes in levels:
         groups = _group_level(nodes, column)
         sums = stream.pass_sums(groups, [n])
@@ -477,6 +502,7 @@ def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: Callable, g
     rank), from sums read chunk by chunk."""
     n, m, _ = _shapes(source, None, group, depth)
     stream = _Stream(source, None, bias, act, group, keep_states)
+    stream.column = {_b.Y_TARGET: (0, m)}
 
     def error(states, y):  # E(Z_l) of the newest states (Z_l has Y's width; the bias column follows)
         if not stream.solved:
