@@ -16,7 +16,20 @@ that drops null directions (dead ReLU units, duplicated columns); in float32
 two re-orthonormalisation passes follow a shifted pre-pass (see
 ``_orthonormal_basis``). That is GEMM-bound, batched, free of host round-trips, and
 accurate: float64 (the default, "exact") matches a float64 ``lstsq`` ground truth
-to ~1e-10; float32 (``dtype=torch.float32``, for GPUs) to ~1e-5.
+to ~1e-10. float32 (``dtype=torch.float32``, for GPUs) is kept only where a
+conditioning certificate holds (every state's equilibrated Gram matrix has its
+eigenvalues within 1e-4 of the largest, dead units aside: float32 states carry
+~6e-8 relative rounding that the next fits amplify by about the condition
+number); elsewhere the call is computed again in float64 (``solve_counter``
+counts these as ``float64_fallbacks``), so float32 mode is within ~1e-5 of
+float64 everywhere. The paper's phase-retrieval states have condition numbers
+~1e4, so there float32 mode always runs in float64.
+
+Data larger than memory, or spread over torch.distributed ranks, goes through
+``bounds_stream``: the same solves from float64 sums ``[Z,1]ᵀ[Z,1]`` and
+``[Z,1]ᵀT`` read chunk by chunk (``chunk_size=``, chunk lists, loaders) and
+all-reduced across ranks (``process_group=``). Wide layers (more columns than
+samples) use the dual N × N form when it is cheaper.
 """
 from __future__ import annotations
 
@@ -24,21 +37,14 @@ import contextlib
 import itertools
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Callable, Iterator, Sequence
 
 import torch
-
-if TYPE_CHECKING:
-    import numpy.typing as npt
 
 __all__ = ["yes0_bound", "yes_k_bounds", "YesCloud", "anchor_sets", "solve_counter", "SolveCount"]
 
 ActivationLike = str | Callable[[torch.Tensor], torch.Tensor] | None
-Activation: TypeAlias = Callable[[torch.Tensor], torch.Tensor]
-#: data the bounds accept: a 2-D float tensor, or a NumPy array (shared, not copied)
-MatrixLike: TypeAlias = "torch.Tensor | npt.NDArray[Any]"
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -64,6 +70,8 @@ class SolveCount:
 
     solves: int = 0
     bases: int = 0
+    #: float32 computations redone in float64 because a state was too ill-conditioned for float32
+    float64_fallbacks: int = 0
 
 
 _counters = threading.local()
@@ -83,10 +91,74 @@ def solve_counter() -> Iterator[SolveCount]:
         stack.remove(count)
 
 
-def _count(solves: int = 0, bases: int = 0) -> None:
+def _count(solves: int = 0, bases: int = 0, fallbacks: int = 0) -> None:
     for count in getattr(_counters, "stack", ()):
         count.solves += solves
         count.bases += bases
+        count.float64_fallbacks += fallbacks
+
+
+# --------------------------------------------------------------------------- #
+# float32 that can be trusted: a conditioning certificate, else float64
+# --------------------------------------------------------------------------- #
+#: float32 results are kept only when every state's equilibrated Gram matrix has no
+#: eigenvalue below this fraction of its largest (other than dead units): float32
+#: states carry ~eps32 relative rounding, which the next fits amplify by about the
+#: condition number; cond ≤ 100 keeps the bounds within ~1e-5 of float64.
+FLOAT32_MIN_EIGENVALUE = 1e-4
+
+_certificates = threading.local()
+
+
+@contextlib.contextmanager
+def _collect_certificates() -> Iterator[list]:
+    previous = getattr(_certificates, "flags", None)
+    flags = _certificates.flags = []
+    try:
+        yield flags
+    finally:
+        _certificates.flags = previous
+
+
+@contextlib.contextmanager
+def _counts_into(pending: SolveCount) -> Iterator[None]:
+    """Send _count to ``pending`` only (an attempt's work is counted once it is kept)."""
+    stack = getattr(_counters, "stack", None)
+    _counters.stack = [pending]
+    try:
+        yield
+    finally:
+        _counters.stack = stack if stack is not None else []
+
+
+def _trusted(compute: Callable[[torch.dtype], torch.Tensor], dtype: torch.dtype) -> list[float]:
+    """``compute(dtype)`` (a 1-D tensor) as floats, in one host transfer.
+
+    float32: every basis adds a conditioning certificate, read in the same transfer
+    as the results; if one fails, everything is computed again in float64.
+    """
+    if dtype == torch.float64:
+        return compute(dtype).reshape(-1).tolist()
+    pending = SolveCount()
+    with _collect_certificates() as flags, _counts_into(pending):
+        values = compute(dtype).reshape(-1)
+    ok = torch.stack([f.all() for f in flags]).all().reshape(1) if flags else torch.ones(1, dtype=torch.bool)
+    out = torch.cat([values.to(torch.float64), ok.to(device=values.device, dtype=torch.float64)]).tolist()
+    if out.pop() == 1.0:
+        _count(solves=pending.solves, bases=pending.bases)
+        return out
+    _count(fallbacks=1)
+    return compute(torch.float64).reshape(-1).tolist()
+
+
+def _certify(gram_eq: torch.Tensor, lam: torch.Tensor) -> None:
+    """Record whether float32 can be trusted on these (…, d, d) states (see FLOAT32_MIN_EIGENVALUE)."""
+    flags = getattr(_certificates, "flags", None)
+    if flags is None:
+        return
+    dead = (torch.diagonal(gram_eq, dim1=-2, dim2=-1) == 0).sum(-1)
+    weak = (lam < FLOAT32_MIN_EIGENVALUE * lam[..., -1:]).sum(-1)
+    flags.append(weak <= dead)
 
 
 # --------------------------------------------------------------------------- #
@@ -115,13 +187,13 @@ def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     return dtype
 
 
-def _as_matrix(name: str, value: object, *, rows: int | None = None, check_finite: bool = True) -> torch.Tensor:
+def _as_matrix(name: str, value, *, rows: int | None = None, check_finite: bool = True) -> torch.Tensor:
     """A 2-D floating tensor, or a clear error naming ``name``."""
     if not isinstance(value, torch.Tensor):
         try:
             import numpy as np
         except ImportError:  # pragma: no cover - numpy is a dependency
-            np = None  # type: ignore[assignment]
+            np = None
         if np is not None and isinstance(value, np.ndarray):
             value = torch.from_numpy(value)
         else:
@@ -151,8 +223,7 @@ def _check_finite(named: Sequence[tuple[str, torch.Tensor]]) -> None:
         if not ok:
             bad = int((~torch.isfinite(tensor)).sum())
             kind = "NaN" if bool(torch.isnan(tensor).any()) else "inf"
-            raise ValueError(f"{name} contains {bad} non-finite value(s) ({kind} among them); "
-                             "the bounds need finite data")
+            raise ValueError(f"{name} contains {bad} non-finite value(s) ({kind} among them); the bounds need finite data")
 
 
 def _check_devices(named: Sequence[tuple[str, torch.Tensor]]) -> torch.device:
@@ -166,7 +237,7 @@ def _check_devices(named: Sequence[tuple[str, torch.Tensor]]) -> torch.device:
     return device
 
 
-def _check_depth(depth: object) -> int:
+def _check_depth(depth) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int):
         raise TypeError(f"depth must be an int (number of affine layers L ≥ 1); got {depth!r}")
     if depth < 1:
@@ -184,7 +255,7 @@ def _with_bias(Z: torch.Tensor, bias: bool) -> torch.Tensor:
     return torch.cat([Z, ones], dim=-1)
 
 
-Basis = tuple[torch.Tensor, torch.Tensor]  # (Q, W): col(A) = col(Q W), (Q W) orthonormal
+Basis = tuple[torch.Tensor, "torch.Tensor | None"]  # (Q, W): col(A) = col(Q W), (Q W) orthonormal; W None: Q is
 
 
 def _equilibrate(A: torch.Tensor) -> torch.Tensor:
@@ -194,13 +265,15 @@ def _equilibrate(A: torch.Tensor) -> torch.Tensor:
     return A * torch.where(norms > 0, norms.reciprocal(), torch.zeros_like(norms))
 
 
-def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool) -> torch.Tensor:
+def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool, on_spectrum: Callable | None = None) -> torch.Tensor:
     """W with Wᵀ G W ≈ I on the numerically non-null eigen-directions of G.
 
     ``shift=False`` zeroes the columns of null directions (rank truncation);
     ``shift=True`` keeps every direction, damping the weak ones (a pre-pass).
     """
     lam, vecs = torch.linalg.eigh(gram)
+    if on_spectrum is not None:
+        on_spectrum(lam)
     lam_max = lam[..., -1:].clamp_min(torch.finfo(gram.dtype).tiny)
     if shift:
         # floored at `tiny`: for an all-zero Gram (every unit dead, no bias) the
@@ -210,18 +283,31 @@ def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool) -> torch.Tensor:
     else:
         keep = lam > 10 * rtol * lam_max
         scale = torch.where(keep, lam.clamp_min(torch.finfo(gram.dtype).tiny).rsqrt(), torch.zeros_like(lam))
-    return torch.mul(vecs, scale.unsqueeze(-2))
+    return vecs * scale.unsqueeze(-2)
+
+
+#: which form builds float64 bases: "auto" (the cheaper), "primal" (d × d Gram) or "dual" (N × N kernel)
+BASIS_FORM = "auto"
+
+
+def _dual_is_cheaper(N: int, d: int) -> bool:
+    """Primal: Gram 2Nd² + eigh ~9d³; dual: kernel 2N²d + eigh ~9N³ (projections 4Nd·k vs 4N²·k)."""
+    if BASIS_FORM != "auto":
+        return BASIS_FORM == "dual"
+    return 2 * N * N * d + 9 * N ** 3 < 2 * N * d * d + 9 * d ** 3
 
 
 def _orthonormal_basis(A: torch.Tensor) -> Basis:
-    """A basis of col(A) for A (…, N, d): (Q, W) with Q W orthonormal, (…, N, d) and (…, d, d).
+    """A basis of col(A) for A (…, N, d): (Q, W) with Q W orthonormal, (…, N, d) and (…, d, d);
+    W is None when Q itself is orthonormal (the dual form).
 
     Null directions (dead ReLU units, duplicated columns) get zero columns, so
     the projector ``Q W Wᵀ Qᵀ`` is right whatever the rank. Works batched.
 
-    float64 ("exact"): one eigen-decomposition of the equilibrated Gram matrix;
-    with unit-norm columns its error is ~eps·cond², far below 1e-6 for the
-    conditioning of real layer outputs, and it is GEMM-bound.
+    float64 ("exact"): one eigen-decomposition of the equilibrated Gram matrix
+    [Z,1]ᵀ[Z,1] (primal, d × d), or, for wide layers (d > N) when cheaper, of the
+    kernel [Z,1][Z,1]ᵀ (dual, N × N): the same non-zero eigenvalues, so the same
+    rank decision, and the same projector. Error ~eps·cond², GEMM-bound.
     float32 ("fast"): a Gram matrix squares the condition number, which float32
     cannot afford, so: a shifted pre-pass (weak directions are damped, not
     dropped), then two re-orthonormalisations with rank truncation (shifted
@@ -229,21 +315,77 @@ def _orthonormal_basis(A: torch.Tensor) -> Basis:
     """
     rtol = torch.finfo(A.dtype).eps * max(A.shape[-2], A.shape[-1])
     if A.dtype == torch.float64:
+        if _dual_is_cheaper(A.shape[-2], A.shape[-1]):
+            return _dual_basis(A, rtol), None
         # equilibrate through the Gram matrix (no pass over A): Ge = S G S, W = S We
         gram = A.mT @ A
         diag = torch.diagonal(gram, dim1=-2, dim2=-1)
         scale = torch.where(diag > 0, diag.rsqrt(), torch.zeros_like(diag))
         gram_eq = gram * scale.unsqueeze(-1) * scale.unsqueeze(-2)
-        return A, _whitener(gram_eq, rtol, shift=False) * scale.unsqueeze(-1)
+        return A, _exact_whitener(gram_eq, rtol) * scale.unsqueeze(-1)
     A = _equilibrate(A)
-    Q = A @ _whitener(A.mT @ A, rtol, shift=True)
+    gram = A.mT @ A
+    certify = (lambda lam: _certify(gram, lam)) if getattr(_certificates, "flags", None) is not None else None
+    Q = A @ _whitener(gram, rtol, shift=True, on_spectrum=certify)
     Q = Q @ _whitener(Q.mT @ Q, rtol, shift=False)
     return Q, _whitener(Q.mT @ Q, rtol, shift=False)
+
+
+#: on CPU, float64 whiteners come from Cholesky where a certificate allows (reading it
+#: is free there); on other devices always from eigh, which needs no host round trip
+CPU_CHOLESKY = True
+#: Cholesky is used only where λ_min(G_eq) is certified this far above eigh's rank cut-off
+CHOLESKY_MARGIN = 1e3
+
+
+def _exact_whitener(gram_eq: torch.Tensor, rtol: float) -> torch.Tensor:
+    """The float64 rank-truncated whitener of an equilibrated Gram matrix (…, d, d).
+
+    eigh (~9d³) decides the rank. On CPU, matrices whose smallest eigenvalue is
+    certified well above the cut-off take W = L⁻ᵀ from Cholesky instead (~d³): eigh
+    would keep every direction there, and both give the same projector."""
+    if not (CPU_CHOLESKY and gram_eq.device.type == "cpu"):
+        return _whitener(gram_eq, rtol, shift=False)
+    W, ok = _cholesky_whitener(gram_eq, rtol)
+    flat_ok = ok.reshape(-1).tolist()  # a CPU read, not a device round trip
+    if all(flat_ok):
+        return W
+    d = gram_eq.shape[-1]
+    W, grams = W.reshape(-1, d, d).clone(), gram_eq.reshape(-1, d, d)
+    redo = [i for i, good in enumerate(flat_ok) if not good]
+    W[redo] = _whitener(grams[redo], rtol, shift=False)
+    return W.reshape(gram_eq.shape)
+
+
+def _cholesky_whitener(gram_eq: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """W = L⁻ᵀ (Wᵀ G_eq W = I) from the Cholesky factor of an equilibrated Gram matrix
+    (unit diagonal; a dead column gets a decoupled 1, its W row is zeroed by the caller's
+    scale), and per matrix a certificate: λ_min(G_eq) ≥ 1/‖L⁻¹‖²_F is at least
+    CHOLESKY_MARGIN × eigh's cut-off 10·rtol·λ_max (λ_max ≤ trace = d)."""
+    d = gram_eq.shape[-1]
+    dead = torch.diagonal(gram_eq, dim1=-2, dim2=-1) == 0
+    L, info = torch.linalg.cholesky_ex(gram_eq + torch.diag_embed(dead.to(gram_eq.dtype)))
+    eye = torch.eye(d, dtype=gram_eq.dtype, device=gram_eq.device).expand_as(L)
+    L_inv = torch.linalg.solve_triangular(L, eye, upper=False)
+    squared = L_inv.square().sum(dim=(-2, -1))
+    ok = (info == 0) & torch.isfinite(squared) & (squared * (CHOLESKY_MARGIN * 10 * rtol * d) < 1)
+    return L_inv.mT, ok
+
+
+def _dual_basis(A: torch.Tensor, rtol: float) -> torch.Tensor:
+    """Orthonormal eigenvectors of the equilibrated kernel (A S)(A S)ᵀ spanning col(A), (…, N, N);
+    null directions get zero columns."""
+    Ae = _equilibrate(A)
+    lam, vecs = torch.linalg.eigh(Ae @ Ae.mT)
+    lam_max = lam[..., -1:].clamp_min(torch.finfo(A.dtype).tiny)
+    return vecs * (lam > 10 * rtol * lam_max).to(A.dtype).unsqueeze(-2)
 
 
 def _project(basis: Basis, T: torch.Tensor) -> torch.Tensor:
     """``fit``: the orthogonal projection of T (…, N, k) onto the basis' span."""
     Q, W = basis
+    if W is None:
+        return Q @ (Q.mT @ T)
     return Q @ (W @ (W.mT @ (Q.mT @ T)))
 
 
@@ -300,7 +442,7 @@ def _plan(depth: int) -> tuple[list[list[_Node]], dict[tuple[int, ...], int]]:
 _plan_cache: dict[int, tuple[list[list[_Node]], dict[tuple[int, ...], int]]] = {}
 
 
-def _cached_plan(depth: int) -> tuple[list[list[_Node]], dict[tuple[int, ...], int]]:
+def _cached_plan(depth: int):
     if depth not in _plan_cache:
         _plan_cache[depth] = _plan(depth)
     return _plan_cache[depth]
@@ -337,27 +479,48 @@ def _propagate(
         next_states: list[torch.Tensor | None] = [None] * len(nodes)
         # one basis per parent state, shared by all its children
         bases = _bases([states[p] for p in children_of])
-        for basis, (_parent, children) in zip(bases, children_of.items()):
+        for basis, (parent, children) in zip(bases, children_of.items()):
             children = sorted(children, key=lambda c: column[nodes[c].target][0])
             spans = [column[nodes[c].target] for c in children]
             if all(a[1] == b[0] for a, b in zip(spans, spans[1:])):
                 targets = all_targets[:, spans[0][0]:spans[-1][1]]
             else:  # not reached by the anchor-set plan, kept for safety
                 targets = torch.cat([all_targets[:, a:b] for a, b in spans], dim=1)
-            fitted = _project(basis, targets)
             start = spans[0][0]
-            for c, (a, b) in zip(children, spans):
-                state = buffers[c]
-                state[:, : b - a] = act(fitted[:, a - start:b - start])
-                next_states[c] = state
+            if basis[1] is not None and basis[0].dtype == torch.float64 and bias:
+                _fit_into(basis, targets, [(buffers[c], a - start, b - start) for c, (a, b) in zip(children, spans)],
+                          act)
+            else:
+                fitted = _project(basis, targets)
+                for c, (a, b) in zip(children, spans):
+                    buffers[c][:, : b - a] = act(fitted[:, a - start:b - start])
+            for c in children:
+                next_states[c] = buffers[c]
             _count(solves=len(children))
         states = next_states  # type: ignore[assignment]
     # the last layer: linear, always fitted to Y
     return _final_errors(states, Y)
 
 
-def _state_buffers(nodes: list[_Node], column: dict[int, tuple[int, int]], Y: torch.Tensor,
-                   bias: bool) -> list[torch.Tensor]:
+def _fit_into(basis: Basis, targets: torch.Tensor, outputs: list[tuple[torch.Tensor, int, int]], act) -> None:
+    """float64 primal basis (Q = [Z, 1], its last column ones): write σ(fit) of each child's
+    target columns [a, b) straight into its state buffer (N × (w + 1)): the coefficient map
+    gets a unit column that copies Q's ones column, so one GEMM fills the state and its
+    bias column with no intermediate; ReLU is applied in place."""
+    Q, W = basis
+    coefficients = W @ (W.mT @ (Q.mT @ targets))
+    unit = torch.zeros(Q.shape[-1], 1, dtype=Q.dtype, device=Q.device)
+    unit[-1] = 1
+    for state, a, b in outputs:
+        torch.mm(Q, torch.cat([coefficients[:, a:b], unit], dim=1), out=state)
+        z = state[:, : b - a]
+        if act is torch.relu:
+            z.clamp_(min=0)
+        else:
+            z.copy_(act(z))
+
+
+def _state_buffers(nodes: list[_Node], column: dict, Y: torch.Tensor, bias: bool) -> list[torch.Tensor]:
     """One (B, N, width [+1]) buffer per target width, bias column preset to 1; a view per node."""
     by_width: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
@@ -380,7 +543,7 @@ def _residual_error(basis: Basis, Y: torch.Tensor) -> torch.Tensor:
     if Y.dtype != torch.float64:
         return _metric(_project(basis, Y), Y)
     Q, W = basis
-    coefficients = W.mT @ (Q.mT @ Y)
+    coefficients = Q.mT @ Y if W is None else W.mT @ (Q.mT @ Y)
     explained = coefficients.square().sum(dim=(-2, -1))
     return (Y.square().sum() - explained).clamp_min(0) / Y.shape[-2]
 
@@ -403,7 +566,7 @@ def _bases(states: list[torch.Tensor]) -> list[Basis]:
     for indices in by_width.values():
         batch = _as_batch([states[i] for i in indices])
         Qs, Ws = _orthonormal_basis(batch)
-        for i, Q, W in zip(indices, Qs.unbind(0), Ws.unbind(0)):
+        for i, Q, W in zip(indices, Qs.unbind(0), [None] * len(indices) if Ws is None else Ws.unbind(0)):
             out[i] = (Q, W)
     _count(bases=len(states))
     return out  # type: ignore[return-value]
@@ -421,8 +584,7 @@ def _as_batch(mats: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(mats)
 
 
-def _yes0_states(X: torch.Tensor, Y: torch.Tensor, depth: int, bias: bool,
-                 act: Activation) -> tuple[torch.Tensor, torch.Tensor]:
+def _yes0_states(X, Y, depth, bias, act) -> tuple[torch.Tensor, torch.Tensor]:
     """YES-0 and the per-layer errors E(Z_l), l = 1 … L, as tensors."""
     Z = X
     errors = []
@@ -439,8 +601,7 @@ def _yes0_states(X: torch.Tensor, Y: torch.Tensor, depth: int, bias: bool,
 # --------------------------------------------------------------------------- #
 # public API
 # --------------------------------------------------------------------------- #
-def _prepare(X: MatrixLike, Y: MatrixLike, *, dtype: torch.dtype,
-             device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _prepare(X, Y, *, dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     X = _as_matrix("X", X)
     Y = _as_matrix("Y", Y, rows=X.shape[0])
     if device is None:
@@ -456,7 +617,7 @@ def _prepare(X: MatrixLike, Y: MatrixLike, *, dtype: torch.dtype,
     return X, Y
 
 
-def _prepare_hidden(hidden: object, depth: int, N: int, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
+def _prepare_hidden(hidden, depth: int, N: int, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
     if isinstance(hidden, torch.Tensor) or not isinstance(hidden, (list, tuple)):
         raise TypeError(
             f"hidden must be a list of the network's {depth - 1} hidden-layer outputs (each N × h); "
@@ -476,45 +637,160 @@ def _prepare_hidden(hidden: object, depth: int, N: int, device: torch.device, dt
     return checked
 
 
-def yes0_bound(X: MatrixLike, Y: MatrixLike, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
-               dtype: torch.dtype | str = torch.float64) -> float:
+def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
+               dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
+               process_group=None) -> float:
     """YES-0: the metric E reached by the greedy least-squares network of ``depth`` layers.
 
-    ``X``: N × n inputs, ``Y``: N × m targets (any float dtype, one device).
-    ``dtype``: float64 (exact, default) or float32 (fast on GPUs, ~1e-4 relative).
+    ``X``: N × n inputs, ``Y``: N × m targets (any float dtype, one device); or both
+    as lists of row chunks, or ``X`` a re-iterable loader of ``(x, y)`` batches and
+    ``Y=None``. ``dtype``: float64 (exact, default) or float32 (fast on GPUs where
+    its conditioning certificate holds, else computed in float64; streamed: float64).
+    ``chunk_size``: stream over the samples this many rows at a time (float64 sums,
+    memory independent of N); chosen automatically when the data would not fit.
+    ``process_group``: under torch.distributed each rank passes its shard and gets
+    YES-0 of the union (default: the default group when initialised; False: local).
     """
     depth = _check_depth(depth)
     act = _resolve_activation(activation)
-    X, Y = _prepare(X, Y, dtype=_resolve_dtype(dtype))
-    value, _ = _yes0_states(X, Y, depth, bias, act)
-    return float(value)
+    dtype = _resolve_dtype(dtype)
+    group = _group(process_group)
+    if _streamed(X, Y, None, chunk_size, group):
+        from .bounds_stream import stream_yes0
+        source = _source(X, Y, chunk_size, None, depth)
+        return stream_yes0(source, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))[0]
+    X, Y = _prepare(X, Y, dtype=dtype)
+    return _trusted(lambda dt: _yes0_states(X.to(dt), Y.to(dt), depth, bias, act)[0], dtype)[0]
 
 
-def yes_k_bounds(X: MatrixLike, Y: MatrixLike, hidden: Sequence[MatrixLike], *,
-                 bias: bool = True, activation: ActivationLike = "relu",
-                 dtype: torch.dtype | str = torch.float64) -> dict[tuple[int, ...], float]:
+def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike = "relu",
+                 dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
+                 process_group=None) -> dict[tuple[int, ...], float]:
     """e(S) for every non-empty anchor set S of the network's hidden layers.
 
-    ``hidden``: the L-1 hidden-layer outputs on X (post-activation, each N × h_l).
+    ``hidden``: the L-1 hidden-layer outputs on X (post-activation, each N × h_l);
+    streamed, also lists of chunks or a callable ``hidden(x_chunk) -> outputs``.
     Returns ``{S: E}`` with S a sorted tuple of 0-based hidden-layer indices.
-    Each distinct prefix of layer targets is solved once.
+    Each distinct prefix of layer targets is solved once. ``chunk_size`` and
+    ``process_group`` as in :func:`yes0_bound`.
     """
     act = _resolve_activation(activation)
     dtype = _resolve_dtype(dtype)
-    X, Y = _prepare(X, Y, dtype=dtype)
-    if not isinstance(hidden, (list, tuple)):
+    group = _group(process_group)
+    if not isinstance(hidden, (list, tuple)) and not (callable(hidden) and not isinstance(hidden, torch.Tensor)):
         raise TypeError(f"hidden must be a list of hidden-layer outputs (each N × h); got {type(hidden).__name__}")
+    if _streamed(X, Y, hidden, chunk_size, group):
+        from .bounds_stream import stream_yes_k
+        if callable(hidden):
+            raise TypeError("hidden as a callable needs the depth: use YesCloud(X, Y, depth).compute(hidden)")
+        depth = len(hidden) + 1
+        source = _source(X, Y, chunk_size, hidden, depth)
+        return stream_yes_k(source, hidden, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))
+    X, Y = _prepare(X, Y, dtype=dtype)
     depth = len(hidden) + 1
     hidden = _prepare_hidden(hidden, depth, X.shape[0], X.device, dtype)
     return _yes_k(X, Y, hidden, depth, bias, act)
 
 
-def _yes_k(X: torch.Tensor, Y: torch.Tensor, hidden: list[torch.Tensor], depth: int, bias: bool,
-           act: Activation) -> dict[tuple[int, ...], float]:
+# --------------------------------------------------------------------------- #
+# in memory or streamed
+# --------------------------------------------------------------------------- #
+#: the in-memory path is used while its estimated working set stays below this
+#: fraction of the free memory of the data's device
+IN_MEMORY_FRACTION = 0.5
+#: rows per chunk when streaming is chosen automatically: about this many bytes per chunk state set
+AUTO_CHUNK_BYTES = 64 * 2 ** 20
+
+
+def _group(process_group):
+    from .distributed import resolve_group
+    return resolve_group(process_group)
+
+
+def _keep(source, X) -> bool:
+    """Keep the states between passes when the data is one whole tensor read as one chunk."""
+    return source.chunk_size is None and isinstance(X, torch.Tensor)
+
+
+def _chunked(value) -> bool:
+    """A list of row chunks (tensors / arrays), or a re-iterable loader (not a tensor, list or array)."""
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(hasattr(v, "shape") and hasattr(v, "dtype") for v in value)
+    return value is not None and not hasattr(value, "shape") and hasattr(value, "__iter__")
+
+
+def _streamed(X, Y, hidden, chunk_size, group) -> bool:
+    """Stream unless X, Y (and hidden) are whole tensors whose in-memory working set fits,
+    with no ``chunk_size`` or process group given."""
+    if chunk_size is not None or group is not None or _chunked(X) or _chunked(Y):
+        return True
+    if callable(hidden) and not isinstance(hidden, torch.Tensor):
+        return True
+    if isinstance(hidden, (list, tuple)) and any(_chunked(h) for h in hidden):
+        return True
+    if isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor):
+        hidden_tensors = hidden if isinstance(hidden, (list, tuple)) and all(
+            isinstance(h, torch.Tensor) for h in hidden) else None
+        if hidden is None or hidden_tensors is not None:
+            return not _fits_in_memory(X, Y, hidden_tensors)
+    return False
+
+
+def _source(X, Y, chunk_size, hidden, depth, device=None):
+    from .bounds_stream import ChunkSource
+    if chunk_size is None and isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor):
+        if hidden is not None and not all(isinstance(h, torch.Tensor) for h in hidden):
+            hidden = None
+        chunk_size = None if _fits_in_memory(X, Y, hidden) else _auto_chunk_size(X, Y, hidden, depth)
+    return ChunkSource(X, Y, chunk_size=chunk_size, device=device)
+
+
+def _in_memory_bytes(N: int, n: int, m: int, widths: Sequence[int], depth: int, itemsize: int = 8) -> int:
+    """Estimated working set of the in-memory engine: float copies of the data, the
+    concatenated targets and the state buffers of two trie levels."""
+    if depth <= 1 or not widths:
+        return itemsize * N * 3 * (n + m + 1)
+    levels, _ = _cached_plan(depth)
+    widest = max(len(nodes) for nodes in levels)
+    per_row = 2 * (n + m + sum(widths)) + 2 * widest * (max([*widths, m]) + 1)
+    return itemsize * N * per_row
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover
+        import os
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def _widths_of(hidden) -> list[int]:
+    return [h.shape[-1] for h in hidden] if hidden else []
+
+
+def _fits_in_memory(X, Y, hidden) -> bool:
+    if X.ndim != 2 or Y.ndim != 2 or X.device.type == "meta":
+        return True  # let the in-memory path explain what is wrong
+    widths = _widths_of(hidden)
+    depth = len(widths) + 1 if hidden is not None else 1
+    need = _in_memory_bytes(X.shape[0], X.shape[1], Y.shape[1], widths, depth)
+    return need <= IN_MEMORY_FRACTION * _available_bytes(X.device)
+
+
+def _auto_chunk_size(X, Y, hidden, depth) -> int:
+    per_row = _in_memory_bytes(1, X.shape[1], Y.shape[1], _widths_of(hidden), depth)
+    return max(256, AUTO_CHUNK_BYTES // max(per_row, 1))
+
+
+def _yes_k(X, Y, hidden, depth, bias, act, dtype: torch.dtype | None = None) -> dict[tuple[int, ...], float]:
     if depth == 1:
         return {}
     levels, leaves = _cached_plan(depth)
-    errors = _propagate(X, Y, hidden, levels, bias, act).tolist()  # the one host transfer
+    errors = _trusted(lambda dt: _propagate(X.to(dt), Y.to(dt), [h.to(dt) for h in hidden], levels, bias, act),
+                      dtype or X.dtype)  # the one host transfer
     return {s: errors[i] for s, i in leaves.items()}
 
 
@@ -527,18 +803,35 @@ class YesCloud:
     ``device`` defaults to X's device; ``dtype`` float64 (exact) or float32 (fast).
     """
 
-    def __init__(self, X: MatrixLike, Y: MatrixLike, depth: int, *, bias: bool = True,
-                 activation: ActivationLike = "relu",
-                 device: torch.device | str | None = None, dtype: torch.dtype | str = torch.float64):
+    def __init__(self, X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
+                 device: torch.device | str | None = None, dtype: torch.dtype | str = torch.float64,
+                 chunk_size: int | None = None, process_group=None):
         self.depth = _check_depth(depth)
         self.bias = bool(bias)
         self.activation = activation
         self._act = _resolve_activation(activation)
         self.dtype = _resolve_dtype(dtype)
-        self.X, self.Y = _prepare(X, Y, dtype=self.dtype, device=None if device is None else torch.device(device))
-        self.device = self.X.device
-        upper, layer_errors = _yes0_states(self.X, self.Y, self.depth, self.bias, self._act)
-        values = torch.cat([upper.reshape(1), layer_errors]).tolist()
+        self.chunk_size = chunk_size
+        self._group = _group(process_group)
+        #: True when the bounds are computed from float64 sums read chunk by chunk (and across ranks)
+        self.streamed = _streamed(X, Y, None, chunk_size, self._group)
+        self._source = None
+        if self.streamed:
+            from .bounds_stream import stream_yes0
+            self._source = _source(X, Y, chunk_size, None, self.depth,
+                                   device=None if device is None else torch.device(device))
+            self._keep = _keep(self._source, X)
+            self.X = self.Y = None
+            upper, layer_errors, self._N = stream_yes0(self._source, self.depth, bias=self.bias, act=self._act,
+                                                       group=self._group, keep_states=self._keep)
+            self.device = self._source.device
+            values = [upper, *layer_errors]
+        else:
+            self.X, self.Y = _prepare(X, Y, dtype=self.dtype, device=None if device is None else torch.device(device))
+            self._N = self.X.shape[0]
+            self.device = self.X.device
+            values = _trusted(lambda dt: torch.cat([t.reshape(-1) for t in _yes0_states(
+                self.X.to(dt), self.Y.to(dt), self.depth, self.bias, self._act)]), self.dtype)
         self.upper: float = values[0]
         #: E(Z_l) of the YES-0 network after each layer l = 1 … L (the paper's depth plot)
         self.layer_errors: list[float] = values[1:]
@@ -549,34 +842,68 @@ class YesCloud:
         self.last_bounds: dict[tuple[int, ...], float] = {}
 
     @property
-    def N(self) -> int:
-        return self.X.shape[0]
+    def effective_dtype(self) -> torch.dtype:
+        """The precision the next update computes in: float64 when streamed, in float64
+        mode, or in float32 mode once a state failed float32's conditioning certificate."""
+        if self.streamed or getattr(self, "_float64_from_now", False):
+            return torch.float64
+        return self.dtype
 
-    def to(self, device: torch.device | str) -> YesCloud:
+    @property
+    def N(self) -> int:
+        """Samples the bounds are computed on (over every rank under torch.distributed)."""
+        return self._N
+
+    def to(self, device: torch.device | str) -> "YesCloud":
         """The same cloud (YES-0 and every recorded epoch) with its data on ``device``."""
         clone = object.__new__(YesCloud)
         clone.__dict__.update(self.__dict__)
-        clone.X, clone.Y = self.X.to(device), self.Y.to(device)
-        clone.device = clone.X.device
+        if self._source is not None:
+            clone._source = self._source.on(device)
+            clone.device = clone._source.device
+        else:
+            clone.X, clone.Y = self.X.to(device), self.Y.to(device)
+            clone.device = clone.X.device
         clone._curves = [list(c) for c in self._curves]
         clone._raw, clone.epochs = list(self._raw), list(self.epochs)
         return clone
 
-    def fresh(self) -> YesCloud:
+    def fresh(self) -> "YesCloud":
         """A cloud for a new run on the same data: YES-0 reused, no epochs recorded."""
         clone = object.__new__(YesCloud)
         clone.__dict__.update(self.__dict__)
         clone.layer_errors = list(self.layer_errors)
         clone._raw, clone.epochs, clone.last_bounds = [], [], {}
+        clone._float64_from_now = False
         clone._curves = [[] for _ in range(self.depth - 1)]
         return clone
 
-    def compute(self, hidden: Sequence[MatrixLike]) -> dict[tuple[int, ...], float]:
-        """e(S) for every anchor set on these hidden outputs, without recording an epoch."""
-        hidden = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
-        return _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act)
+    def compute(self, hidden) -> dict[tuple[int, ...], float]:
+        """e(S) for every anchor set on these hidden outputs, without recording an epoch.
 
-    def update(self, hidden: Sequence[MatrixLike], *, epoch: int | None = None) -> float:
+        ``hidden``: the L-1 hidden outputs on X (N × h_l tensors); streamed, also
+        per-layer lists of chunks or a callable ``hidden(x_chunk) -> outputs``.
+        """
+        whole = isinstance(hidden, (list, tuple)) and all(isinstance(h, torch.Tensor) for h in hidden)
+        if self._source is None and (whole or not _streamed(self.X, self.Y, hidden, None, None)):
+            hidden = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
+            # float32 mode: once a state failed its certificate, this cloud goes straight to float64
+            sticky = torch.float64 if self.effective_dtype == torch.float64 and self.dtype != torch.float64 else None
+            with solve_counter() as count:
+                bounds = _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act, sticky)
+            self._float64_from_now = sticky is not None or count.float64_fallbacks > 0
+            return bounds
+        from .bounds_stream import stream_yes_k
+        if self._source is None:  # an in-memory cloud given chunked or callable hidden outputs
+            source, keep = _source(self.X, self.Y, self.chunk_size or _auto_chunk_size(self.X, self.Y, None,
+                                                                                        self.depth), None,
+                                   self.depth), False
+        else:
+            source, keep = self._source, self._keep
+        return stream_yes_k(source, hidden, self.depth, bias=self.bias, act=self._act, group=self._group,
+                            keep_states=keep)
+
+    def update(self, hidden, *, epoch: int | None = None) -> float:
         """Record one epoch's hidden outputs; return the new lower edge YES-(L-1)(t)."""
         return self.record(self.compute(hidden), epoch=epoch)
 

@@ -56,6 +56,8 @@ class EventBus:
         self._delivered = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
+        #: a muted bus drops what is published (under torch.distributed: every rank but rank zero)
+        self.muted = False
 
     # ------------------------------------------------------------ subscribers
     def subscribe(self, callback: Callback) -> Handle:
@@ -79,6 +81,8 @@ class EventBus:
     # ------------------------------------------------------------- publishing
     def publish(self, event: Any) -> None:
         """Queue ``event`` for delivery; never blocks and never calls a subscriber."""
+        if self.muted:
+            return
         with self._cond:
             self._queue.append(event)
             self._published += 1

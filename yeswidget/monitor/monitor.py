@@ -32,6 +32,7 @@ from ..core.handle import Handle
 from ..core.run import EpochRecord, Run
 from ..core.store import RunStore
 from ..core.zones import verdict
+from ..distributed import all_reduce_sum, is_distributed, is_main_process, union_mean
 from ..outputs.plateau import plateau_note
 from ..outputs.runlog import enable_run_log
 from .cadence import Cadence, update_flops
@@ -84,6 +85,10 @@ class Monitor:
         self._X_data = X.to(self.device).reshape(X.shape[0], -1)
         self._Y_given = Y.to(self.device)
         self.N = int(self.X.shape[0])
+        # torch.distributed: each rank passes its shard; the cloud, the epoch loss and the zones are
+        # those of the union, every collective runs on the training thread in the same order on every
+        # rank (so no background worker), and only global rank 0 publishes, prints and writes
+        self._distributed = is_distributed()
         self.step_loss, reduction = step_loss_info(loss, cfg.loss_reduction)
         self._loss_reduction = reduction
         self._closed = False
@@ -105,10 +110,13 @@ class Monitor:
             release(model, self)
             raise
         self.bus = EventBus(on_error=self._subscriber_failed)
+        self.bus.muted = self._distributed and not is_main_process()
+        if self._distributed:
+            self.judge.target_scale = self._union_target_scale()
         self.store = RunStore(self._new_run(yes0_seconds), self.bus)
         self.cadence = Cadence(cfg.every, cfg.budget, update_flops(
             self.N, int(self._X_data.shape[1]), self.plan.widths, int(self._Y_data.shape[1])))
-        self.worker = BoundsWorker(self._finish_epoch, background=cfg.background)
+        self.worker = BoundsWorker(self._finish_epoch, background=cfg.background and not self._distributed)
         self.steps = StepLog(self.store, self._metric_scale)
         self.epoch = 0  # completed epochs
         self.epochs_total: int | None = cfg.epochs
@@ -127,7 +135,8 @@ class Monitor:
             self.subscribe(TextPrinter())
         self.run_log: Any = None  # the crash-safe run log (yeswidget.outputs.runlog); .path is its file
         try:
-            self.run_log = enable_run_log(self, cfg.runs_dir)
+            if not self.bus.muted:
+                self.run_log = enable_run_log(self, cfg.runs_dir)
         except BaseException:  # a monitor that fails to start leaves nothing on the model
             self.close()
             raise
@@ -179,6 +188,13 @@ class Monitor:
             flops = 2.0 * sum(p.numel() for p in self.model.parameters())
         return flops
 
+    def _union_target_scale(self) -> float:
+        """The targets' spread over the union of the ranks' shards (what a bound of "0" is measured against)."""
+        targets = self.judge.targets.to(torch.float64)
+        sums = all_reduce_sum(torch.stack([targets.sum(0), targets.square().sum(0)]))
+        count = float(all_reduce_sum(torch.tensor([float(targets.shape[0])], dtype=torch.float64)).item())
+        return float((sums[1] - sums[0].square() / count).sum().item() / count)
+
     def _validation_set(self, validation: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
         """Held-out (X, targets, labels) on the model's device, or None."""
         if validation is None:
@@ -219,7 +235,7 @@ class Monitor:
         activation = plan.activation if isinstance(plan.activation, str) else type(plan.activation).__name__
         settings: dict[str, Any] = {
             "depth": self.depth, "bias": plan.bias, "widths": list(plan.widths), "activation": activation,
-            "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": self.N, "epochs": cfg.epochs,
+            "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": self.cloud.N, "epochs": cfg.epochs,
             "optimizer": type(self.optimizer).__name__.lower() if self.optimizer is not None else None,
             "task_kind": self.judge.kind, "judged": self.judge.describe(), "step_loss": dict(self.step_loss),
             "validation": None if self.validation is None else int(self.validation[0].shape[0]),
@@ -342,7 +358,12 @@ class Monitor:
             # ~1e-6 relative, enough to flip a zone at an edge
             self._Y_metric = self._Y_data.to(self.cloud.dtype)
         loss, accuracy = self.judge.score(output, targets=self._Y_metric)
+        if self._distributed:  # E (and accuracy) over the union of the ranks' shards
+            loss = union_mean(loss * self.N, self.N)
+            accuracy = None if accuracy is None else union_mean(accuracy * self.N, self.N)
         due = self._due(epoch, loss)
+        if self._distributed:  # a bound update on every rank when any rank finds it due
+            due = bool(all_reduce_sum(torch.tensor([float(due)], dtype=torch.float64)).item() > 0)
         info: dict[str, Any] = {"lr": self.lr, "batch_size": self.batch_size, "step": self.step,
                                 "wall_time": time.perf_counter() - (self._t_start or 0.0), "accuracy": accuracy}
         if self.validation is not None:

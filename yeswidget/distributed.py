@@ -1,0 +1,134 @@
+"""torch.distributed helpers for the YES bounds: sums over the union of every rank's shard.
+
+Pure math room: imports torch and the standard library only, no UI.
+
+Every rank passes its own shard of the certification set; the engine all-reduces
+(float64) the Gram and cross sums, the loss sums and the sample counts, so every
+rank gets the bounds of the union, identical on all ranks. Every rank must call
+every function here (and every bound computed with a process group) in the same
+order: a collective called on one rank only waits forever (a rank-zero branch
+must only draw, print or write).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["resolve_group", "is_distributed", "world_size", "rank", "is_main_process",
+           "all_reduce_sum", "union_metric", "union_mean"]
+
+#: ``process_group=False``: compute on this process's data only
+LOCAL = False
+
+
+def _dist():
+    import torch.distributed as dist
+    return dist if dist.is_available() else None
+
+
+def resolve_group(process_group: Any = None):
+    """The group to reduce over, or ``None`` for a purely local computation.
+
+    ``None`` (default): the default group when torch.distributed is initialised
+    with more than one rank; ``False``: local only; a ProcessGroup: that group.
+    """
+    if process_group is False:
+        return None
+    dist = _dist()
+    if process_group is None:
+        if dist is None or not dist.is_initialized() or dist.get_world_size() < 2:
+            return None
+        return dist.group.WORLD
+    if dist is None or not dist.is_initialized():
+        raise RuntimeError("process_group was given but torch.distributed is not initialised; "
+                           "call torch.distributed.init_process_group(...) first or pass process_group=False")
+    return process_group
+
+
+def is_distributed(process_group: Any = None) -> bool:
+    """True when bounds computed with ``process_group`` are reduced over several ranks."""
+    return resolve_group(process_group) is not None
+
+
+def world_size(process_group: Any = None) -> int:
+    group = resolve_group(process_group)
+    return 1 if group is None else _dist().get_world_size(group)
+
+
+def rank(process_group: Any = None) -> int:
+    """This process's rank in the group (0 when not distributed)."""
+    group = resolve_group(process_group)
+    return 0 if group is None else _dist().get_rank(group)
+
+
+def is_main_process() -> bool:
+    """True on global rank 0, or when torch.distributed is not initialised: the one
+    process that draws, prints and writes the run."""
+    dist = _dist()
+    if dist is None or not dist.is_initialized():
+        return True
+    return dist.get_rank() == 0
+
+
+def _reduce_device(tensor: torch.Tensor, group) -> torch.device:
+    """NCCL reduces CUDA tensors only; gloo reduces CPU tensors."""
+    backend = _dist().get_backend(group)
+    if backend == "nccl":
+        return tensor.device if tensor.device.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu") if backend == "gloo" else tensor.device
+
+
+def all_reduce_sum(tensor: torch.Tensor, process_group: Any = None) -> torch.Tensor:
+    """The float64 sum of ``tensor`` over every rank (a new tensor on ``tensor``'s device).
+
+    Not distributed: a float64 copy. Every rank must call it, with the same shape.
+    """
+    group = resolve_group(process_group)
+    total = tensor.detach().to(torch.float64).clone()
+    if group is None:
+        return total
+    where = _reduce_device(total, group)
+    buffer = total.to(where)
+    _dist().all_reduce(buffer, op=_dist().ReduceOp.SUM, group=group)
+    return buffer.to(tensor.device)
+
+
+def union_mean(total: float | torch.Tensor, count: int | float | torch.Tensor, process_group: Any = None) -> float:
+    """``Σ total / Σ count`` over every rank (e.g. an epoch's summed loss over its samples)."""
+    pair = torch.stack([torch.as_tensor(total, dtype=torch.float64).detach().cpu().reshape(()),
+                        torch.as_tensor(count, dtype=torch.float64).detach().cpu().reshape(())])
+    pair = all_reduce_sum(pair, process_group).tolist()
+    if pair[1] <= 0:
+        raise ValueError("union_mean: no samples on any rank (the summed count is 0)")
+    return pair[0] / pair[1]
+
+
+def union_metric(prediction: torch.Tensor, target: torch.Tensor, process_group: Any = None) -> float:
+    """The YES metric E = ‖Ŷ − Y‖²_F / N over the union of every rank's samples.
+
+    ``prediction``, ``target``: this rank's N_r × m outputs and targets.
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction has shape {tuple(prediction.shape)} but target has {tuple(target.shape)}")
+    squared = (prediction.detach().to(torch.float64) - target.detach().to(torch.float64)).square().sum()
+    return union_mean(squared, prediction.shape[0], process_group)
+
+
+def agree(values: list[float], what: str, process_group: Any = None) -> None:
+    """Raise the same error on every rank unless every rank passed the same ``values``.
+
+    Two tiny collectives (max and min); every rank must call it.
+    """
+    group = resolve_group(process_group)
+    if group is None:
+        return
+    dist = _dist()
+    local = torch.tensor(values, dtype=torch.float64)
+    where = _reduce_device(local, group)
+    high, low = local.to(where), local.to(where).clone()
+    dist.all_reduce(high, op=dist.ReduceOp.MAX, group=group)
+    dist.all_reduce(low, op=dist.ReduceOp.MIN, group=group)
+    if not torch.equal(high, low):
+        raise ValueError(f"the ranks disagree on {what}: {low.tolist()} on some, {high.tolist()} on others; "
+                         "every rank must pass data of the same shape (and at least one sample)")
