@@ -371,13 +371,13 @@ def test_choosing_a_row_restores_its_settings_and_highlights_the_run(small, make
     faded = [m for m in pg.chart.figure.marks if list(getattr(m, "labels", [])) == [first.label]][0]
     default_width = faded.stroke_width
 
-    pg.table.selected = 0
+    pg.table.selected = 1  # row "1": run 1
     s = pg.settings()
     assert (s.lr, s.batch_size, s.epochs, s.optimizer, s.schedule, s.seed) == (2e-3, 20, 2, "adam", "constant", 1)
     assert pg.lr_slider.value == 2e-3 and pg.batch_slider.value == 20
     assert faded.stroke_width > default_width and faded.opacities[0] == 1.0
 
-    pg.table.selected = 1  # the current run: its settings back, no past run highlighted
+    pg.table.selected = 2  # the current run: its settings back, no past run highlighted
     s = pg.settings()
     assert (s.lr, s.batch_size, s.epochs, s.optimizer, s.schedule, s.seed) == (5e-2, 100, 3, "sgd", "cosine", 2)
     assert faded.stroke_width == default_width

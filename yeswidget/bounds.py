@@ -37,8 +37,8 @@ import contextlib
 import itertools
 import math
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -854,7 +854,7 @@ class YesCloud:
         """Samples the bounds are computed on (over every rank under torch.distributed)."""
         return self._N
 
-    def to(self, device: torch.device | str) -> "YesCloud":
+    def to(self, device: torch.device | str) -> YesCloud:
         """The same cloud (YES-0 and every recorded epoch) with its data on ``device``."""
         clone = object.__new__(YesCloud)
         clone.__dict__.update(self.__dict__)
@@ -868,7 +868,7 @@ class YesCloud:
         clone._raw, clone.epochs = list(self._raw), list(self.epochs)
         return clone
 
-    def fresh(self) -> "YesCloud":
+    def fresh(self) -> YesCloud:
         """A cloud for a new run on the same data: YES-0 reused, no epochs recorded."""
         clone = object.__new__(YesCloud)
         clone.__dict__.update(self.__dict__)

@@ -15,8 +15,8 @@ Everything here is float64. Pure math room: imports torch and the stdlib only.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -168,7 +168,7 @@ class ChunkSource:
             raise ValueError(f"the data changed between passes ({self.N} samples, then {start}); a loader "
                              "must yield the same samples in the same order every time (shuffle=False)")
 
-    def on(self, device) -> "ChunkSource":
+    def on(self, device) -> ChunkSource:
         """The same data, read onto ``device``."""
         clone = object.__new__(ChunkSource)
         clone.__dict__.update(self.__dict__)

@@ -368,7 +368,8 @@ def _nearest(options: list[int], value: int) -> int:
 
 
 def _row_id(run: Run, runs: list[Run]) -> int:
-    return runs.index(run)
+    """The table's ``#``: run numbers count from 1, as their names do (``run 1``)."""
+    return runs.index(run) + 1
 
 
 def _row(run: Run, index: int) -> dict:
@@ -376,7 +377,7 @@ def _row(run: Run, index: int) -> dict:
     ended = run.status != "running"
     green = run.epochs_to_green
     return {
-        "id": index, "label": _row_label(run), "lr": float(run.config.get("lr", float("nan"))),
+        "id": index + 1, "label": _row_label(run), "lr": float(run.config.get("lr", float("nan"))),
         "batch_size": int(run.config.get("batch_size", 0)), "optimizer": str(run.config.get("optimizer", "")),
         "schedule": str(run.config.get("schedule", "")), "seed": int(run.config.get("seed", 0)),
         "final_loss_db": to_db(final.loss) if final else None, "final_zone": final.zone if final else None,

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from ..core.zones import to_db
 
+#: how a plateau note begins (displays hide it once the loss has left the plateau's zone)
+PLATEAU_NOTE = "plateau:"
+
 __all__ = ["PLATEAU_EPOCHS", "PLATEAU_DB", "Plateau", "find_plateau", "plateau_starts", "plateau_note"]
 
 #: epochs the loss must stay in yellow
@@ -32,7 +35,7 @@ class Plateau:
 
     @property
     def text(self) -> str:
-        return (f"plateau: the loss stayed in yellow for {self.epochs} epochs ({self.first}–{self.last}) and "
+        return (f"{PLATEAU_NOTE} the loss stayed in yellow for {self.epochs} epochs ({self.first}–{self.last}) and "
                 f"improved by only {self.improvement_db:.2f} dB (< {self.min_improvement_db:g} dB); "
                 "try another learning rate or batch size")
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..core.run import change_text
 from ..core.zones import BAND_OPACITY, NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONE_WORDS, to_db
+from ..outputs.plateau import PLATEAU_NOTE
 
 __all__ = [
     "SCALES", "AXIS_LABELS", "BAND_OPACITY", "ZONE_COLORS", "UPPER_COLOR", "LOWER_COLOR", "LOSS_COLOR",
@@ -675,6 +676,8 @@ def compose_status(last: Any, *, first: Any = None, epochs_total: int | None = N
     and what the run itself says (``run``: its notes and the kind of its minibatch losses)."""
     name, message, tb = state
     notes = tuple(dict.fromkeys(getattr(run, "warnings", None) or ()))
+    if last is not None and last.zone != "yellow":  # a plateau note is for while the loss sits on it
+        notes = tuple(n for n in notes if not n.startswith(PLATEAU_NOTE))
     step_loss = (getattr(run, "config", None) or {}).get("step_loss") or {}
     extra: dict[str, Any] = {"notes": notes, "step_loss_name": "" if step_loss.get("metric", True)
                              else str(step_loss.get("name", ""))}
