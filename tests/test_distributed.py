@@ -201,6 +201,7 @@ def train(model, monitor, batches, epochs=3):
 
 def ddp_worker(rank: int, port: int, out_dir: str) -> None:
     from torch.nn.parallel import DistributedDataParallel
+
     from yeswidget.monitor import Monitor
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,

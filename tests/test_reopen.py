@@ -39,3 +39,16 @@ def test_reopen_takes_a_folder_and_run_objects_and_says_what_it_needs(tmp_path):
         reopen(42)
     with pytest.raises(ValueError, match="at least one run"):
         reopen()
+
+
+def test_cloud_chart_from_runs_reopens_saved_runs_after_a_restart(tmp_path):
+    from yeswidget.widgets import CloudChart
+
+    first = monitored_run(3, runs_dir=tmp_path)
+    second = monitored_run(2, runs_dir=tmp_path, lr=3e-3)
+    chart = CloudChart.from_runs(first.run_log.path, second.run_log.path)
+    try:
+        assert chart.run == first.run and chart.past_runs == [second.run]
+        assert np.asarray(chart.loss_line.x).tolist() == [1, 2, 3]
+    finally:
+        chart.close()

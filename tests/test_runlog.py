@@ -127,3 +127,13 @@ def test_replay_writes_a_saved_run_as_a_log(tmp_path):
     log.replay(monitor.run)
     assert load_run(log.path) == monitor.run
     assert isinstance(load_run(log.path), Run)
+
+
+def test_run_from_json_and_the_top_level_load_run_read_a_run_log(tmp_path):
+    import yeswidget
+    from yeswidget.core.run import Run
+
+    monitor = monitored_run(3, runs_dir=tmp_path)
+    path = monitor.run_log.path
+    assert yeswidget.load_run(path) == monitor.run
+    assert Run.from_json(path) == monitor.run

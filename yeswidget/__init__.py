@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .bounds import YesCloud
 from .core.run import Run
-from .monitor import Monitor, TextPrinter
+from .monitor import Monitor, MonitorConfig, TextPrinter
+from .outputs.runlog import load_run
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     from . import tasks
@@ -23,8 +24,8 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
 
 __version__ = "0.1.0"
 
-__all__ = ["YesCloud", "Monitor", "TextPrinter", "Run", "CloudChart", "LiveCloud", "Playground", "tasks",
-           "__version__"]
+__all__ = ["YesCloud", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart", "LiveCloud",
+           "Playground", "tasks", "__version__"]
 
 #: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
 _LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".live", "Playground": ".playground", "tasks": ".tasks"}

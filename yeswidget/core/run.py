@@ -242,11 +242,15 @@ class Run:
 
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike[str]) -> Run:
-        """Read a run written by :meth:`to_json` (a path, or the JSON text itself)."""
+        """Read a run written by :meth:`to_json` (a path, or the JSON text itself) or a run log's path."""
         text = str(path_or_text)
         if not text.lstrip().startswith("{"):
             with open(path_or_text, encoding="utf-8") as handle:
                 text = handle.read()
+            if text.lstrip().startswith('{"kind"'):  # a crash-safe run log (JSON lines), not one document
+                from ..outputs.runlog import load_run
+
+                return load_run(path_or_text)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

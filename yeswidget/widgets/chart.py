@@ -247,6 +247,19 @@ class CloudChart(widgets.VBox):
             log.debug("status update failed", exc_info=True)
 
     # ------------------------------------------------------------------ past runs
+    @classmethod
+    def from_runs(cls, *runs_or_paths: Any, **options: Any) -> CloudChart:
+        """A chart of saved runs (run logs, ``run.json`` files, folders of logs, or ``Run`` objects),
+        e.g. after a kernel restart: the first with its cloud, the others overlaid as faded lines."""
+        from ..outputs.reopen import reopen
+
+        box = reopen(*runs_or_paths, **options)
+        chart: CloudChart = box.chart
+        box.table.close()  # the chart alone (``yeswidget.outputs.reopen`` gives the runs table too)
+        box.children = ()
+        box.close()
+        return chart
+
     def add_run(self, run: Run, *, color: str | None = None) -> None:
         """Draw a finished run as a faded line labelled ``run.label`` (kept across :meth:`watch`)."""
         self._model.inbox.put(("add", run, color))
