@@ -329,3 +329,18 @@ def test_an_lr_slider_move_mid_run_is_recorded_in_the_run(lives):
     assert [(m["kind"], m["value"], m["previous"]) for m in live.run.marks] == [("lr", 3e-2, 1e-2)]
     assert live.run.marks[0]["position"] == pytest.approx(1.0, abs=1e-2)  # at the end of epoch 1
     assert "lr 1.0e-02 → 3.0e-02 @" in live.run.label
+
+
+def test_close_leaves_no_widget_model():
+    import ipywidgets
+
+    before = set(ipywidgets.Widget.widgets)
+    X, Y = data()
+    model, opt = model_and_optimizer()
+    live = LiveCloud(model, X, Y, optimizer=opt, every=1)
+    for _ in live.epochs(2):
+        one_epoch(live, model, opt, X, Y)
+    live.wait()
+    live.close()
+    left = {k: type(ipywidgets.Widget.widgets[k]).__name__ for k in set(ipywidgets.Widget.widgets) - before}
+    assert left == {}, f"widget models still open after close(): {sorted(left.values())}"

@@ -592,3 +592,19 @@ def test_slider_moves_mid_run_are_recorded_shown_and_every_write_is_on_the_ui_pu
     pg.chart.flush()
     np.testing.assert_allclose(sorted(set(np.ravel(pg.chart.marks_lines.x))), [1.5, 2.0])
     assert any("1.0e-02" in label for label in pg.chart.marks_lines.labels)
+
+
+def test_close_leaves_no_widget_model_and_no_thread(small):
+    import ipywidgets
+
+    before_models = set(ipywidgets.Widget.widgets)
+    before_threads = set(threading.enumerate())
+    pg = Playground(small, epochs=2, every=1)
+    pg.retry()
+    pg.retry(lr=1e-2)
+    assert pg.wait(120)
+    pg.close()
+    pg.close()  # twice is fine
+    left = {k: type(ipywidgets.Widget.widgets[k]).__name__ for k in set(ipywidgets.Widget.widgets) - before_models}
+    assert left == {}, f"widget models still open after close(): {sorted(left.values())}"
+    assert [t for t in threading.enumerate() if t not in before_threads and t.is_alive()] == []

@@ -26,6 +26,7 @@ from .monitor.registry import claim, release
 from .playground import _set_lr_value
 from .widgets.chart import CloudChart
 from .widgets.pump import default_pump
+from .widgets.sync import close_all
 
 __all__ = ["LiveCloud"]
 
@@ -176,6 +177,4 @@ class LiveCloud(widgets.VBox):
         self.monitor.close()
         release(self.monitor.model, self)
         self.chart.close()
-        if self.lr_slider is not None:
-            self.lr_slider.close()
-        super().close()
+        close_all(self)  # the slider, the box, and their layouts and styles

@@ -23,6 +23,7 @@ from .monitor import describe_certification, discover_layers
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets.chart import CloudChart
 from .widgets.pump import default_pump
+from .widgets.sync import close_all
 from .widgets.tables import RunsTable, ZoneTimeline
 
 __all__ = ["Playground", "RUN_COLORS"]
@@ -343,13 +344,8 @@ class Playground(widgets.VBox):
         self._ui.close()
         self._select_handle.remove()
         self.chart.close()
-        for child in (self.timeline, self.table, self.message, self.info, self.lr_slider, self.batch_slider,
-                      self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box, self.retry_button,
-                      self.pause_button, self.stop_button, self.reset_button):
-            child.close()
-        for box in self._boxes:
-            box.close()
-        super().close()
+        # every model this Playground made: controls, boxes, table, timeline, and their layouts and styles
+        close_all(self, *self._boxes)
 
 
 def _set_lr_value(slider: widgets.FloatLogSlider, lr: float) -> None:
