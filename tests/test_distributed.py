@@ -251,3 +251,81 @@ def test_monitor_under_ddp_holds_the_union_records_on_every_rank(tmp_path):
         for a, b in zip([got[1], got[2], got[3], *got[4]], [expected[1], expected[2], expected[3], *expected[4]]):
             assert close(a, b), (got, expected)
     assert ranks[0]["events"] > 0 and ranks[1]["events"] == 0  # only rank 0 emits
+
+
+# --------------------------------------------------------------------------- #
+# Lightning DDP with YesCallback
+# --------------------------------------------------------------------------- #
+try:  # Lightning is optional: its test is skipped without it
+    import lightning
+except ImportError:  # pragma: no cover
+    lightning = None
+
+if lightning is not None:
+    from torch import nn
+
+    class DDPRegressor(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(6, 9), nn.ReLU(), nn.Linear(9, 7), nn.ReLU(), nn.Linear(7, 5))
+            self.net.double()
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return nn.functional.mse_loss(self(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=1e-2)
+
+    class KeepRuns(lightning.Callback):
+        """Each rank writes what its YesCallback holds, and rank zero the final weights."""
+
+        def __init__(self, yes, out_dir: str) -> None:
+            self.yes, self.out_dir = yes, out_dir
+
+        def on_fit_end(self, trainer, pl_module) -> None:
+            with open(os.path.join(self.out_dir, f"rank{trainer.global_rank}.json"), "w") as handle:
+                handle.write(self.yes.run.to_json())
+            if trainer.global_rank == 0:
+                torch.save(pl_module.net.state_dict(), os.path.join(self.out_dir, "model.pt"))
+
+
+def _lightning_fit(out_dir: str) -> None:
+    from yeswidget.lightning import YesCallback
+
+    torch.manual_seed(0)
+    X, Y, _ = make_data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=16)
+    yes = YesCallback(X, Y, every=1, runs_dir=os.path.join(out_dir, "runs"))
+    trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", devices=WORLD, strategy="ddp_spawn",
+                                logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False, callbacks=[yes, KeepRuns(yes, out_dir)])
+    trainer.fit(DDPRegressor(), loader)
+
+
+@pytest.mark.skipif(lightning is None, reason="needs PyTorch Lightning")
+def test_lightning_ddp_with_yescallback_certifies_the_whole_set_on_every_rank(tmp_path):
+
+    from yeswidget.core.run import Run
+
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ["MASTER_PORT"] = str(free_port())
+    _lightning_fit(str(tmp_path))
+    runs = [Run.from_json(tmp_path / f"rank{r}.json") for r in range(WORLD)]
+    def verdicts(run):  # what the ranks must agree on (wall times and local batch sizes differ)
+        return [(r.epoch, r.loss, r.upper, r.lower, r.zone, r.yes_k, r.bounds_updated) for r in run.epochs]
+
+    assert verdicts(runs[0]) == verdicts(runs[1]) and [r.epoch for r in runs[0].epochs] == [1, 2]
+    # equal to one process certifying the final model on the whole certification set
+    X, Y, _ = make_data()
+    model = nn.Sequential(nn.Linear(6, 9), nn.ReLU(), nn.Linear(9, 7), nn.ReLU(), nn.Linear(7, 5)).double()
+    model.load_state_dict(torch.load(tmp_path / "model.pt"))
+    with torch.no_grad():
+        expected = float((model(X) - Y).square().sum() / X.shape[0])
+    assert runs[0].epochs[-1].loss == pytest.approx(expected, rel=RTOL)
+    assert runs[0].upper == pytest.approx(YesCloud(X, Y, 3).upper, rel=RTOL)
+    assert runs[0].config["n_samples"] == X.shape[0]
+    assert len(list((tmp_path / "runs").glob("*.jsonl"))) == 1  # only rank zero wrote the run

@@ -44,12 +44,14 @@ class YesCallback(Callback):
     ``X`` (N × n), ``Y`` (N × m) or a Dataset/DataLoader, and ``**monitor_options``
     go to :class:`~yeswidget.monitor.Monitor`; ``chart=True`` also displays a
     :class:`~yeswidget.widgets.chart.CloudChart` (in Jupyter) when the fit starts.
-    Only global rank zero draws and prints. The run is part of the callback's
-    ``state_dict``, so a fit resumed from a checkpoint continues the same run.
+    Only global rank zero draws and prints. Under DDP (``strategy="ddp"``) each rank certifies
+    its share of ``X``, ``Y`` (every world_size-th sample; ``shard=False``: pass each rank's own
+    shard yourself) and all ranks hold the verdict of the whole set. The run is part of the
+    callback's ``state_dict``, so a fit resumed from a checkpoint continues the same run.
     """
 
     def __init__(self, X: Any, Y: Any = None, *, chart: bool = False, log_metrics: bool = True,
-                 **monitor_options: Any) -> None:
+                 shard: bool = True, **monitor_options: Any) -> None:
         super().__init__()
         self.X, self.Y = X, Y
         self.chart_wanted = chart
@@ -60,6 +62,7 @@ class YesCallback(Callback):
         self.chart = None
         self.run: Run | None = None
         self._resumed: Run | None = None
+        self.shard = bool(shard)
 
     def on_fit_start(self, trainer, pl_module) -> None:
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
@@ -67,7 +70,8 @@ class YesCallback(Callback):
         options.setdefault("epochs", trainer.max_epochs if (trainer.max_epochs or -1) > 0 else None)
         if not trainer.is_global_zero:
             options["verbose"] = False  # one printer, one chart: on global rank zero
-        self.monitor = Monitor(pl_module, self.X, self.Y, optimizer=optimizer, **options)
+        X, Y = self._shard(trainer)
+        self.monitor = Monitor(pl_module, X, Y, optimizer=optimizer, **options)
         if self._resumed is not None:
             self.monitor.resume(self._resumed)
             self._resumed = None
@@ -81,6 +85,25 @@ class YesCallback(Callback):
 
             self.chart = CloudChart(self.monitor)
             display(self.chart)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # ddp_spawn pickles the callbacks into each process: what belongs to this process stays here
+        state = dict(self.__dict__)
+        state.update(_records=None, monitor=None, chart=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._records = queue.SimpleQueue()
+
+    def _shard(self, trainer: Any) -> tuple[Any, Any]:
+        """Under a multi-process strategy (DDP) each rank certifies every world_size-th sample, so
+        the union the ranks' monitors reduce over is the certification set given, once."""
+        world, rank = int(getattr(trainer, "world_size", 1) or 1), int(getattr(trainer, "global_rank", 0) or 0)
+        if world > 1 and self.shard and hasattr(self.X, "__getitem__") and hasattr(self.X, "shape"):
+            if self.Y is not None and hasattr(self.Y, "shape"):
+                return self.X[rank::world], self.Y[rank::world]
+        return self.X, self.Y
 
     def state_dict(self) -> dict[str, Any]:
         """The run so far (saved in Lightning checkpoints), every finished epoch included."""
