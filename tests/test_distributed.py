@@ -240,8 +240,10 @@ def test_monitor_under_ddp_holds_the_union_records_on_every_rank(tmp_path):
     model = make_mlp()
     single = Monitor(model, X, Y, every=1, epochs=3, background=False)
     # one union batch = rank 0's batch i and rank 1's batch i (DDP averages the two gradients)
-    batches = [(torch.cat([X[i:i + BATCH], X[32 + i:32 + i + BATCH]]), torch.cat([Y[i:i + BATCH], Y[32 + i:32 + i + BATCH]]))
-               for i in range(0, 32, BATCH)]
+    def union(t, i):
+        return torch.cat([t[i:i + BATCH], t[32 + i:32 + i + BATCH]])
+
+    batches = [(union(X, i), union(Y, i)) for i in range(0, 32, BATCH)]
     want = train(model, single, batches)
     assert ranks[0]["N"] == ranks[1]["N"] == 64
     assert ranks[0]["records"] == ranks[1]["records"]  # identical on both ranks
