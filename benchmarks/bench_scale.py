@@ -181,22 +181,23 @@ def main(argv=None) -> int:
         X, Y = loader.whole()
         hidden = [torch.cat(parts) for parts in zip(*(hidden_outputs(model, x) for x, _ in loader))]
         if estimate <= args.max_in_memory_gb * 2 ** 30:
-            memory_result, t_mem, m_mem = measure(lambda: yes_k_bounds(X, Y, hidden), device)
+            memory_result, t_mem, m_mem = measure(lambda X=X, Y=Y, hidden=hidden: yes_k_bounds(X, Y, hidden), device)
             cpu_mem = measure.cpu
             row += f"{t_mem:>11.2f} {m_mem / 2 ** 20:>9.0f} | "
         else:
             t_mem = None
             row += f"{'(skipped: est. ' + format(estimate / 2 ** 30, '.0f') + ' GB)':>21} | "
-        streamed, t_str, m_str = measure(lambda: yes_k_bounds(X, Y, hidden, chunk_size=args.chunk), device)
+        streamed, t_str, m_str = measure(
+            lambda X=X, Y=Y, hidden=hidden: yes_k_bounds(X, Y, hidden, chunk_size=args.chunk), device)
         ratio = f"{t_str / t_mem:>6.2f}x {measure.cpu / cpu_mem:>5.2f}x" if t_mem else f"{'-':>7} {'-':>6}"
         rel = f"{max_rel(streamed, memory_result):>8.1e}" if memory_result else f"{'-':>8}"
         row += f"{t_str:>10.2f} {m_str / 2 ** 20:>9.0f} {ratio} {rel} | "
         X = Y = hidden = None  # free the held data before the generated run
         _trim()
 
-        def generated():
+        def generated(loader=loader, model=model):
             cloud = YesCloud(loader, None, DEPTH)
-            return cloud.compute(lambda x: hidden_outputs(model, x.to(torch.float32)))
+            return cloud.compute(lambda chunk: hidden_outputs(model, chunk.to(torch.float32)))
 
         gen, t_gen, m_gen = measure(generated, device)
         row += f"{t_gen:>11.2f} {m_gen / 2 ** 20:>9.0f}"

@@ -488,15 +488,15 @@ def paper_task_states(name: str, checkpoints=(0, 3, 60)):
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, recipe["step_size"], recipe["gamma"])
     X, Y = task.X_train, task.Y_train
     order = torch.Generator().manual_seed(0)
-    states, epoch = [], 0
+    states, done = [], 0
     for checkpoint in checkpoints:
-        for epoch in range(epoch, checkpoint):
+        for _ in range(done, checkpoint):
             for batch in torch.randperm(X.shape[0], generator=order).split(recipe["batch_size"]):
                 optimizer.zero_grad()
                 ((model(X[batch]) - Y[batch]) ** 2).sum(dim=1).mean().backward()
                 optimizer.step()
             schedule.step()
-        epoch = checkpoint
+        done = checkpoint
         states.append((checkpoint, hidden_outputs(model, X)))
     return task, states
 

@@ -48,7 +48,8 @@ def make_case(N=61, n=6, m=5, widths=(9, 7, 8, 6), seed=0, degenerate=False, net
 
 def assert_rel(got, want, what=""):
     assert math.isfinite(got), what
-    assert abs(got - want) <= RTOL * abs(want) + 1e-14, f"{what}: {got!r} vs {want!r} ({abs(got - want) / abs(want):.2e})"
+    off = abs(got - want) / abs(want) if want else abs(got - want)
+    assert abs(got - want) <= RTOL * abs(want) + 1e-14, f"{what}: {got!r} vs {want!r} ({off:.2e})"
 
 
 def assert_bounds(got: dict, want: dict, what=""):
