@@ -299,6 +299,21 @@ PROBES = {
         "show_depth": pg.chart.show_depth}""" % (_run_values("bad"), _run_values("good")), check_classroom),
 }
 
+
+def check_reopen(nb, v):
+    assert v["n_runs"] == 2 and v["labels"][0] != v["labels"][1]
+    assert v["chart_epochs"] == v["EPOCHS"] and v["past"] == 1
+    assert v["first_equal"] and v["statuses"] == ["finished", "finished"]
+    assert v["table_zones"] == v["final_zones"]
+
+
+PROBES["08-reopen-runs.ipynb"] = ("""{
+    "fast": FAST, "EPOCHS": EPOCHS, "n_runs": len(box.runs), "labels": [r.label for r in box.runs],
+    "chart_epochs": len(box.chart.loss_line.x), "past": len(box.chart.past_runs),
+    "first_equal": box.runs[0] == first, "statuses": [r.status for r in box.runs],
+    "table_zones": [row["final_zone"] for row in box.table.rows], "final_zones": [r.final_zone for r in box.runs]}""",
+                                  check_reopen)
+
 PAPER_PROBE = """{
     "fast": FAST, "EPOCHS": EPOCHS, "panels": list(PANELS), "n_axes": len(fig.axes),
     "axes_titles": [ax.get_title() for ax in fig.axes],
