@@ -9,6 +9,7 @@ hand-made runs of every zone, an empty run, and unreadable files.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 import os
@@ -181,6 +182,12 @@ def test_demo_html_is_self_contained(demo):
     run = Run.from_json(out / "run.json")
     assert "final zone" in page and run.final.zone in page
     assert "phase-retrieval" in page
+    # the zones' colours and words come from the one definition
+    from yeswidget.core.zones import ZONE_STYLES
+
+    for name, style in ZONE_STYLES.items():
+        assert f"tr.{name} td {{ background: {style.band}66; }}" in page
+        assert html.escape(style.meaning) in page
 
 
 # --------------------------------------------------------------------------- #

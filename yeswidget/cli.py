@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from .core.zones import verdict  # the one zone rule (light: no torch, no UI)
+from .core.zones import ZONE_STYLES, verdict  # the one zone rule, colours and words (light: no torch, no UI)
 
 EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
@@ -85,18 +85,20 @@ def write_report_html(run, png_path: Path, out_path: Path) -> None:
         f"<tr class='{r.zone}'><td>{r.epoch}</td><td>{to_db(r.loss):.2f}</td><td>{to_db(r.upper):.2f}</td>"
         f"<td>{to_db(r.lower):.2f}</td><td>{r.zone}</td></tr>" for r in shown
     )
+    # the zones' colours and words: the one definition (yeswidget.core.zones)
+    zone_rows = " ".join(f"tr.{name} td {{ background: {style.band}66; }}" for name, style in ZONE_STYLES.items())
+    zone_words = "".join(f"<li><b>{name}</b>: {html.escape(style.meaning)}</li>" for name, style in ZONE_STYLES.items())
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>yeswidget report: {html.escape(run.label)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ padding: .2em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
-tr.red td {{ background: #FFB6C166; }} tr.yellow td {{ background: #FFD70066; }} tr.green td {{ background: #00FF7F66; }}
+{zone_rows}
 img {{ max-width: 100%; }}
 </style></head><body>
 <h1>YES training report</h1>
-<p>Red: the loss is above YES-0 (ineffective). Yellow: inside the cloud (meaningful, not optimal).
-Green: below the lower edge (effective). Losses are the metric E (squared error summed over outputs,
-mean over samples) in dB.</p>
+<ul>{zone_words}</ul>
+<p>Losses are the metric E (squared error summed over outputs, mean over samples) in dB.</p>
 <img alt="the YES cloud and the training loss" src="data:image/png;base64,{image}">
 <h2>Verdict</h2>{_table(verdict)}
 <h2>Settings</h2>{_table(settings)}
