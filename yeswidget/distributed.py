@@ -23,7 +23,7 @@ __all__ = ["resolve_group", "is_distributed", "world_size", "rank", "is_main_pro
            "all_reduce_sum", "union_metric", "union_mean"]
 
 #: ``process_group=False``: compute on this process's data only
-LOCAL = False
+LOCAL: Literal[False] = False
 
 #: ``process_group=``: None (the default group when initialised), False (local only) or a ProcessGroup
 GroupLike: TypeAlias = "ProcessGroup | Literal[False] | None"
