@@ -37,16 +37,33 @@ import contextlib
 import itertools
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
 import torch
 
+if TYPE_CHECKING:
+    import numpy as np
+    from torch.distributed import ProcessGroup
+
+    from .bounds_stream import ChunkSource
+    from .distributed import GroupLike
+
 __all__ = ["yes0_bound", "yes_k_bounds", "YesCloud", "anchor_sets", "solve_counter", "SolveCount"]
 
-ActivationLike = str | Callable[[torch.Tensor], torch.Tensor] | None
+#: an element-wise activation σ (a tensor in, a tensor of the same shape out)
+Activation = Callable[[torch.Tensor], torch.Tensor]
+#: ``activation=``: a name from ``_ACTIVATIONS``, an element-wise callable, or None (identity)
+ActivationLike = str | Activation | None
+#: one matrix, samples first (N × features): a tensor or a numpy array
+MatrixLike: TypeAlias = "torch.Tensor | np.ndarray[Any, Any]"
+#: ``X``/``Y``: one matrix, a list of row chunks, or a re-iterable loader (of ``(x, y)`` batches when Y is None)
+DataLike: TypeAlias = "MatrixLike | Sequence[MatrixLike] | Iterable[Any]"
+#: ``hidden``: one matrix (or list of row chunks) per hidden layer, or a callable x_chunk -> per-layer outputs
+HiddenLike: TypeAlias = "Sequence[MatrixLike | Sequence[MatrixLike]] | Callable[[torch.Tensor], Sequence[MatrixLike]]"
 
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+_ACTIVATIONS: dict[str, Activation] = {
     "relu": torch.relu,
     "leaky_relu": torch.nn.functional.leaky_relu,
     "tanh": torch.tanh,
@@ -111,9 +128,10 @@ _certificates = threading.local()
 
 
 @contextlib.contextmanager
-def _collect_certificates() -> Iterator[list]:
+def _collect_certificates() -> Iterator[list[torch.Tensor]]:
     previous = getattr(_certificates, "flags", None)
-    flags = _certificates.flags = []
+    flags: list[torch.Tensor] = []
+    _certificates.flags = flags
     try:
         yield flags
     finally:
@@ -164,7 +182,7 @@ def _certify(gram_eq: torch.Tensor, lam: torch.Tensor) -> None:
 # --------------------------------------------------------------------------- #
 # input checks
 # --------------------------------------------------------------------------- #
-def _resolve_activation(activation: ActivationLike) -> Callable[[torch.Tensor], torch.Tensor]:
+def _resolve_activation(activation: ActivationLike) -> Activation:
     if activation is None:
         return _ACTIVATIONS["identity"]
     if callable(activation):
@@ -187,17 +205,23 @@ def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     return dtype
 
 
-def _as_matrix(name: str, value, *, rows: int | None = None, check_finite: bool = True) -> torch.Tensor:
+def _tensor_from(name: str, value: object) -> torch.Tensor:
+    """``value`` if a tensor, a numpy array shared as a tensor, else a clear error naming ``name``."""
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    else:
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(value)
+    raise TypeError(f"{name} must be a torch.Tensor (N × features); got {type(value).__name__}")
+
+
+def _as_matrix(name: str, value: object, *, rows: int | None = None, check_finite: bool = True) -> torch.Tensor:
     """A 2-D floating tensor, or a clear error naming ``name``."""
-    if not isinstance(value, torch.Tensor):
-        try:
-            import numpy as np
-        except ImportError:  # pragma: no cover - numpy is a dependency
-            np = None
-        if np is not None and isinstance(value, np.ndarray):
-            value = torch.from_numpy(value)
-        else:
-            raise TypeError(f"{name} must be a torch.Tensor (N × features); got {type(value).__name__}")
+    value = _tensor_from(name, value)
     if value.ndim != 2:
         hint = " (use .reshape(-1, 1) for a single feature)" if value.ndim == 1 else ""
         hint = hint or (" (flatten the features: .flatten(1))" if value.ndim > 2 else "")
@@ -223,7 +247,8 @@ def _check_finite(named: Sequence[tuple[str, torch.Tensor]]) -> None:
         if not ok:
             bad = int((~torch.isfinite(tensor)).sum())
             kind = "NaN" if bool(torch.isnan(tensor).any()) else "inf"
-            raise ValueError(f"{name} contains {bad} non-finite value(s) ({kind} among them); the bounds need finite data")
+            raise ValueError(f"{name} contains {bad} non-finite value(s) ({kind} among them); "
+                             "the bounds need finite data")
 
 
 def _check_devices(named: Sequence[tuple[str, torch.Tensor]]) -> torch.device:
@@ -237,7 +262,7 @@ def _check_devices(named: Sequence[tuple[str, torch.Tensor]]) -> torch.device:
     return device
 
 
-def _check_depth(depth) -> int:
+def _check_depth(depth: object) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int):
         raise TypeError(f"depth must be an int (number of affine layers L ≥ 1); got {depth!r}")
     if depth < 1:
@@ -265,13 +290,20 @@ def _equilibrate(A: torch.Tensor) -> torch.Tensor:
     return A * torch.where(norms > 0, norms.reciprocal(), torch.zeros_like(norms))
 
 
-def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool, on_spectrum: Callable | None = None) -> torch.Tensor:
+def _eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending, (…, d)) and eigenvectors ((…, d, d)) of symmetric matrices (…, d, d)."""
+    lam, vecs = torch.linalg.eigh(matrix)
+    return lam, vecs
+
+
+def _whitener(gram: torch.Tensor, rtol: float, *, shift: bool,
+              on_spectrum: Callable[[torch.Tensor], None] | None = None) -> torch.Tensor:
     """W with Wᵀ G W ≈ I on the numerically non-null eigen-directions of G.
 
     ``shift=False`` zeroes the columns of null directions (rank truncation);
     ``shift=True`` keeps every direction, damping the weak ones (a pre-pass).
     """
-    lam, vecs = torch.linalg.eigh(gram)
+    lam, vecs = _eigh(gram)
     if on_spectrum is not None:
         on_spectrum(lam)
     lam_max = lam[..., -1:].clamp_min(torch.finfo(gram.dtype).tiny)
@@ -376,7 +408,7 @@ def _dual_basis(A: torch.Tensor, rtol: float) -> torch.Tensor:
     """Orthonormal eigenvectors of the equilibrated kernel (A S)(A S)ᵀ spanning col(A), (…, N, N);
     null directions get zero columns."""
     Ae = _equilibrate(A)
-    lam, vecs = torch.linalg.eigh(Ae @ Ae.mT)
+    lam, vecs = _eigh(Ae @ Ae.mT)
     lam_max = lam[..., -1:].clamp_min(torch.finfo(A.dtype).tiny)
     return vecs * (lam > 10 * rtol * lam_max).to(A.dtype).unsqueeze(-2)
 
@@ -391,7 +423,8 @@ def _project(basis: Basis, T: torch.Tensor) -> torch.Tensor:
 
 def _metric(prediction: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """E = ‖Ŷ − Y‖² / N along the last two dims (a tensor, no host sync)."""
-    return (prediction - Y).square().sum(dim=(-2, -1)) / Y.shape[-2]
+    residual: torch.Tensor = prediction - Y
+    return residual.square().sum(dim=(-2, -1)) / Y.shape[-2]
 
 
 # --------------------------------------------------------------------------- #
@@ -418,7 +451,7 @@ class _Node:
     target: int  # hidden index, or Y_TARGET
 
 
-def _plan(depth: int) -> tuple[list[list[_Node]], dict[tuple[int, ...], int]]:
+def _plan(depth: int) -> Plan:
     """Levels of the prefix trie and, per anchor set, its leaf index in the last level."""
     sets = anchor_sets(depth)
     sequences = {s: _targets(s, depth) for s in sets}
@@ -439,10 +472,13 @@ def _plan(depth: int) -> tuple[list[list[_Node]], dict[tuple[int, ...], int]]:
     return levels, leaves
 
 
-_plan_cache: dict[int, tuple[list[list[_Node]], dict[tuple[int, ...], int]]] = {}
+#: the trie levels and, per anchor set, its leaf index in the last level
+Plan = tuple[list[list[_Node]], dict[tuple[int, ...], int]]
+
+_plan_cache: dict[int, Plan] = {}
 
 
-def _cached_plan(depth: int):
+def _cached_plan(depth: int) -> Plan:
     if depth not in _plan_cache:
         _plan_cache[depth] = _plan(depth)
     return _plan_cache[depth]
@@ -454,7 +490,7 @@ def _propagate(
     hidden: Sequence[torch.Tensor],
     levels: list[list[_Node]],
     bias: bool,
-    act: Callable[[torch.Tensor], torch.Tensor],
+    act: Activation,
 ) -> torch.Tensor:
     """Run the trie level by level; return E for every leaf (a 1-D tensor, on device).
 
@@ -476,10 +512,10 @@ def _propagate(
         for i, node in enumerate(nodes):
             children_of.setdefault(node.parent, []).append(i)
         buffers = _state_buffers(nodes, column, Y, bias)
-        next_states: list[torch.Tensor | None] = [None] * len(nodes)
+        next_states: dict[int, torch.Tensor] = {}
         # one basis per parent state, shared by all its children
         bases = _bases([states[p] for p in children_of])
-        for basis, (parent, children) in zip(bases, children_of.items()):
+        for basis, children in zip(bases, children_of.values()):
             children = sorted(children, key=lambda c: column[nodes[c].target][0])
             spans = [column[nodes[c].target] for c in children]
             if all(a[1] == b[0] for a, b in zip(spans, spans[1:])):
@@ -497,17 +533,19 @@ def _propagate(
             for c in children:
                 next_states[c] = buffers[c]
             _count(solves=len(children))
-        states = next_states  # type: ignore[assignment]
+        states = [next_states[i] for i in range(len(nodes))]  # every node is some parent's child
     # the last layer: linear, always fitted to Y
     return _final_errors(states, Y)
 
 
-def _fit_into(basis: Basis, targets: torch.Tensor, outputs: list[tuple[torch.Tensor, int, int]], act) -> None:
+def _fit_into(basis: Basis, targets: torch.Tensor, outputs: list[tuple[torch.Tensor, int, int]],
+              act: Activation) -> None:
     """float64 primal basis (Q = [Z, 1], its last column ones): write σ(fit) of each child's
     target columns [a, b) straight into its state buffer (N × (w + 1)): the coefficient map
     gets a unit column that copies Q's ones column, so one GEMM fills the state and its
     bias column with no intermediate; ReLU is applied in place."""
     Q, W = basis
+    assert W is not None, "a primal basis carries its whitener"
     coefficients = W @ (W.mT @ (Q.mT @ targets))
     unit = torch.zeros(Q.shape[-1], 1, dtype=Q.dtype, device=Q.device)
     unit[-1] = 1
@@ -520,20 +558,21 @@ def _fit_into(basis: Basis, targets: torch.Tensor, outputs: list[tuple[torch.Ten
             z.copy_(act(z))
 
 
-def _state_buffers(nodes: list[_Node], column: dict, Y: torch.Tensor, bias: bool) -> list[torch.Tensor]:
+def _state_buffers(nodes: list[_Node], column: dict[int, tuple[int, int]], Y: torch.Tensor,
+                   bias: bool) -> list[torch.Tensor]:
     """One (B, N, width [+1]) buffer per target width, bias column preset to 1; a view per node."""
     by_width: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
         a, b = column[node.target]
         by_width.setdefault(b - a, []).append(i)
-    views: list[torch.Tensor | None] = [None] * len(nodes)
+    views: dict[int, torch.Tensor] = {}
     for width, members in by_width.items():
         buffer = torch.empty(len(members), Y.shape[0], width + int(bias), dtype=Y.dtype, device=Y.device)
         if bias:
             buffer[:, :, width] = 1
         for j, i in enumerate(members):
             views[i] = buffer[j]
-    return views  # type: ignore[return-value]
+    return [views[i] for i in range(len(nodes))]
 
 
 def _residual_error(basis: Basis, Y: torch.Tensor) -> torch.Tensor:
@@ -559,7 +598,7 @@ def _bases(states: list[torch.Tensor]) -> list[Basis]:
 
     States that are views of one buffer (``_state_buffers``) are batched without a copy.
     """
-    out: list[Basis | None] = [None] * len(states)
+    out: dict[int, Basis] = {}
     by_width: dict[int, list[int]] = {}
     for i, A in enumerate(states):
         by_width.setdefault(A.shape[1], []).append(i)
@@ -569,7 +608,7 @@ def _bases(states: list[torch.Tensor]) -> list[Basis]:
         for i, Q, W in zip(indices, Qs.unbind(0), [None] * len(indices) if Ws is None else Ws.unbind(0)):
             out[i] = (Q, W)
     _count(bases=len(states))
-    return out  # type: ignore[return-value]
+    return [out[i] for i in range(len(states))]
 
 
 def _as_batch(mats: list[torch.Tensor]) -> torch.Tensor:
@@ -584,10 +623,11 @@ def _as_batch(mats: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(mats)
 
 
-def _yes0_states(X, Y, depth, bias, act) -> tuple[torch.Tensor, torch.Tensor]:
+def _yes0_states(X: torch.Tensor, Y: torch.Tensor, depth: int, bias: bool,
+                 act: Activation) -> tuple[torch.Tensor, torch.Tensor]:
     """YES-0 and the per-layer errors E(Z_l), l = 1 … L, as tensors."""
     Z = X
-    errors = []
+    errors: list[torch.Tensor] = []
     for layer in range(depth):
         (basis,) = _bases([_with_bias(Z, bias)])
         fitted = _project(basis, Y)
@@ -601,9 +641,10 @@ def _yes0_states(X, Y, depth, bias, act) -> tuple[torch.Tensor, torch.Tensor]:
 # --------------------------------------------------------------------------- #
 # public API
 # --------------------------------------------------------------------------- #
-def _prepare(X, Y, *, dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    X = _as_matrix("X", X)
-    Y = _as_matrix("Y", Y, rows=X.shape[0])
+def _prepare(X_in: object, Y_in: object, *, dtype: torch.dtype,
+             device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    X = _as_matrix("X", X_in)
+    Y = _as_matrix("Y", Y_in, rows=X.shape[0])
     if device is None:
         _check_devices([("X", X), ("Y", Y)])
         device = X.device
@@ -617,7 +658,7 @@ def _prepare(X, Y, *, dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     return X, Y
 
 
-def _prepare_hidden(hidden, depth: int, N: int, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
+def _prepare_hidden(hidden: object, depth: int, N: int, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
     if isinstance(hidden, torch.Tensor) or not isinstance(hidden, (list, tuple)):
         raise TypeError(
             f"hidden must be a list of the network's {depth - 1} hidden-layer outputs (each N × h); "
@@ -637,9 +678,9 @@ def _prepare_hidden(hidden, depth: int, N: int, device: torch.device, dtype: tor
     return checked
 
 
-def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
-               dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
-               process_group=None) -> float:
+def yes0_bound(X: DataLike, Y: DataLike | None, depth: int, *, bias: bool = True,
+               activation: ActivationLike = "relu", dtype: torch.dtype | str = torch.float64,
+               chunk_size: int | None = None, process_group: GroupLike = None) -> float:
     """YES-0: the metric E reached by the greedy least-squares network of ``depth`` layers.
 
     ``X``: N × n inputs, ``Y``: N × m targets (any float dtype, one device); or both
@@ -653,19 +694,19 @@ def yes0_bound(X, Y, depth: int, *, bias: bool = True, activation: ActivationLik
     """
     depth = _check_depth(depth)
     act = _resolve_activation(activation)
-    dtype = _resolve_dtype(dtype)
+    precision = _resolve_dtype(dtype)
     group = _group(process_group)
     if _streamed(X, Y, None, chunk_size, group):
         from .bounds_stream import stream_yes0
         source = _source(X, Y, chunk_size, None, depth)
         return stream_yes0(source, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))[0]
-    X, Y = _prepare(X, Y, dtype=dtype)
-    return _trusted(lambda dt: _yes0_states(X.to(dt), Y.to(dt), depth, bias, act)[0], dtype)[0]
+    X_mem, Y_mem = _prepare(X, Y, dtype=precision)
+    return _trusted(lambda dt: _yes0_states(X_mem.to(dt), Y_mem.to(dt), depth, bias, act)[0], precision)[0]
 
 
-def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike = "relu",
-                 dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
-                 process_group=None) -> dict[tuple[int, ...], float]:
+def yes_k_bounds(X: DataLike, Y: DataLike | None, hidden: HiddenLike, *, bias: bool = True,
+                 activation: ActivationLike = "relu", dtype: torch.dtype | str = torch.float64,
+                 chunk_size: int | None = None, process_group: GroupLike = None) -> dict[tuple[int, ...], float]:
     """e(S) for every non-empty anchor set S of the network's hidden layers.
 
     ``hidden``: the L-1 hidden-layer outputs on X (post-activation, each N × h_l);
@@ -675,7 +716,7 @@ def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike 
     ``process_group`` as in :func:`yes0_bound`.
     """
     act = _resolve_activation(activation)
-    dtype = _resolve_dtype(dtype)
+    precision = _resolve_dtype(dtype)
     group = _group(process_group)
     if not isinstance(hidden, (list, tuple)) and not (callable(hidden) and not isinstance(hidden, torch.Tensor)):
         raise TypeError(f"hidden must be a list of hidden-layer outputs (each N × h); got {type(hidden).__name__}")
@@ -686,10 +727,11 @@ def yes_k_bounds(X, Y, hidden, *, bias: bool = True, activation: ActivationLike 
         depth = len(hidden) + 1
         source = _source(X, Y, chunk_size, hidden, depth)
         return stream_yes_k(source, hidden, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))
-    X, Y = _prepare(X, Y, dtype=dtype)
+    assert isinstance(hidden, (list, tuple))  # a callable is always streamed (_streamed)
+    X_mem, Y_mem = _prepare(X, Y, dtype=precision)
     depth = len(hidden) + 1
-    hidden = _prepare_hidden(hidden, depth, X.shape[0], X.device, dtype)
-    return _yes_k(X, Y, hidden, depth, bias, act)
+    tensors = _prepare_hidden(hidden, depth, X_mem.shape[0], X_mem.device, precision)
+    return _yes_k(X_mem, Y_mem, tensors, depth, bias, act)
 
 
 # --------------------------------------------------------------------------- #
@@ -702,24 +744,29 @@ IN_MEMORY_FRACTION = 0.5
 AUTO_CHUNK_BYTES = 64 * 2 ** 20
 
 
-def _group(process_group):
+def _group(process_group: GroupLike) -> ProcessGroup | None:
     from .distributed import resolve_group
     return resolve_group(process_group)
 
 
-def _keep(source, X) -> bool:
+def _tensor_list(value: object) -> TypeGuard[Sequence[torch.Tensor]]:
+    """A list or tuple of tensors only."""
+    return isinstance(value, (list, tuple)) and all(isinstance(v, torch.Tensor) for v in value)
+
+
+def _keep(source: ChunkSource, X: object) -> bool:
     """Keep the states between passes when the data is one whole tensor read as one chunk."""
     return source.chunk_size is None and isinstance(X, torch.Tensor)
 
 
-def _chunked(value) -> bool:
+def _chunked(value: object) -> bool:
     """A list of row chunks (tensors / arrays), or a re-iterable loader (not a tensor, list or array)."""
     if isinstance(value, (list, tuple)):
         return len(value) > 0 and all(hasattr(v, "shape") and hasattr(v, "dtype") for v in value)
     return value is not None and not hasattr(value, "shape") and hasattr(value, "__iter__")
 
 
-def _streamed(X, Y, hidden, chunk_size, group) -> bool:
+def _streamed(X: object, Y: object, hidden: object, chunk_size: int | None, group: ProcessGroup | None) -> bool:
     """Stream unless X, Y (and hidden) are whole tensors whose in-memory working set fits,
     with no ``chunk_size`` or process group given."""
     if chunk_size is not None or group is not None or _chunked(X) or _chunked(Y):
@@ -729,19 +776,19 @@ def _streamed(X, Y, hidden, chunk_size, group) -> bool:
     if isinstance(hidden, (list, tuple)) and any(_chunked(h) for h in hidden):
         return True
     if isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor):
-        hidden_tensors = hidden if isinstance(hidden, (list, tuple)) and all(
-            isinstance(h, torch.Tensor) for h in hidden) else None
+        hidden_tensors = hidden if _tensor_list(hidden) else None
         if hidden is None or hidden_tensors is not None:
             return not _fits_in_memory(X, Y, hidden_tensors)
     return False
 
 
-def _source(X, Y, chunk_size, hidden, depth, device=None):
+def _source(X: DataLike, Y: DataLike | None, chunk_size: int | None, hidden: HiddenLike | None, depth: int,
+            device: torch.device | None = None) -> ChunkSource:
     from .bounds_stream import ChunkSource
     if chunk_size is None and isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor):
-        if hidden is not None and not all(isinstance(h, torch.Tensor) for h in hidden):
-            hidden = None
-        chunk_size = None if _fits_in_memory(X, Y, hidden) else _auto_chunk_size(X, Y, hidden, depth)
+        # hidden here is None or a list (tuple) of per-layer outputs: sized only when all are tensors
+        tensors = hidden if _tensor_list(hidden) else None
+        chunk_size = None if _fits_in_memory(X, Y, tensors) else _auto_chunk_size(X, Y, tensors, depth)
     return ChunkSource(X, Y, chunk_size=chunk_size, device=device)
 
 
@@ -767,11 +814,11 @@ def _available_bytes(device: torch.device) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
-def _widths_of(hidden) -> list[int]:
+def _widths_of(hidden: Sequence[torch.Tensor] | None) -> list[int]:
     return [h.shape[-1] for h in hidden] if hidden else []
 
 
-def _fits_in_memory(X, Y, hidden) -> bool:
+def _fits_in_memory(X: torch.Tensor, Y: torch.Tensor, hidden: Sequence[torch.Tensor] | None) -> bool:
     if X.ndim != 2 or Y.ndim != 2 or X.device.type == "meta":
         return True  # let the in-memory path explain what is wrong
     widths = _widths_of(hidden)
@@ -780,18 +827,25 @@ def _fits_in_memory(X, Y, hidden) -> bool:
     return need <= IN_MEMORY_FRACTION * _available_bytes(X.device)
 
 
-def _auto_chunk_size(X, Y, hidden, depth) -> int:
+def _auto_chunk_size(X: torch.Tensor, Y: torch.Tensor, hidden: Sequence[torch.Tensor] | None, depth: int) -> int:
     per_row = _in_memory_bytes(1, X.shape[1], Y.shape[1], _widths_of(hidden), depth)
     return max(256, AUTO_CHUNK_BYTES // max(per_row, 1))
 
 
-def _yes_k(X, Y, hidden, depth, bias, act, dtype: torch.dtype | None = None) -> dict[tuple[int, ...], float]:
+def _yes_k(X: torch.Tensor, Y: torch.Tensor, hidden: Sequence[torch.Tensor], depth: int, bias: bool, act: Activation,
+           dtype: torch.dtype | None = None) -> dict[tuple[int, ...], float]:
     if depth == 1:
         return {}
     levels, leaves = _cached_plan(depth)
     errors = _trusted(lambda dt: _propagate(X.to(dt), Y.to(dt), [h.to(dt) for h in hidden], levels, bias, act),
                       dtype or X.dtype)  # the one host transfer
     return {s: errors[i] for s, i in leaves.items()}
+
+
+def _device_of(source: ChunkSource) -> torch.device:
+    """The device a source's chunks are read onto (known once one chunk was read, or given)."""
+    assert source.device is not None, "the source has read a chunk (or was given a device)"
+    return source.device
 
 
 class YesCloud:
@@ -803,9 +857,10 @@ class YesCloud:
     ``device`` defaults to X's device; ``dtype`` float64 (exact) or float32 (fast).
     """
 
-    def __init__(self, X, Y, depth: int, *, bias: bool = True, activation: ActivationLike = "relu",
-                 device: torch.device | str | None = None, dtype: torch.dtype | str = torch.float64,
-                 chunk_size: int | None = None, process_group=None):
+    def __init__(self, X: DataLike, Y: DataLike | None, depth: int, *, bias: bool = True,
+                 activation: ActivationLike = "relu", device: torch.device | str | None = None,
+                 dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
+                 process_group: GroupLike = None) -> None:
         self.depth = _check_depth(depth)
         self.bias = bool(bias)
         self.activation = activation
@@ -815,23 +870,27 @@ class YesCloud:
         self._group = _group(process_group)
         #: True when the bounds are computed from float64 sums read chunk by chunk (and across ranks)
         self.streamed = _streamed(X, Y, None, chunk_size, self._group)
-        self._source = None
+        #: the data read chunk by chunk (streamed), else None and the data is ``X``, ``Y``
+        self._source: ChunkSource | None = None
+        self._keep = False
+        self.X: torch.Tensor | None = None
+        self.Y: torch.Tensor | None = None
+        self.device: torch.device
         if self.streamed:
             from .bounds_stream import stream_yes0
-            self._source = _source(X, Y, chunk_size, None, self.depth,
-                                   device=None if device is None else torch.device(device))
-            self._keep = _keep(self._source, X)
-            self.X = self.Y = None
-            upper, layer_errors, self._N = stream_yes0(self._source, self.depth, bias=self.bias, act=self._act,
+            source = _source(X, Y, chunk_size, None, self.depth,
+                             device=None if device is None else torch.device(device))
+            self._source = source
+            self._keep = _keep(source, X)
+            upper, layer_errors, self._N = stream_yes0(source, self.depth, bias=self.bias, act=self._act,
                                                        group=self._group, keep_states=self._keep)
-            self.device = self._source.device
+            self.device = _device_of(source)
             values = [upper, *layer_errors]
         else:
             self.X, self.Y = _prepare(X, Y, dtype=self.dtype, device=None if device is None else torch.device(device))
             self._N = self.X.shape[0]
             self.device = self.X.device
-            values = _trusted(lambda dt: torch.cat([t.reshape(-1) for t in _yes0_states(
-                self.X.to(dt), self.Y.to(dt), self.depth, self.bias, self._act)]), self.dtype)
+            values = _trusted(self._yes0_values, self.dtype)
         self.upper: float = values[0]
         #: E(Z_l) of the YES-0 network after each layer l = 1 … L (the paper's depth plot)
         self.layer_errors: list[float] = values[1:]
@@ -840,6 +899,17 @@ class YesCloud:
         self._curves: list[list[float]] = [[] for _ in range(self.depth - 1)]
         self.epochs: list[int] = []
         self.last_bounds: dict[tuple[int, ...], float] = {}
+
+    def _tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """X and Y of a cloud computed in memory."""
+        assert self.X is not None and self.Y is not None, "an in-memory cloud keeps X and Y"
+        return self.X, self.Y
+
+    def _yes0_values(self, dtype: torch.dtype) -> torch.Tensor:
+        """YES-0 then E(Z_l) for l = 1 … L, computed in memory in ``dtype`` (a 1-D tensor)."""
+        X, Y = self._tensors()
+        return torch.cat([t.reshape(-1) for t in _yes0_states(X.to(dtype), Y.to(dtype), self.depth, self.bias,
+                                                              self._act)])
 
     @property
     def effective_dtype(self) -> torch.dtype:
@@ -860,9 +930,10 @@ class YesCloud:
         clone.__dict__.update(self.__dict__)
         if self._source is not None:
             clone._source = self._source.on(device)
-            clone.device = clone._source.device
+            clone.device = _device_of(clone._source)
         else:
-            clone.X, clone.Y = self.X.to(device), self.Y.to(device)
+            X, Y = self._tensors()
+            clone.X, clone.Y = X.to(device), Y.to(device)
             clone.device = clone.X.device
         clone._curves = [list(c) for c in self._curves]
         clone._raw, clone.epochs = list(self._raw), list(self.epochs)
@@ -878,32 +949,33 @@ class YesCloud:
         clone._curves = [[] for _ in range(self.depth - 1)]
         return clone
 
-    def compute(self, hidden) -> dict[tuple[int, ...], float]:
+    def compute(self, hidden: HiddenLike) -> dict[tuple[int, ...], float]:
         """e(S) for every anchor set on these hidden outputs, without recording an epoch.
 
         ``hidden``: the L-1 hidden outputs on X (N × h_l tensors); streamed, also
         per-layer lists of chunks or a callable ``hidden(x_chunk) -> outputs``.
         """
-        whole = isinstance(hidden, (list, tuple)) and all(isinstance(h, torch.Tensor) for h in hidden)
+        whole = _tensor_list(hidden)
         if self._source is None and (whole or not _streamed(self.X, self.Y, hidden, None, None)):
-            hidden = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
+            X, Y = self._tensors()
+            tensors = _prepare_hidden(hidden, self.depth, self.N, self.device, self.dtype)
             # float32 mode: once a state failed its certificate, this cloud goes straight to float64
             sticky = torch.float64 if self.effective_dtype == torch.float64 and self.dtype != torch.float64 else None
             with solve_counter() as count:
-                bounds = _yes_k(self.X, self.Y, hidden, self.depth, self.bias, self._act, sticky)
+                bounds = _yes_k(X, Y, tensors, self.depth, self.bias, self._act, sticky)
             self._float64_from_now = sticky is not None or count.float64_fallbacks > 0
             return bounds
         from .bounds_stream import stream_yes_k
         if self._source is None:  # an in-memory cloud given chunked or callable hidden outputs
-            source, keep = _source(self.X, self.Y, self.chunk_size or _auto_chunk_size(self.X, self.Y, None,
-                                                                                        self.depth), None,
-                                   self.depth), False
+            X, Y = self._tensors()
+            chunk_size = self.chunk_size or _auto_chunk_size(X, Y, None, self.depth)
+            source, keep = _source(X, Y, chunk_size, None, self.depth), False
         else:
             source, keep = self._source, self._keep
         return stream_yes_k(source, hidden, self.depth, bias=self.bias, act=self._act, group=self._group,
                             keep_states=keep)
 
-    def update(self, hidden, *, epoch: int | None = None) -> float:
+    def update(self, hidden: HiddenLike, *, epoch: int | None = None) -> float:
         """Record one epoch's hidden outputs; return the new lower edge YES-(L-1)(t)."""
         return self.record(self.compute(hidden), epoch=epoch)
 

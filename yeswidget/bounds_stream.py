@@ -15,13 +15,17 @@ Everything here is float64. Pure math room: imports torch and the stdlib only.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 
 from . import bounds as _b
 from .distributed import agree, all_reduce_sum
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 __all__ = ["ChunkSource", "HiddenSource", "stream_yes0", "stream_yes_k"]
 
@@ -31,19 +35,19 @@ SUM_DTYPE = torch.float64
 # --------------------------------------------------------------------------- #
 # the data, chunk by chunk
 # --------------------------------------------------------------------------- #
-def _is_ndarray(value) -> bool:
+def _is_ndarray(value: object) -> bool:
     return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
 
 
-def _is_tensor(value) -> bool:
+def _is_tensor(value: object) -> TypeGuard[_b.MatrixLike]:
     return isinstance(value, torch.Tensor) or _is_ndarray(value)
 
 
-def _is_chunk_list(value) -> bool:
+def _is_chunk_list(value: object) -> TypeGuard[Sequence[_b.MatrixLike]]:
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(_is_tensor(v) for v in value)
 
 
-def _matrix(name: str, value, rows: int | None = None) -> torch.Tensor:
+def _matrix(name: str, value: object, rows: int | None = None) -> torch.Tensor:
     if _is_ndarray(value):
         value = torch.from_numpy(value)
     if isinstance(value, torch.Tensor) and value.ndim > 2:
@@ -51,7 +55,7 @@ def _matrix(name: str, value, rows: int | None = None) -> torch.Tensor:
     return _b._as_matrix(name, value, rows=rows)
 
 
-def _reiterable(name: str, value) -> Iterable:
+def _reiterable(name: str, value: _b.DataLike) -> Iterable[Any]:
     try:
         one_shot = iter(value) is value
     except TypeError:
@@ -63,7 +67,7 @@ def _reiterable(name: str, value) -> Iterable:
     return value
 
 
-def _check_chunk_size(chunk_size) -> int | None:
+def _check_chunk_size(chunk_size: object) -> int | None:
     if chunk_size is None:
         return None
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -74,9 +78,9 @@ def _check_chunk_size(chunk_size) -> int | None:
 class _Rows:
     """A sequence of row chunks (or one tensor) addressed by sample rows: ``get(start, rows)``."""
 
-    def __init__(self, name: str, value):
+    def __init__(self, name: str, value: _b.MatrixLike | Sequence[_b.MatrixLike]) -> None:
         self.name = name
-        parts = [value] if _is_tensor(value) else list(value)
+        parts: list[object] = [value] if _is_tensor(value) else list(value)
         self.parts = [_matrix(f"{name} chunk {i}" if len(parts) > 1 else name, p) for i, p in enumerate(parts)]
         self.offsets = [0]
         for p in self.parts:
@@ -95,7 +99,7 @@ class _Rows:
         if stop > self.rows:
             raise ValueError(f"{self.name} has {self.rows} samples but X has more; "
                              "every input must hold the same samples in the same order")
-        pieces = []
+        pieces: list[torch.Tensor] = []
         for p, a, b in zip(self.parts, self.offsets, self.offsets[1:]):
             if b > start and a < stop:
                 pieces.append(p[max(start, a) - a:min(stop, b) - a])
@@ -110,10 +114,13 @@ class ChunkSource:
     every chunk further (and a whole tensor into chunks).
     """
 
-    def __init__(self, X, Y, *, chunk_size: int | None = None, device=None):
+    def __init__(self, X: _b.DataLike, Y: _b.DataLike | None, *, chunk_size: int | None = None,
+                 device: torch.device | str | None = None) -> None:
         self.chunk_size = _check_chunk_size(chunk_size)
-        self.device = None if device is None else torch.device(device)
-        self._loader = self._X = self._Y = None
+        self.device: torch.device | None = None if device is None else torch.device(device)
+        self._loader: Iterable[Any] | None = None
+        self._X: _Rows | None = None
+        self._Y: _Rows | None = None
         if Y is None:
             if _is_tensor(X) or _is_chunk_list(X):
                 raise TypeError("Y is None: pass the targets Y, or X as a loader of (x, y) batches")
@@ -130,11 +137,13 @@ class ChunkSource:
             raise TypeError("X is a loader: pass Y=None and let it yield (x, y) batches, "
                             "or give X and Y as lists of chunk tensors")
         self.N: int | None = None  # local samples, known after the first pass
-        self.n = self.m = None
+        self.n: int | None = None  # inputs and targets, known after the first chunk
+        self.m: int | None = None
         self._checked = False
 
     def _raw(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._loader is None:
+            assert self._X is not None and self._Y is not None, "without a loader, X and Y are row chunks"
             for part, a in zip(self._X.parts, self._X.offsets):
                 yield part, self._Y.get(a, part.shape[0])
             return
@@ -168,7 +177,7 @@ class ChunkSource:
             raise ValueError(f"the data changed between passes ({self.N} samples, then {start}); a loader "
                              "must yield the same samples in the same order every time (shuffle=False)")
 
-    def on(self, device) -> ChunkSource:
+    def on(self, device: torch.device | str) -> ChunkSource:
         """The same data, read onto ``device``."""
         clone = object.__new__(ChunkSource)
         clone.__dict__.update(self.__dict__)
@@ -178,13 +187,13 @@ class ChunkSource:
     def shape(self) -> tuple[int, int]:
         """(n, m) from the first chunk (reads one chunk of a loader); (0, 0) without samples."""
         if self.n is None:
-            for _, x, y in self.chunks():
+            for _ in self.chunks():  # the first chunk sets n and m
                 break
-            else:
-                return 0, 0
+        if self.n is None or self.m is None:
+            return 0, 0
         return self.n, self.m
 
-    def _check_widths(self, i, x, y) -> None:
+    def _check_widths(self, i: int, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.n is None:
             self.n, self.m = x.shape[1], y.shape[1]
         elif (x.shape[1], y.shape[1]) != (self.n, self.m):
@@ -200,10 +209,11 @@ class HiddenSource:
     model's hidden outputs, recomputed per chunk: nothing N-sized is kept).
     """
 
-    def __init__(self, hidden, depth: int):
+    def __init__(self, hidden: _b.HiddenLike, depth: int) -> None:
         self.depth = depth
         self.widths: list[int] | None = None
-        self._call = hidden if callable(hidden) and not isinstance(hidden, torch.Tensor) else None
+        self._call: Callable[[torch.Tensor], Sequence[_b.MatrixLike]] | None = (
+            hidden if callable(hidden) and not isinstance(hidden, torch.Tensor) else None)
         self._rows: list[_Rows] | None = None
         self.checked = False  # set after a full pass over every layer
         if self._call is None:
@@ -226,27 +236,42 @@ class HiddenSource:
     def for_chunk(self, start: int, x: torch.Tensor, layers: list[int] | None = None) -> list[torch.Tensor]:
         """The hidden outputs ``layers`` (default all) of the chunk starting at row ``start``
         (float64, on x's device); checked for finiteness on the first full pass."""
-        if self._call is not None:
-            with torch.no_grad():
-                raw = self._call(x)
-            if not isinstance(raw, (list, tuple)) or len(raw) != self.depth - 1:
-                got = type(raw).__name__ + (f" of length {len(raw)}" if isinstance(raw, (list, tuple)) else "")
-                raise ValueError(f"hidden(x) must return the {self.depth - 1} hidden-layer outputs of the chunk; "
-                                 f"got {got}")
-            raw = [_matrix(f"hidden[{i}] at row {start}", h, rows=x.shape[0]) for i, h in enumerate(raw)]
-        else:
-            raw = [r.get(start, x.shape[0]) if layers is None or i in layers else None
-                   for i, r in enumerate(self._rows)]  # type: ignore[arg-type]
-        widths = [None if h is None else h.shape[1] for h in raw]
-        if self.widths is None:
-            self.widths = widths  # type: ignore[assignment]
-        elif any(w is not None and w != v for w, v in zip(widths, self.widths)):
-            raise ValueError(f"hidden outputs at row {start} have widths {widths}, earlier ones {self.widths}")
+        raw = self._called(start, x) if self._call is not None else self._read(start, x.shape[0], layers)
+        self._check_widths(start, raw)
         chosen = range(len(raw)) if layers is None else layers
-        out = [raw[i].detach().to(device=x.device, dtype=SUM_DTYPE) for i in chosen]
+        out = [_present(raw[i]).detach().to(device=x.device, dtype=SUM_DTYPE) for i in chosen]
         if not self.checked:
             _b._check_finite([(f"hidden[{i}] at row {start}", h) for i, h in zip(chosen, out)])
         return out
+
+    def _called(self, start: int, x: torch.Tensor) -> list[torch.Tensor | None]:
+        """Every hidden output of the chunk, from the callable."""
+        assert self._call is not None
+        with torch.no_grad():
+            raw = self._call(x)
+        if not isinstance(raw, (list, tuple)) or len(raw) != self.depth - 1:
+            got = type(raw).__name__ + (f" of length {len(raw)}" if isinstance(raw, (list, tuple)) else "")
+            raise ValueError(f"hidden(x) must return the {self.depth - 1} hidden-layer outputs of the chunk; "
+                             f"got {got}")
+        return [_matrix(f"hidden[{i}] at row {start}", h, rows=x.shape[0]) for i, h in enumerate(raw)]
+
+    def _read(self, start: int, rows: int, layers: list[int] | None) -> list[torch.Tensor | None]:
+        """The given outputs ``layers`` (default all) of the chunk; None for the other layers."""
+        assert self._rows is not None
+        return [r.get(start, rows) if layers is None or i in layers else None for i, r in enumerate(self._rows)]
+
+    def _check_widths(self, start: int, raw: list[torch.Tensor | None]) -> None:
+        widths = [None if h is None else h.shape[1] for h in raw]
+        if self.widths is None:  # a callable's first chunk: it returns every layer
+            self.widths = [_present(h).shape[1] for h in raw]
+        elif any(w is not None and w != v for w, v in zip(widths, self.widths)):
+            raise ValueError(f"hidden outputs at row {start} have widths {widths}, earlier ones {self.widths}")
+
+
+def _present(output: torch.Tensor | None) -> torch.Tensor:
+    """A hidden output this pass reads (a pass only asks for the layers it read)."""
+    assert output is not None, "a hidden layer this pass did not read"
+    return output
 
 
 # --------------------------------------------------------------------------- #
@@ -284,13 +309,14 @@ class _Sums:
         self.grams[g].addmm_(A.mT, A)
         self.crosses[g].addmm_(A.mT, T)
 
-    def reduce(self, group) -> None:
+    def reduce(self, group: ProcessGroup | None) -> None:
         """All-reduce every sum in one float64 collective (every rank calls it)."""
         if group is None:
             return
         parts = [*self.grams, *self.crosses, self.scalars]
         flat = all_reduce_sum(torch.cat([p.reshape(-1) for p in parts]), group)
-        out, start = [], 0
+        out: list[torch.Tensor] = []
+        start = 0
         for p in parts:
             out.append(flat[start:start + p.numel()].reshape(p.shape))
             start += p.numel()
@@ -312,12 +338,17 @@ class _Group:
     map: torch.Tensor | None = None  # (d_parent [+1]) × Σ child widths
     applied: torch.Tensor | None = None  # the map with a ones column after each child (bias)
 
+    def solved_map(self) -> torch.Tensor:
+        """The map, once this group's level is solved (a level is applied only after that)."""
+        assert self.map is not None, "a group is applied only after its level is solved"
+        return self.map
 
-def _group_level(nodes, column: dict) -> list[_Group]:
+
+def _group_level(nodes: list[_b._Node], column: dict[int, tuple[int, int]]) -> list[_Group]:
     by_parent: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
         by_parent.setdefault(node.parent, []).append(i)
-    groups = []
+    groups: list[_Group] = []
     for parent, kids in by_parent.items():
         kids = sorted(kids, key=lambda c: column[nodes[c].target][0])
         groups.append(_Group(parent, kids, [column[nodes[c].target] for c in kids]))
@@ -338,8 +369,8 @@ class _Stream:
     through every solved level (memory independent of N).
     """
 
-    def __init__(self, source: ChunkSource, hidden: HiddenSource | None, bias: bool, act: Callable,
-                 group, keep_states: bool):
+    def __init__(self, source: ChunkSource, hidden: HiddenSource | None, bias: bool, act: _b.Activation,
+                 group: ProcessGroup | None, keep_states: bool) -> None:
         self.source, self.hidden, self.bias, self.act = source, hidden, bias, act
         self.group, self.keep_states = group, keep_states
         self.solved: list[list[_Group]] = []
@@ -381,9 +412,10 @@ class _Stream:
 
     def _applied(self, g: _Group) -> torch.Tensor:
         if not self.bias:
-            return g.map  # type: ignore[return-value]
+            return g.solved_map()
         if g.applied is None:
-            M, pieces, offset = g.map, [], 0
+            M, offset = g.solved_map(), 0
+            pieces: list[torch.Tensor] = []
             ones = torch.zeros(M.shape[0], 1, dtype=M.dtype, device=M.device)
             ones[-1] = 1  # the parent's ones column is its last
             for a, b in g.columns:
@@ -397,7 +429,8 @@ class _Stream:
         narrower [A_i…, Y] block (``column``: target index → columns of the full block)."""
         used = {span for g in groups for span in g.columns}
         needed = [t for t in sorted(self.column, key=lambda t: self.column[t][0]) if self.column[t] in used]
-        local, offset = {}, 0
+        local: dict[tuple[int, int], tuple[int, int]] = {}
+        offset = 0
         for t in needed:
             a, b = self.column[t]
             local[(a, b)] = (offset, offset + b - a)
@@ -405,7 +438,8 @@ class _Stream:
         layers = [t for t in needed if t != _b.Y_TARGET]
         return layers, _b.Y_TARGET in needed, [[local[span] for span in g.columns] for g in groups]
 
-    def pass_sums(self, groups: list[_Group], widths: list[int], extra: Callable | None = None,
+    def pass_sums(self, groups: list[_Group], widths: list[int],
+                  extra: Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
                   n_extra: int = 0) -> _Sums:
         """Sums of every group's parent state against its targets, over every chunk (and rank)."""
         device = self.source.device or torch.device("cpu")
@@ -428,8 +462,8 @@ class _Stream:
             sums.scalars[1] += y.square().sum()
             if extra is not None:
                 sums.scalars[2:] += extra(states, y)
-        if every_layer:
-            self.hidden.checked = True  # type: ignore[union-attr]
+        if every_layer and self.hidden is not None:
+            self.hidden.checked = True
         sums.reduce(self.group)
         self.N = int(sums.scalars[0].item())
         return sums
@@ -446,23 +480,26 @@ class _Stream:
         return [out[i] for i in range(len(out))]
 
 
-def _shapes(source: ChunkSource, hidden: HiddenSource | None, group, depth: int) -> tuple[int, int, list[int]]:
+def _shapes(source: ChunkSource, hidden: HiddenSource | None, group: ProcessGroup | None,
+            depth: int) -> tuple[int, int, list[int]]:
     """(n, m, hidden widths), checked to agree on every rank (one chunk read to learn them)."""
     n, m = source.shape()
     widths = [0] * (depth - 1)
     if hidden is not None and n:
         if hidden.widths is None:
-            for start, x, y in source.chunks():
+            for start, x, _ in source.chunks():
                 hidden.for_chunk(start, x)
                 break
-        widths = list(hidden.widths)  # type: ignore[arg-type]
+        assert hidden.widths is not None, "reading a chunk's hidden outputs sets their widths"
+        widths = list(hidden.widths)
     agree([float(n > 0), n, m, *widths], "(has samples, inputs, targets, hidden widths)", group)
     if not n:
         raise ValueError("no samples: X is empty")
     return n, m, widths
 
 
-def stream_yes_k(source: ChunkSource, hidden, depth: int, *, bias: bool, act: Callable, group=None,
+def stream_yes_k(source: ChunkSource, hidden: _b.HiddenLike | HiddenSource, depth: int, *, bias: bool,
+                 act: _b.Activation, group: ProcessGroup | None = None,
                  keep_states: bool = False) -> dict[tuple[int, ...], float]:
     """e(S) for every non-empty anchor set, from sums read chunk by chunk."""
     if depth == 1:
@@ -496,15 +533,16 @@ def stream_yes_k(source: ChunkSource, hidden, depth: int, *, bias: bool, act: Ca
     return {s: errors[i] for s, i in leaves.items()}
 
 
-def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: Callable, group=None,
-                keep_states: bool = False) -> tuple[float, list[float], int]:
+def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: _b.Activation,
+                group: ProcessGroup | None = None, keep_states: bool = False) -> tuple[float, list[float], int]:
     """YES-0, the per-layer errors E(Z_l), l = 1 … L, and the sample count (over every
     rank), from sums read chunk by chunk."""
     n, m, _ = _shapes(source, None, group, depth)
     stream = _Stream(source, None, bias, act, group, keep_states)
     stream.column = {_b.Y_TARGET: (0, m)}
 
-    def error(states, y):  # E(Z_l) of the newest states (Z_l has Y's width; the bias column follows)
+    def error(states: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        """E(Z_l) of the newest states (Z_l has Y's width; the bias column follows), summed."""
         if not stream.solved:
             return torch.zeros(1, dtype=SUM_DTYPE, device=y.device)
         return (states[0][:, :m] - y).square().sum().reshape(1)

@@ -11,23 +11,30 @@ must only draw, print or write).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import torch
+import torch.distributed as _torch_dist  # loaded by ``import torch`` already; used only when available
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 __all__ = ["resolve_group", "is_distributed", "world_size", "rank", "is_main_process",
            "all_reduce_sum", "union_metric", "union_mean"]
 
 #: ``process_group=False``: compute on this process's data only
-LOCAL = False
+LOCAL: Literal[False] = False
+
+#: ``process_group=``: None (the default group when initialised), False (local only) or a ProcessGroup
+GroupLike: TypeAlias = "ProcessGroup | Literal[False] | None"
 
 
-def _dist():
-    import torch.distributed as dist
-    return dist if dist.is_available() else None
+def _initialized() -> bool:
+    """torch.distributed is built in and its default group is initialised."""
+    return _torch_dist.is_available() and _torch_dist.is_initialized()
 
 
-def resolve_group(process_group: Any = None):
+def resolve_group(process_group: GroupLike = None) -> ProcessGroup | None:
     """The group to reduce over, or ``None`` for a purely local computation.
 
     ``None`` (default): the default group when torch.distributed is initialised
@@ -35,51 +42,49 @@ def resolve_group(process_group: Any = None):
     """
     if process_group is False:
         return None
-    dist = _dist()
     if process_group is None:
-        if dist is None or not dist.is_initialized() or dist.get_world_size() < 2:
+        if not _initialized() or _torch_dist.get_world_size() < 2:
             return None
-        return dist.group.WORLD
-    if dist is None or not dist.is_initialized():
+        return _torch_dist.group.WORLD
+    if not _initialized():
         raise RuntimeError("process_group was given but torch.distributed is not initialised; "
                            "call torch.distributed.init_process_group(...) first or pass process_group=False")
     return process_group
 
 
-def is_distributed(process_group: Any = None) -> bool:
+def is_distributed(process_group: GroupLike = None) -> bool:
     """True when bounds computed with ``process_group`` are reduced over several ranks."""
     return resolve_group(process_group) is not None
 
 
-def world_size(process_group: Any = None) -> int:
+def world_size(process_group: GroupLike = None) -> int:
     group = resolve_group(process_group)
-    return 1 if group is None else _dist().get_world_size(group)
+    return 1 if group is None else _torch_dist.get_world_size(group)
 
 
-def rank(process_group: Any = None) -> int:
+def rank(process_group: GroupLike = None) -> int:
     """This process's rank in the group (0 when not distributed)."""
     group = resolve_group(process_group)
-    return 0 if group is None else _dist().get_rank(group)
+    return 0 if group is None else _torch_dist.get_rank(group)
 
 
 def is_main_process() -> bool:
     """True on global rank 0, or when torch.distributed is not initialised: the one
     process that draws, prints and writes the run."""
-    dist = _dist()
-    if dist is None or not dist.is_initialized():
+    if not _initialized():
         return True
-    return dist.get_rank() == 0
+    return _torch_dist.get_rank() == 0
 
 
-def _reduce_device(tensor: torch.Tensor, group) -> torch.device:
+def _reduce_device(tensor: torch.Tensor, group: ProcessGroup) -> torch.device:
     """NCCL reduces CUDA tensors only; gloo reduces CPU tensors."""
-    backend = _dist().get_backend(group)
+    backend = _torch_dist.get_backend(group)
     if backend == "nccl":
         return tensor.device if tensor.device.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu") if backend == "gloo" else tensor.device
 
 
-def all_reduce_sum(tensor: torch.Tensor, process_group: Any = None) -> torch.Tensor:
+def all_reduce_sum(tensor: torch.Tensor, process_group: GroupLike = None) -> torch.Tensor:
     """The float64 sum of ``tensor`` over every rank (a new tensor on ``tensor``'s device).
 
     Not distributed: a float64 copy. Every rank must call it, with the same shape.
@@ -90,21 +95,21 @@ def all_reduce_sum(tensor: torch.Tensor, process_group: Any = None) -> torch.Ten
         return total
     where = _reduce_device(total, group)
     buffer = total.to(where)
-    _dist().all_reduce(buffer, op=_dist().ReduceOp.SUM, group=group)
+    _torch_dist.all_reduce(buffer, op=_torch_dist.ReduceOp.SUM, group=group)
     return buffer.to(tensor.device)
 
 
-def union_mean(total: float | torch.Tensor, count: int | float | torch.Tensor, process_group: Any = None) -> float:
+def union_mean(total: float | torch.Tensor, count: float | torch.Tensor, process_group: GroupLike = None) -> float:
     """``Σ total / Σ count`` over every rank (e.g. an epoch's summed loss over its samples)."""
     pair = torch.stack([torch.as_tensor(total, dtype=torch.float64).detach().cpu().reshape(()),
                         torch.as_tensor(count, dtype=torch.float64).detach().cpu().reshape(())])
-    pair = all_reduce_sum(pair, process_group).tolist()
-    if pair[1] <= 0:
+    summed, counted = all_reduce_sum(pair, process_group).tolist()
+    if counted <= 0:
         raise ValueError("union_mean: no samples on any rank (the summed count is 0)")
-    return pair[0] / pair[1]
+    return float(summed / counted)
 
 
-def union_metric(prediction: torch.Tensor, target: torch.Tensor, process_group: Any = None) -> float:
+def union_metric(prediction: torch.Tensor, target: torch.Tensor, process_group: GroupLike = None) -> float:
     """The YES metric E = ‖Ŷ − Y‖²_F / N over the union of every rank's samples.
 
     ``prediction``, ``target``: this rank's N_r × m outputs and targets.
@@ -115,7 +120,7 @@ def union_metric(prediction: torch.Tensor, target: torch.Tensor, process_group: 
     return union_mean(squared, prediction.shape[0], process_group)
 
 
-def agree(values: list[float], what: str, process_group: Any = None) -> None:
+def agree(values: list[float], what: str, process_group: GroupLike = None) -> None:
     """Raise the same error on every rank unless every rank passed the same ``values``.
 
     Two tiny collectives (max and min); every rank must call it.
@@ -123,12 +128,11 @@ def agree(values: list[float], what: str, process_group: Any = None) -> None:
     group = resolve_group(process_group)
     if group is None:
         return
-    dist = _dist()
     local = torch.tensor(values, dtype=torch.float64)
     where = _reduce_device(local, group)
     high, low = local.to(where), local.to(where).clone()
-    dist.all_reduce(high, op=dist.ReduceOp.MAX, group=group)
-    dist.all_reduce(low, op=dist.ReduceOp.MIN, group=group)
+    _torch_dist.all_reduce(high, op=_torch_dist.ReduceOp.MAX, group=group)
+    _torch_dist.all_reduce(low, op=_torch_dist.ReduceOp.MIN, group=group)
     if not torch.equal(high, low):
         raise ValueError(f"the ranks disagree on {what}: {low.tolist()} on some, {high.tolist()} on others; "
                          "every rank must pass data of the same shape (and at least one sample)")

@@ -359,8 +359,9 @@ class Monitor:
             self._Y_metric = self._Y_data.to(self.cloud.dtype)
         loss, accuracy = self.judge.score(output, targets=self._Y_metric)
         if self._distributed:  # E (and accuracy) over the union of the ranks' shards
-            loss = union_mean(loss * self.N, self.N)
-            accuracy = None if accuracy is None else union_mean(accuracy * self.N, self.N)
+            loss = torch.tensor(union_mean(loss * self.N, self.N), dtype=torch.float64)
+            if accuracy is not None:
+                accuracy = torch.tensor(union_mean(accuracy * self.N, self.N), dtype=torch.float64)
         due = self._due(epoch, loss)
         if self._distributed:  # a bound update on every rank when any rank finds it due
             due = bool(all_reduce_sum(torch.tensor([float(due)], dtype=torch.float64)).item() > 0)
