@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
 import torch
 
+from .core.zones import zone_of
+
 if TYPE_CHECKING:
     import numpy as np
     from torch.distributed import ProcessGroup
@@ -1020,15 +1022,8 @@ class YesCloud:
         A NaN or infinite loss is red. Before the first :meth:`update` (depth > 1) a loss
         below YES-0 is yellow: green needs a computed lower edge.
         """
-        loss = float(loss)
-        if not math.isfinite(loss) or loss > self.upper:
-            return "red"
-        if self.depth > 1 and not self.epochs:
-            # no YES-k computed yet: nothing certifies green, the loss is only below YES-0
-            return "yellow"
-        if loss <= self.lower:
-            return "green"
-        return "yellow"
+        # the one zone rule (yeswidget.core.zones); no YES-k computed yet: nothing certifies green
+        return zone_of(loss, self.upper, self.lower, has_lower_edge=self.depth == 1 or bool(self.epochs))
 
     def __repr__(self) -> str:
         return (f"YesCloud(N={self.N}, depth={self.depth}, YES-0={self.upper:.4g}, "
