@@ -134,6 +134,36 @@ def _write_notebook(path: Path, epochs: int) -> None:
     nbformat.write(nb, str(path))
 
 
+def _write_classifier_notebook(path: Path) -> None:
+    """A cross-entropy classifier on scikit-learn's digits, trained in its cell (LiveCloud)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import torch\n"
+        "from sklearn.datasets import load_digits\n"
+        "from yeswidget import LiveCloud\n"
+        "from yeswidget.tasks import mlp\n"
+        "digits = load_digits()\n"
+        "X = torch.tensor(digits.data / 16.0, dtype=torch.float32)\n"
+        "labels = torch.tensor(digits.target)\n"
+        "torch.manual_seed(0)\n"
+        "model = mlp((64, 64, 64, 10))\n"
+        "opt = torch.optim.Adam(model.parameters(), lr=1e-2)\n"
+        "loss_fn = torch.nn.CrossEntropyLoss()\n"
+        "live = LiveCloud(model, X, labels, optimizer=opt, loss=loss_fn, every=5)\n"
+        "display(live)\n"
+        "for epoch in live.epochs(15):\n"
+        "    for batch in torch.randperm(len(X)).split(64):\n"
+        "        opt.zero_grad(); loss = loss_fn(model(X[batch]), labels[batch]); loss.backward(); opt.step()\n"
+        "        live.log(loss)\n"
+        "live.wait()\n"
+        "print(f'classifier {live.run.final_zone} {live.run.final.accuracy:.3f}')"
+    )]
+    nbformat.write(nb, str(path))
+
+
 # --------------------------------------------------------------------------
 # the JupyterLab server
 # --------------------------------------------------------------------------
@@ -279,6 +309,7 @@ def jupyter(chromium_executable, tmp_path_factory):
     _write_notebook(root / "lab.ipynb", LAB_EPOCHS)
     _write_notebook(root / "notebook7.ipynb", NB7_EPOCHS)
     _write_notebook(root / "offline.ipynb", OFFLINE_EPOCHS)
+    _write_classifier_notebook(root / "classifier.ipynb")
 
     env = dict(os.environ)
     # user-level Jupyter dirs go to temp folders; sys.prefix's share/jupyter (kernel spec,
@@ -766,3 +797,34 @@ def _failure_shot(g: Guarded, filename: str) -> None:
         g.shot(filename)
     except Exception:  # the page may be gone; the original failure matters more
         pass
+
+
+def test_a_cross_entropy_classifier_draws_its_loss_on_its_own_axis(jupyter, guarded):
+    """Issue: a CE classifier at high accuracy was painted red, its cross-entropy drawn on the dB axis."""
+    g = guarded("classifier")
+    page = g.page
+    workspace = f"yw-{uuid.uuid4().hex[:10]}"
+    try:
+        _open_notebook(page, jupyter, jupyter.url(f"/lab/workspaces/{workspace}/tree/classifier.ipynb", reset=""),
+                       "classifier.ipynb")
+        _run_all_cells(page)
+        _wait_for_output(page, "classifier ")
+        jupyter.remember_kernels()
+        printed = page.locator(".jp-OutputArea-output pre").filter(has_text="classifier ").first.inner_text()
+        zone, accuracy = printed.split()[1], float(printed.split()[2])
+        assert zone != "red" and accuracy >= 0.95, printed
+        figure = page.locator(".bqplot.figure").first
+        figure.wait_for(state="visible", timeout=RUN_MS)
+        # the right-hand axis of the minibatch cross-entropy, labelled with its name
+        labels = page.locator(".bqplot.figure .axislabel").all_inner_texts()
+        assert any("CrossEntropyLoss (minibatch)" in text for text in labels), labels
+        status = page.locator(".yes-status").first.inner_text()
+        assert "accuracy" in status and "CrossEntropyLoss" in status
+        figure.screenshot(path=str(g.out / "classifier-chart.png"))
+        shutil.copyfile(g.out / "classifier-chart.png", _output_copy_dir() / "classifier-chart.png")
+        g.shot("classifier.png")
+    except Exception:
+        _failure_shot(g, "classifier-failure.png")
+        raise
+    finally:
+        jupyter.shutdown_sessions("classifier.ipynb")

@@ -34,6 +34,7 @@ TRAINING_SCRIPT = textwrap.dedent("""
     monitor = Monitor(net, X, Y, optimizer=optimizer, every=1, background=False, runs_dir=sys.argv[1])
     print("log", monitor.run_log.path, flush=True)
     for epoch in monitor.epochs(10_000):
+        monitor.wait()  # the log is written on the monitor's dispatcher thread, moments after the epoch
         for record in monitor.run.epochs[-1:]:
             print("epoch", record.epoch, repr(record.loss), flush=True)  # this epoch is in the log now
         for start in range(0, 64, 16):
