@@ -307,44 +307,64 @@ class Conv1dNet(nn.Module):
 @pytest.mark.parametrize(
     "make, words",
     [
-        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Conv1d(1, 1, 1), nn.Linear(8, 3)), ["Conv1d", "taps"]),
-        (Conv1dNet, ["Conv1d", "taps"]),
-        (FunctionalNet, ["torch.relu", "taps"]),
-        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU()), ["end", "Linear", "taps"]),
-        (lambda: nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 3)), ["LayerNorm", "taps"]),
-        (lambda: nn.Sequential(), ["Sequential", "taps"]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Conv1d(1, 1, 1), nn.Linear(8, 3)),
+         ["cannot process X", "Conv1d", "predict="]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 3)),
+         ["layer_norm", "linear, layer_norm, relu, linear", "taps="]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.PReLU(8), nn.Linear(8, 3)), ["prelu", "taps="]),
+        (lambda: nn.Sequential(), ["no affine layer", "nn.Linear"]),
     ],
-    ids=["conv1d-in-sequential", "conv1d-net", "functional-relu", "ends-with-activation", "layernorm", "empty"],
+    ids=["conv1d-on-features", "layernorm", "prelu", "empty"],
 )
 def test_acceptance_5_models_it_cannot_read(data, make, words):
+    """What forward executed, in order, and the option that fixes it."""
     X, Y = data
     model = make()
-    with pytest.raises(UnsupportedModelError) as info:
+    with pytest.raises(ValueError) as info:
         Monitor(model, X, Y)
     message = str(info.value)
     for word in words:
         assert word in message, message
-    assert "Monitor(model, X, Y, taps=" in message or "taps=[" in message  # says how to pass taps
     assert_no_hooks(model)
+
+
+def test_models_read_by_what_forward_executes(data):
+    """F.relu / torch.relu in forward, a model ending in an activation: read, with a note for the latter."""
+    X, Y = data
+    with Monitor(FunctionalNet(), X, Y) as monitor:
+        assert monitor.depth == 3 and monitor.plan.hidden_widths == [8, 8]
+        assert "torch.relu in Block.forward (block1)" in monitor.describe()
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU())
+    with pytest.warns(UserWarning, match="output passes through relu") as caught:
+        monitor = Monitor(model, X, Y)
+    assert len(caught) == 1 and any("reference, not a certificate" in w for w in monitor.run.warnings)
+    monitor.close()
+    with Monitor(Conv1dNet(), X, Y) as monitor:  # convolutions are part of layer 1 unless include_conv=True
+        assert monitor.depth == 1 and "before layer 1" in monitor.describe()
 
 
 def test_acceptance_5_taps_that_never_fire(data):
     X, Y = data
     model = tiny()
     stray = nn.ReLU()  # not part of the model
-    with pytest.raises(UnsupportedModelError, match=r"taps\[1\] \(ReLU\) never fired"):
+    with pytest.raises(UnsupportedModelError, match=r"taps\[1\] \(ReLU\) is not a submodule"):
         Monitor(model, X, Y, taps=[model[1], stray])
+    functional = FunctionalNet()
+    functional.extra = nn.ReLU()  # registered, never called by forward
+    with pytest.raises(UnsupportedModelError, match=r"taps\[1\] = extra \(ReLU\) never ran"):
+        Monitor(functional, X, Y, taps=["block1", "extra"])
+    assert_no_hooks(functional)
     assert_no_hooks(model)
     assert_no_hooks(stray)
 
 
-def test_acceptance_5_a_module_used_at_two_depths_is_refused(data):
+def test_a_module_used_at_two_depths_is_read_by_call_but_refused_as_a_tap(data):
     X, Y = data
     shared = nn.ReLU()
     model = nn.Sequential(nn.Linear(4, 8), shared, nn.Linear(8, 8), shared, nn.Linear(8, 3))
-    with pytest.raises(UnsupportedModelError):
-        Monitor(model, X, Y)
-    with pytest.raises(UnsupportedModelError, match="fired 2 times"):
+    with Monitor(model, X, Y) as monitor:  # discovery tells the two calls apart
+        assert monitor.depth == 3 and "call 2" in monitor.describe()
+    with pytest.raises(UnsupportedModelError, match="ran 2 times"):
         Monitor(model, X, Y, taps=[shared, model[2]])
     assert_no_hooks(model)
 
@@ -455,7 +475,8 @@ def test_discovers_nested_containers_with_dropout(data):
         nn.Linear(8, 3),
     )
     with Monitor(model, X, Y, every=1, background=False) as monitor:
-        assert monitor.plan.taps == [model[0][1], model[1][2]] and monitor.depth == 3
+        assert monitor.plan.hidden_widths == [8, 8] and monitor.depth == 3
+        assert "0.1 (ReLU) call 1" in monitor.describe() and "1.2 (ReLU) call 1" in monitor.describe()
         monitor.epoch_end()
     with torch.no_grad():
         model.eval()
@@ -486,7 +507,7 @@ def test_custom_module_with_taps_matches_an_independent_cloud(data):
     reference = YesCloud(X, Y, 3)
     expected = []
     with Monitor(model, X, Y, taps=[model.block1, model.block2], optimizer=optimizer, every=1) as monitor:
-        assert monitor.depth == 3 and monitor.plan.widths == [8, 8]
+        assert monitor.depth == 3 and monitor.plan.hidden_widths == [8, 8]
         for _ in monitor.epochs(3):
             train_epoch(model, optimizer, X, Y, monitor)
             with torch.no_grad():
@@ -509,7 +530,7 @@ def test_other_activations_use_the_layers_own_module(data):
     reference = YesCloud(X, Y, 3, activation="tanh")
     reference.update(hidden)
     assert close(monitor.run.upper, reference.upper) and close(monitor.run.epochs[0].lower, reference.lower)
-    assert monitor.run.config["activation"] == "Tanh"
+    assert monitor.run.config["activation"] == "tanh"
 
 
 def test_the_bounds_activation_does_not_fire_the_taps(data):
@@ -1215,19 +1236,12 @@ def test_tanh_taps_are_read_as_tanh_and_a_cnn_works_through_taps():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # activation modules as taps: nothing is guessed
         monitor = Monitor(model, X, Y, taps=[model.act1, model.act2], every=1)
-    assert monitor.depth == 3 and isinstance(monitor.plan.activation, nn.Tanh)
+    assert monitor.depth == 3 and monitor.run.config["activation"] == "tanh"
     expected = YesCloud(X.flatten(1), Y, 3, activation="tanh").upper
     assert monitor.cloud.upper == pytest.approx(expected, rel=1e-12)
     monitor.epoch_end()
     monitor.close()
     assert monitor.run.epochs[0].bounds_updated
-
-
-def test_prelu_is_not_taken_for_an_element_wise_activation():
-    model = nn.Sequential(nn.Linear(4, 8), nn.PReLU(8), nn.Linear(8, 3))
-    X, Y = torch.randn(20, 4), torch.randn(20, 3)
-    with pytest.raises(ValueError, match="taps"):
-        Monitor(model, X, Y)
 
 
 # --------------------------------------------------------------------------- #

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from torch import nn
@@ -18,7 +19,7 @@ from ..capture import Activation, CaptureError
 from .taps import hook_free
 
 __all__ = ["LayerPlan", "UnsupportedModelError", "discover_layers", "plan_from_taps", "ACTIVATION_TYPES",
-           "activation_name", "check_options", "tap_activation"]
+           "activation_name", "check_options", "failing_module", "tap_activation"]
 
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.SiLU, nn.Softplus, nn.ReLU6,
@@ -197,3 +198,17 @@ def activation_name(activation: Any) -> str:
     if isinstance(activation, (str, Activation)):
         return str(activation)
     return str(getattr(activation, "__name__", type(activation).__name__))
+
+
+def failing_module(exc: BaseException, model: nn.Module) -> str:
+    """`` (in module `name` (Type))``: the innermost submodule of ``model`` whose forward raised ``exc``."""
+    names = {id(m): name for name, m in model.named_modules()}
+    found = ""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self") if frame.f_code.co_name in ("forward", "_conv_forward") else None
+        if owner is not None and id(owner) in names and names[id(owner)]:
+            found = f" in module `{names[id(owner)]}` ({type(owner).__name__})"
+        tb = tb.tb_next
+    return found

@@ -40,7 +40,7 @@ from ..cost import CostEstimate, check, estimate_for_plan
 from .cadence import Cadence
 from .config import MonitorConfig
 from .data import certification_set, describe_certification
-from .discovery import activation_name, check_options, tap_activation
+from .discovery import activation_name, check_options, failing_module, tap_activation
 from .judge import Judge, step_loss_info
 from .printer import TextPrinter
 from .registry import claim, release
@@ -155,6 +155,7 @@ class Monitor:
             raise
         except Exception as exc:
             via = "predict(model, x)" if predict is not None else f"{type(model).__name__}.forward"
+            via += failing_module(exc, model)
             raise ValueError(
                 f"the model cannot process X (shape {tuple(self.X.shape)}): {via} raised {type(exc).__name__}: "
                 f"{exc}. X must be the model's input, samples first (or pass predict=lambda model, x: …)"
