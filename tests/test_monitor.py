@@ -1407,3 +1407,91 @@ def test_epochs_after_a_finished_run_continues_it_or_says_why(data):
     with pytest.raises(RuntimeError, match="finished after 4 epochs.*more epochs than that"):
         next(iter(monitor.epochs(4)))
     monitor.close()
+
+
+# --------------------------------------------------------------------------- #
+# a bare `for epoch in monitor.epochs(n)` loop left by an uncaught exception is "failed"
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def shell():
+    """An IPython shell (no kernel needed): its cells run as a notebook's do."""
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
+    shell = interactiveshell.InteractiveShell.instance()
+    yield shell
+    interactiveshell.InteractiveShell.clear_instance()
+
+
+def _watch_callbacks(shell) -> list:
+    return [c for c in shell.events.callbacks["post_run_cell"] if "UncaughtWatch" in repr(c)]
+
+
+def test_a_notebook_cell_whose_loop_raises_fails_the_run(data, shell, capsys):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1)
+    shell.user_ns["monitor"] = monitor
+    result = shell.run_cell("for epoch in monitor.epochs(5):\n"
+                            "    if epoch == 2:\n"
+                            "        raise RuntimeError('boom in the cell')\n")
+    assert isinstance(result.error_in_exec, RuntimeError)
+    run = monitor.run
+    assert run.status == "failed" and run.message == "RuntimeError: boom in the cell"
+    assert "boom in the cell" in run.traceback and len(run.epochs) == 2  # the record is kept
+    assert _watch_callbacks(shell) == []  # unregistered after the cell
+    monitor.close()
+    assert monitor.run.status == "failed"
+
+
+def test_a_notebook_loop_left_on_purpose_stays_stopped(data, shell, capsys):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1)
+    shell.user_ns["monitor"] = monitor
+    shell.run_cell("for epoch in monitor.epochs(5):\n    if epoch == 1:\n        break\n")
+    assert monitor.run.status == "stopped" and _watch_callbacks(shell) == []
+    result = shell.run_cell("1 / 0")  # a later cell's error is not the loop's
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    assert monitor.run.status == "stopped"
+    monitor.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_loop_in_a_thread_that_raises_fails_the_run(data):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1)
+
+    def loop():
+        for epoch in monitor.epochs(5):
+            if epoch == 1:
+                raise ValueError("boom in the thread")
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    thread.join()
+    assert monitor.run.status == "failed" and "boom in the thread" in monitor.run.traceback
+    monitor.close()
+    import sys
+    assert threading.excepthook is threading.__excepthook__ or "uncaught" not in repr(threading.excepthook)
+    assert "uncaught" not in getattr(sys.excepthook, "__module__", "")
+
+
+def test_a_script_whose_loop_raises_fails_the_run(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from yeswidget.monitor import Monitor\n"
+        "from yeswidget.tasks import mlp\n"
+        "def report(kind, value, tb):\n"
+        "    run = monitor.run\n"
+        "    print('STATUS', run.status, '|', run.message, '|', 'boom' in run.traceback, len(run.epochs))\n"
+        "sys.excepthook = report  # runs after yeswidget's chained hook\n"
+        "X, Y = torch.randn(32, 4), torch.rand(32, 3)\n"
+        "monitor = Monitor(mlp((4, 8, 3)), X, Y, every=1, runs_dir=None)\n"
+        "for epoch in monitor.epochs(5):\n"
+        "    if epoch == 2:\n"
+        "        raise RuntimeError('boom in the script')\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1]),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert "STATUS failed | RuntimeError: boom in the script | True 2" in done.stdout, done.stdout + done.stderr

@@ -57,17 +57,19 @@ def _offer(exc: BaseException | None) -> None:
 
 
 def _sys_hook(kind: type[BaseException], value: BaseException, tb: types.TracebackType | None) -> None:
+    previous = _previous_sys or sys.__excepthook__  # read first: the last watch taking it uninstalls us
     try:
         _offer(value)
     finally:
-        (_previous_sys or sys.__excepthook__)(kind, value, tb)
+        previous(kind, value, tb)
 
 
 def _threading_hook(args: Any) -> None:
+    previous = _previous_threading or threading.__excepthook__
     try:
         _offer(args.exc_value)
     finally:
-        (_previous_threading or threading.__excepthook__)(args)
+        previous(args)
 
 
 def _install() -> None:
