@@ -25,8 +25,10 @@ from torch import nn
 
 import yeswidget.monitor.monitor as monitor_module
 from yeswidget.bounds import YesCloud
+from yeswidget.capture import CaptureError
 from yeswidget.core.run import EpochEvent, StatusEvent, StepEvent, to_db
 from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
+from yeswidget.cost import CostError
 from yeswidget.tasks import mlp, phase_retrieval
 
 RTOL = 1e-9
@@ -1495,3 +1497,199 @@ def test_a_script_whose_loop_raises_fails_the_run(tmp_path):
            "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert "STATUS failed | RuntimeError: boom in the script | True 2" in done.stdout, done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------- #
+# issue 11, acceptance 1: models written the way tutorials write them, attached unedited;
+# every epoch record equals a YesCloud fed the post-activation tensors computed by hand
+# --------------------------------------------------------------------------- #
+F = nn.functional
+
+
+class ReusedReLU(nn.Module):  # (a) one nn.ReLU called twice
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3, self.relu = nn.Linear(6, 16), nn.Linear(16, 12), nn.Linear(12, 3), nn.ReLU()
+
+    def forward(self, x):
+        return self.fc3(self.relu(self.fc2(self.relu(self.fc1(x)))))
+
+    def by_hand(self, x):
+        h1 = torch.relu(self.fc1(x))
+        h2 = torch.relu(self.fc2(h1))
+        return [h1, h2], self.fc3(h2)
+
+
+class FunctionalReLU(nn.Module):  # (b) F.relu in forward
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(6, 10), nn.Linear(10, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    def by_hand(self, x):
+        h1 = F.relu(self.fc1(x))
+        h2 = F.relu(self.fc2(h1))
+        return [h1, h2], self.out(h2)
+
+
+class BatchNormClassifier(nn.Module):  # (c) BatchNorm1d + F.relu, returns (logits, probas)
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.bn1 = nn.Linear(6, 16, bias=False), nn.BatchNorm1d(16)
+        self.fc2, self.bn2, self.drop = nn.Linear(16, 12), nn.BatchNorm1d(12), nn.Dropout(0.2)
+        self.head = nn.Linear(12, 3)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.fc1(x)))
+        x = self.drop(F.relu(self.bn2(self.fc2(x))))
+        logits = self.head(x)
+        return logits, F.softmax(logits, dim=1)
+
+    def by_hand(self, x):
+        h1 = F.relu(self.bn1(self.fc1(x)))
+        h2 = F.relu(self.bn2(self.fc2(h1)))
+        return [h1, h2], self.head(h2)
+
+
+class QuickstartNetwork(nn.Module):  # (e) Flatten + Sequential classifier (the PyTorch quickstart)
+    def __init__(self):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.linear_relu_stack = nn.Sequential(nn.Linear(36, 20), nn.ReLU(), nn.Linear(20, 16), nn.ReLU(),
+                                               nn.Linear(16, 3))
+
+    def forward(self, x):
+        return self.linear_relu_stack(self.flatten(x))
+
+    def by_hand(self, x):
+        stack = self.linear_relu_stack
+        h1 = torch.relu(stack[0](x.flatten(1)))
+        h2 = torch.relu(stack[2](h1))
+        return [h1, h2], stack[4](h2)
+
+
+class SmallCNN(nn.Module):  # (f) two conv layers, then a 3-layer MLP head
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2, self.pool = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 8, 3, padding=1), nn.MaxPool2d(2)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(8 * 2 * 2, 16), nn.Linear(16, 12), nn.Linear(12, 3)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    def by_hand(self, x):
+        features = self.pool(F.relu(self.conv2(self.pool(F.relu(self.conv1(x)))))).flatten(1)
+        h1 = F.relu(self.fc1(features))
+        h2 = F.relu(self.fc2(h1))
+        return [h1, h2], self.fc3(h2)
+
+
+def _by_hand(model, X):
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model.by_hand(X)
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _tutorial_data(shape, labels: bool, n: int = 48):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, *shape, generator=g)
+    Y = torch.randint(0, 3, (n,), generator=g) if labels else torch.rand(n, 3, generator=g)
+    return X, Y
+
+
+@pytest.mark.parametrize(
+    "make, shape, labels, options",
+    [
+        (ReusedReLU, (6,), False, {}),
+        (FunctionalReLU, (6,), False, {}),
+        (BatchNormClassifier, (6,), True, {"output": 0}),
+        (QuickstartNetwork, (6, 6), True, {}),
+        (SmallCNN, (1, 8, 8), False, {}),
+    ],
+    ids=["a-reused-relu", "b-functional-relu", "c-batchnorm-tuple-output", "e-flatten-sequential", "f-cnn-head"],
+)
+def test_issue11_acceptance_1_tutorial_models_match_a_cloud_fed_by_hand(make, shape, labels, options):
+    torch.manual_seed(0)
+    model = make()
+    X, Y = _tutorial_data(shape, labels)
+    targets = F.one_hot(Y, 3).double() if labels else Y
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    reference = YesCloud(X.reshape(X.shape[0], -1), targets, 3)
+    expected = []
+    with Monitor(model, X, Y, optimizer=optimizer, every=1, background=False, **options) as monitor:
+        assert monitor.depth == 3 and monitor.bias and str(monitor.plan.activation) == "relu"
+        assert monitor.run.upper == pytest.approx(reference.upper, rel=RTOL)
+        for _ in monitor.epochs(3):
+            for xb, yb in zip(X.split(16), Y.split(16)):
+                optimizer.zero_grad()
+                out = model(xb)
+                out = out[0] if isinstance(out, tuple) else out
+                (F.cross_entropy(out, yb) if labels else F.mse_loss(out, yb)).backward()
+                optimizer.step()
+                monitor.log(None)
+            hidden, output = _by_hand(model, X)
+            lower = reference.update(hidden)
+            scored = torch.softmax(output.double(), 1) if labels else output.double()
+            expected.append((float((scored - targets.double()).square().sum() / X.shape[0]), lower,
+                             reference.yes_k()))
+    assert len(monitor.run.epochs) == 3
+    for record, (loss, lower, yes_k) in zip(monitor.run.epochs, expected):
+        assert record.bounds_updated and close(record.loss, loss) and close(record.lower, lower)
+        assert all(close(a, b) for a, b in zip(record.yes_k, yes_k))
+    assert_no_hooks(model, optimizer)
+
+
+def test_issue11_acceptance_1_describe_says_what_is_certified_in_forward_order():
+    torch.manual_seed(0)
+    X, Y = _tutorial_data((6,), labels=True)
+    with Monitor(BatchNormClassifier(), X, Y, output=0) as monitor:
+        text = monitor.describe()
+    order = ["fc1 (Linear)", "batch_norm", "F.relu in BatchNormClassifier.forward", "fc2 (Linear)", "head (Linear)",
+             "output=0", "Hidden widths: 16, 12", "activation: relu", "bias: yes", "Tapped",
+             "Certification set: bounds and epoch loss on all 48", "Judged: classifier", "Cost: cost estimate on 48"]
+    positions = [text.find(word) for word in order]
+    assert -1 not in positions and positions == sorted(positions), text
+    assert "describe()" in repr(monitor)
+    with pytest.raises(CaptureError, match=r"output=0") as info:  # the tuple, said in the error
+        Monitor(BatchNormClassifier(), X, Y)
+    assert "tuple of 2" in str(info.value)
+
+
+def test_issue11_acceptance_2_a_costly_conv_tap_is_refused_before_training_within_seconds():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 32 * 32, 10))
+    X = torch.randn(2000, 3, 32, 32)
+    Y = torch.randint(0, 10, (2000,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    started = time.perf_counter()
+    with pytest.raises(CostError) as info:
+        Monitor(model, X, Y, optimizer=optimizer, include_conv=True)
+    assert time.perf_counter() - started < 30  # loose: a shared CI core; the point is "not minutes"
+    message = str(info.value)
+    for words in ("refusing to start", "one YES-k update", "cost estimate on 2000 samples", "65536",
+                  "max_samples", "narrower taps", "every=k", "allow_expensive=True"):
+        assert words in message, message
+    assert_no_hooks(model, optimizer)
+    # without include_conv the convolution is part of layer 1: cheap, and said so
+    with Monitor(model, X[:200], Y[:200], max_samples=100) as monitor:
+        assert monitor.depth == 1 and "before layer 1" in monitor.describe()
+
+
+def test_a_hidden_layer_as_wide_as_the_samples_is_called_degenerate():
+    X, Y = torch.randn(20, 4), torch.rand(20, 3)
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="degenerate") as caught:
+        monitor = Monitor(mlp((4, 32, 3)), X, Y)
+    assert any("max_samples" in str(w.message) for w in caught)
+    assert any("degenerate" in w for w in monitor.run.warnings) and "degenerate" in monitor.describe()
+    monitor.close()
