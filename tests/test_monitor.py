@@ -1693,3 +1693,59 @@ def test_a_hidden_layer_as_wide_as_the_samples_is_called_degenerate():
     assert any("max_samples" in str(w.message) for w in caught)
     assert any("degenerate" in w for w in monitor.run.warnings) and "degenerate" in monitor.describe()
     monitor.close()
+
+
+def test_issue11_acceptance_1d_lightning_autoencoder_with_predict_and_the_callback():
+    """(d) The autoencoder LightningModule of Lightning's README, class unedited: its forward returns the
+    embedding; the trained map decoder(encoder(x)) is given as predict=, attached with YesCallback."""
+    lightning = pytest.importorskip("lightning")
+    from yeswidget.lightning import YesCallback
+
+    class LitAutoEncoder(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3))
+            self.decoder = nn.Sequential(nn.Linear(3, 12), nn.ReLU(), nn.Linear(12, 16))
+
+        def forward(self, x):
+            embedding = self.encoder(x)
+            return embedding
+
+        def training_step(self, batch, batch_idx):
+            x, _ = batch
+            x = x.view(x.size(0), -1)
+            z = self.encoder(x)
+            x_hat = self.decoder(z)
+            loss = F.mse_loss(x_hat, x)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+    def reconstruct(module, x):
+        return module.decoder(module.encoder(x.view(x.size(0), -1)))
+
+    class ByHand(lightning.Callback):  # runs after YesCallback: the epoch's tensors, by hand
+        def __init__(self):
+            self.reference = YesCloud(X, X, 3)
+            self.expected = []
+
+        def on_train_epoch_end(self, trainer, module):
+            with torch.no_grad():
+                h1 = torch.relu(module.encoder[0](X))
+                h2 = torch.relu(module.decoder[0](module.encoder[2](h1)))  # the linear bottleneck: one layer
+                out = module.decoder[2](h2)
+            self.expected.append((metric_e(out, X), self.reference.update([h1, h2])))
+
+    torch.manual_seed(0)
+    X = torch.rand(64, 16)
+    module = LitAutoEncoder()
+    callback, by_hand = YesCallback(X, X, predict=reconstruct, every=1, runs_dir=None), ByHand()
+    trainer = lightning.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, callbacks=[callback, by_hand])
+    trainer.fit(module, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, X), batch_size=16))
+    run = callback.run
+    assert run.status == "finished" and [r.epoch for r in run.epochs] == [1, 2, 3]
+    assert run.config["widths"] == [12, 12] and run.upper == pytest.approx(by_hand.reference.upper, rel=RTOL)
+    for record, (loss, lower) in zip(run.epochs, by_hand.expected):
+        assert record.bounds_updated and close(record.loss, loss) and close(record.lower, lower)
