@@ -27,8 +27,8 @@ import yeswidget.monitor.monitor as monitor_module
 from yeswidget.bounds import YesCloud
 from yeswidget.capture import CaptureError
 from yeswidget.core.run import EpochEvent, StatusEvent, StepEvent, to_db
-from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
 from yeswidget.cost import CostError
+from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
 from yeswidget.tasks import mlp, phase_retrieval
 
 RTOL = 1e-9

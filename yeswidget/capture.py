@@ -34,6 +34,7 @@ import functools
 import inspect
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ def _activation_of(name: str, func: Callable, args: tuple, kwargs: dict) -> Acti
     """The activation with the parameters it was called with (``inplace`` dropped)."""
     reference = _ACTIVATION_FUNCTIONS.get(name) or getattr(F, name, None)
     try:
+        if reference is None:
+            raise TypeError(name)
         signature = inspect.signature(reference)
         arguments = list(signature.bind(*args, **kwargs).arguments.items())[1:]
         defaults = {k: p.default for k, p in signature.parameters.items()}
@@ -330,7 +333,7 @@ class _Recorder(TorchFunctionMode):
 
     def _caller(self, spelling: str) -> str:
         """Which module's forward called the activation (trace only: walks frames)."""
-        frame = sys._getframe(3)
+        frame: types.FrameType | None = sys._getframe(3)
         for _ in range(60):
             if frame is None:
                 break
@@ -547,11 +550,14 @@ class CapturePlan:
     def bounds_kwargs(self) -> dict[str, Any]:
         """``YesCloud(X, Y, **plan.bounds_kwargs())``: depth, bias, activation."""
         activation = self.activation
+        chosen: str | Callable[[torch.Tensor], torch.Tensor]
         if activation is None:
-            activation = "identity"
+            chosen = "identity"
         elif isinstance(activation, Activation):
-            activation = activation.for_bounds()
-        return {"depth": self.depth, "bias": self.bias, "activation": activation}
+            chosen = activation.for_bounds()
+        else:
+            chosen = activation
+        return {"depth": self.depth, "bias": self.bias, "activation": chosen}
 
     def describe(self) -> str:
         """Several lines: the certified network, in forward order."""

@@ -29,7 +29,8 @@ __all__ = ["LiveCloud"]
 class LiveCloud(widgets.VBox):
     """Monitor + :class:`~yeswidget.chart.CloudChart` (+ an lr slider when ``optimizer`` is given).
 
-    ``model``, ``X``, ``Y`` and ``**monitor_options`` go to :class:`~yeswidget.monitor.Monitor`.
+    ``model``, ``X``, ``Y`` and ``**monitor_options`` (``predict=``, ``output=``, ``taps=``, ``every=``,
+    ``max_samples=``, …) go to :class:`~yeswidget.monitor.Monitor`.
     """
 
     def __init__(self, model, X, Y=None, *, optimizer=None, scale: str = "db", **monitor_options: Any) -> None:

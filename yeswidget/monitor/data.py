@@ -68,13 +68,13 @@ def _from_dataset(dataset: Any, index: torch.Tensor | None) -> tuple[torch.Tenso
     return _stack_items([_pair(dataset[i], "the Dataset") for i in chosen], "the Dataset")
 
 
-def _from_loader(loader: DataLoader, max_samples: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _from_loader(loader: DataLoader[Any], max_samples: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     dataset = loader.dataset
     if not _indexable(dataset):  # an iterable dataset: read what it yields, then choose
         X, Y = _cat_batches(loader, "the DataLoader")
         index = choose_subset(int(X.shape[0]), max_samples, seed)
         return (X, Y) if index is None else (X[index], Y[index])
-    index = choose_subset(len(dataset), max_samples, seed)
+    index = choose_subset(len(dataset), max_samples, seed)  # type: ignore[arg-type]  # checked: _indexable
     if index is None:
         return _cat_batches(loader, "the DataLoader")  # every batch, as the loader makes them
     chosen = index.tolist()  # only these items are read, collated as the loader would
@@ -105,7 +105,7 @@ def _as_tensor(name: str, value: Any) -> torch.Tensor:
 
 def _size(data: Any) -> int:
     dataset = data.dataset if isinstance(data, DataLoader) else data
-    return len(dataset) if _indexable(dataset) else -1
+    return len(dataset) if _indexable(dataset) else -1  # type: ignore[arg-type]  # checked: _indexable
 
 
 def _read(X: Any, max_samples: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor, str, int]:

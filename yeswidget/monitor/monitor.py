@@ -34,9 +34,9 @@ from ..core.handle import Handle
 from ..core.run import EpochRecord, Run
 from ..core.store import RunStore
 from ..core.zones import verdict
+from ..cost import CostEstimate, check, estimate_for_plan
 from ..outputs.plateau import plateau_note
 from ..outputs.runlog import enable_run_log
-from ..cost import CostEstimate, check, estimate_for_plan
 from .cadence import Cadence
 from .config import MonitorConfig
 from .data import certification_set, describe_certification
@@ -360,7 +360,8 @@ class Monitor:
             Xv, Tv, Lv = self.validation
             _, val_output = capture(self.model, Xv, self.plan)
             info["val_loss"], info["val_accuracy"] = self.judge.score(val_output, labels=Lv, targets=Tv)
-        return EpochItem(epoch, loss, hidden if due else None, info)
+        pending: list[torch.Tensor | None] | None = list(hidden) if due else None
+        return EpochItem(epoch, loss, pending, info)
 
     def _due(self, epoch: int, loss: torch.Tensor) -> bool:
         timings = self.run.timings
