@@ -98,7 +98,8 @@ def _as_tensor(name: str, value: Any) -> torch.Tensor:
     if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
         if value.dtype == object:
             raise TypeError(f"{name} is a numpy array of Python objects; give numbers (N × features)")
-        return torch.as_tensor(value)
+        # a read-only array (pandas' copy-on-write) is copied: the tensor must not alias it
+        return torch.as_tensor(value if value.flags.writeable else value.copy())
     raise TypeError(f"{name} must be a torch.Tensor, a numpy array or a pandas DataFrame (N × features); "
                     f"got {type(value).__name__}")
 

@@ -178,7 +178,7 @@ class Monitor:
                 f"hidden width {min(narrow)} is narrower than the output width {plan.output_features}: the "
                 "YES-0 network does not fit inside this architecture, so YES-0 is a reference, not a certificate")
         for note in self._notes:
-            warnings.warn(note, stacklevel=4)
+            warnings.warn(note, stacklevel=3)
 
     def _check_cost(self, captured_dtype: torch.dtype) -> CostEstimate:
         """Estimate YES-0 and one YES-k update from shapes; refuse (before training) what would not fit."""
@@ -189,7 +189,7 @@ class Monitor:
                                      else torch.float32)
         check(estimate, max_seconds=self.config.max_update_seconds, allow_expensive=self.config.allow_expensive)
         for note in estimate.notes:
-            warnings.warn(note, stacklevel=4)
+            warnings.warn(note, stacklevel=3)
             self._notes.append(note)
         return estimate
 
