@@ -341,6 +341,7 @@ class Monitor:
         self._samples_this_epoch = 0
         # an interrupt before the epoch is queued leaves it uncounted: only certified epochs count
         item = self._certify(epoch)
+        self._check_open()  # closed meanwhile (a subscriber's close): queue nothing, start no thread
         self.epoch = epoch
         self.store.add_timing("certify_seconds", time.perf_counter() - t0)
         self.worker.submit(item)
