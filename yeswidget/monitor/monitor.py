@@ -57,9 +57,19 @@ _FLOAT_INFO = ("accuracy", "val_loss", "val_accuracy")  # 0-d tensors until the 
 class Monitor:
     """Watch a training loop and compute the YES cloud epoch by epoch.
 
-    ``model``: an MLP-style stack (nested containers allowed) or any model with
-    ``taps=[module, …]`` naming the L-1 hidden-layer outputs. ``X`` (N × n), ``Y`` (N × m):
-    the certification set (or a Dataset/DataLoader as ``X``). ``optimizer``: counts steps and
+    ``model``: any module, unedited. The certified network is read from what ``forward``
+    executes, in order (:func:`yeswidget.capture.trace`): the ``Linear`` layers, the
+    post-activation tensors (activation modules, also one called several times, ``F.relu``,
+    ``torch.tanh``, …), BatchNorm/Dropout/Flatten in between; convolutions before the first
+    ``Linear`` belong to layer 1 (``include_conv=True`` counts them as layers). ``predict``:
+    ``predict(model, x) -> output`` when the trained map is not ``forward``; ``output``: the
+    tensor compared with Y when the result is a tuple/dict (``output=0``, ``output="logits"``
+    or a callable); ``taps``: the L-1 submodules (or dotted names) whose outputs are the hidden
+    layers, instead of discovery. :meth:`describe` says what is certified. Before training,
+    one YES-k update is estimated from shapes and refused (:class:`~yeswidget.cost.CostError`)
+    beyond ``max_update_seconds`` (60 s) or half the free memory, unless ``allow_expensive=True``.
+    ``X`` (N × …), ``Y`` (N × m, or N class labels): the certification set, as tensors, numpy
+    arrays or pandas DataFrames (or a Dataset/DataLoader as ``X``). ``optimizer``: counts steps and
     reads the learning rate through ``register_step_post_hook``. ``cloud``: a YesCloud on the
     same data whose YES-0 is reused. ``loss``: the loss the loop logs (a module such as
     ``nn.CrossEntropyLoss()`` or its name): a loss that is not the metric E is drawn on its
@@ -554,6 +564,8 @@ class Monitor:
         frames = traceback_module.format_exception(type(exc), exc, exc.__traceback__)
         self.worker.wait()
         self.store.set_status("failed", f"{type(exc).__name__}: {exc}", "".join(frames[-6:]))
+        if self._closed:  # failed after close (an uncaught exception seen later): deliver, end the thread
+            self.bus.stop()
 
     def finish(self, status: str = "finished") -> None:
         """End the run: wait for the bounds, then set ``status`` (unless it already diverged or failed)."""
