@@ -1749,3 +1749,16 @@ def test_issue11_acceptance_1d_lightning_autoencoder_with_predict_and_the_callba
     assert run.config["widths"] == [12, 12] and run.upper == pytest.approx(by_hand.reference.upper, rel=RTOL)
     for record, (loss, lower) in zip(run.epochs, by_hand.expected):
         assert record.bounds_updated and close(record.loss, loss) and close(record.lower, lower)
+
+
+def test_the_cost_limit_is_an_option_and_allow_expensive_overrides_it(data):
+    X, Y = data
+    model = tiny()
+    with pytest.raises(CostError, match=r"limit 0 ms"):
+        Monitor(model, X, Y, max_update_seconds=1e-9)
+    assert_no_hooks(model)
+    with Monitor(model, X, Y, max_update_seconds=1e-9, allow_expensive=True, every=1) as monitor:
+        monitor.epoch_end()
+    assert monitor.run.epochs[0].bounds_updated
+    with pytest.raises(ValueError, match="max_update_seconds"):
+        Monitor(model, X, Y, max_update_seconds=0)
