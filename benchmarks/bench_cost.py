@@ -33,8 +33,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from yeswidget import cost
-from yeswidget.bounds import YesCloud
+from yeswidget import cost  # noqa: E402  (the checkout first on the path)
+from yeswidget.bounds import YesCloud  # noqa: E402
 
 # (label, N, n, hidden widths, m)
 SHAPES = [

@@ -25,7 +25,9 @@ from torch import nn
 
 import yeswidget.monitor.monitor as monitor_module
 from yeswidget.bounds import YesCloud
+from yeswidget.capture import CaptureError
 from yeswidget.core.run import EpochEvent, StatusEvent, StepEvent, to_db
+from yeswidget.cost import CostError
 from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
 from yeswidget.tasks import mlp, phase_retrieval
 
@@ -170,8 +172,9 @@ def test_acceptance_2_close_removes_hooks_keeps_outputs_and_frees_memory(data, b
     with torch.no_grad():
         before = model(probe).clone()
     monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, background=background)
-    assert monitor.hooks_registered == 2 + 1 + 1  # two taps, the pre-hook, the optimizer hook
-    assert len(model[1]._forward_hooks) == 1 and len(model._forward_pre_hooks) == 1
+    # the pre-hook (batch size) and the optimizer hook (steps); the layers are read in the monitor's own pass
+    assert monitor.hooks_registered == 1 + 1
+    assert not model[1]._forward_hooks and len(model._forward_pre_hooks) == 1
     assert len(optimizer._optimizer_step_post_hooks) == 1
     with torch.no_grad():
         assert torch.equal(model(probe), before)  # watching does not change the outputs
@@ -306,44 +309,64 @@ class Conv1dNet(nn.Module):
 @pytest.mark.parametrize(
     "make, words",
     [
-        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Conv1d(1, 1, 1), nn.Linear(8, 3)), ["Conv1d", "taps"]),
-        (Conv1dNet, ["Conv1d", "taps"]),
-        (FunctionalNet, ["torch.relu", "taps"]),
-        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU()), ["end", "Linear", "taps"]),
-        (lambda: nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 3)), ["LayerNorm", "taps"]),
-        (lambda: nn.Sequential(), ["Sequential", "taps"]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Conv1d(1, 1, 1), nn.Linear(8, 3)),
+         ["cannot process X", "Conv1d", "predict="]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 3)),
+         ["layer_norm", "linear, layer_norm, relu, linear", "taps="]),
+        (lambda: nn.Sequential(nn.Linear(4, 8), nn.PReLU(8), nn.Linear(8, 3)), ["prelu", "taps="]),
+        (lambda: nn.Sequential(), ["no affine layer", "nn.Linear"]),
     ],
-    ids=["conv1d-in-sequential", "conv1d-net", "functional-relu", "ends-with-activation", "layernorm", "empty"],
+    ids=["conv1d-on-features", "layernorm", "prelu", "empty"],
 )
 def test_acceptance_5_models_it_cannot_read(data, make, words):
+    """What forward executed, in order, and the option that fixes it."""
     X, Y = data
     model = make()
-    with pytest.raises(UnsupportedModelError) as info:
+    with pytest.raises(ValueError) as info:
         Monitor(model, X, Y)
     message = str(info.value)
     for word in words:
         assert word in message, message
-    assert "Monitor(model, X, Y, taps=" in message or "taps=[" in message  # says how to pass taps
     assert_no_hooks(model)
+
+
+def test_models_read_by_what_forward_executes(data):
+    """F.relu / torch.relu in forward, a model ending in an activation: read, with a note for the latter."""
+    X, Y = data
+    with Monitor(FunctionalNet(), X, Y) as monitor:
+        assert monitor.depth == 3 and monitor.plan.hidden_widths == [8, 8]
+        assert "torch.relu in Block.forward (block1)" in monitor.describe()
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU())
+    with pytest.warns(UserWarning, match="output passes through relu") as caught:
+        monitor = Monitor(model, X, Y)
+    assert len(caught) == 1 and any("reference, not a certificate" in w for w in monitor.run.warnings)
+    monitor.close()
+    with Monitor(Conv1dNet(), X, Y) as monitor:  # convolutions are part of layer 1 unless include_conv=True
+        assert monitor.depth == 1 and "before layer 1" in monitor.describe()
 
 
 def test_acceptance_5_taps_that_never_fire(data):
     X, Y = data
     model = tiny()
     stray = nn.ReLU()  # not part of the model
-    with pytest.raises(UnsupportedModelError, match=r"taps\[1\] \(ReLU\) never fired"):
+    with pytest.raises(UnsupportedModelError, match=r"taps\[1\] \(ReLU\) is not a submodule"):
         Monitor(model, X, Y, taps=[model[1], stray])
+    functional = FunctionalNet()
+    functional.extra = nn.ReLU()  # registered, never called by forward
+    with pytest.raises(UnsupportedModelError, match=r"taps\[1\] = extra \(ReLU\) never ran"):
+        Monitor(functional, X, Y, taps=["block1", "extra"])
+    assert_no_hooks(functional)
     assert_no_hooks(model)
     assert_no_hooks(stray)
 
 
-def test_acceptance_5_a_module_used_at_two_depths_is_refused(data):
+def test_a_module_used_at_two_depths_is_read_by_call_but_refused_as_a_tap(data):
     X, Y = data
     shared = nn.ReLU()
     model = nn.Sequential(nn.Linear(4, 8), shared, nn.Linear(8, 8), shared, nn.Linear(8, 3))
-    with pytest.raises(UnsupportedModelError):
-        Monitor(model, X, Y)
-    with pytest.raises(UnsupportedModelError, match="fired 2 times"):
+    with Monitor(model, X, Y) as monitor:  # discovery tells the two calls apart
+        assert monitor.depth == 3 and "call 2" in monitor.describe()
+    with pytest.raises(UnsupportedModelError, match="ran 2 times"):
         Monitor(model, X, Y, taps=[shared, model[2]])
     assert_no_hooks(model)
 
@@ -454,7 +477,8 @@ def test_discovers_nested_containers_with_dropout(data):
         nn.Linear(8, 3),
     )
     with Monitor(model, X, Y, every=1, background=False) as monitor:
-        assert monitor.plan.taps == [model[0][1], model[1][2]] and monitor.depth == 3
+        assert monitor.plan.hidden_widths == [8, 8] and monitor.depth == 3
+        assert "0.1 (ReLU) call 1" in monitor.describe() and "1.2 (ReLU) call 1" in monitor.describe()
         monitor.epoch_end()
     with torch.no_grad():
         model.eval()
@@ -485,7 +509,7 @@ def test_custom_module_with_taps_matches_an_independent_cloud(data):
     reference = YesCloud(X, Y, 3)
     expected = []
     with Monitor(model, X, Y, taps=[model.block1, model.block2], optimizer=optimizer, every=1) as monitor:
-        assert monitor.depth == 3 and monitor.plan.widths == [8, 8]
+        assert monitor.depth == 3 and monitor.plan.hidden_widths == [8, 8]
         for _ in monitor.epochs(3):
             train_epoch(model, optimizer, X, Y, monitor)
             with torch.no_grad():
@@ -508,7 +532,7 @@ def test_other_activations_use_the_layers_own_module(data):
     reference = YesCloud(X, Y, 3, activation="tanh")
     reference.update(hidden)
     assert close(monitor.run.upper, reference.upper) and close(monitor.run.epochs[0].lower, reference.lower)
-    assert monitor.run.config["activation"] == "Tanh"
+    assert monitor.run.config["activation"] == "tanh"
 
 
 def test_the_bounds_activation_does_not_fire_the_taps(data):
@@ -1165,6 +1189,9 @@ def test_a_subscriber_may_close_the_monitor_without_deadlocking(data):
 
     threading.Thread(target=loop, daemon=True).start()
     assert finished.wait(30), "the training loop hung"
+    deadline = time.monotonic() + 30  # the subscriber runs on the dispatcher, moments after epoch 2
+    while not monitor.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert monitor.run.status != "running" and len(monitor.run.epochs) >= 2
     assert_no_hooks(model, optimizer)
 
@@ -1221,19 +1248,12 @@ def test_tanh_taps_are_read_as_tanh_and_a_cnn_works_through_taps():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # activation modules as taps: nothing is guessed
         monitor = Monitor(model, X, Y, taps=[model.act1, model.act2], every=1)
-    assert monitor.depth == 3 and isinstance(monitor.plan.activation, nn.Tanh)
+    assert monitor.depth == 3 and monitor.run.config["activation"] == "tanh"
     expected = YesCloud(X.flatten(1), Y, 3, activation="tanh").upper
     assert monitor.cloud.upper == pytest.approx(expected, rel=1e-12)
     monitor.epoch_end()
     monitor.close()
     assert monitor.run.epochs[0].bounds_updated
-
-
-def test_prelu_is_not_taken_for_an_element_wise_activation():
-    model = nn.Sequential(nn.Linear(4, 8), nn.PReLU(8), nn.Linear(8, 3))
-    X, Y = torch.randn(20, 4), torch.randn(20, 3)
-    with pytest.raises(ValueError, match="taps"):
-        Monitor(model, X, Y)
 
 
 # --------------------------------------------------------------------------- #
@@ -1363,7 +1383,7 @@ def test_a_second_monitor_on_the_same_model_closes_the_first(data):
     assert len(caught) == 1
     assert first.closed and not second.closed
     assert len(model._forward_pre_hooks) == 1 and len(optimizer._optimizer_step_post_hooks) == 1
-    assert len(model[1]._forward_hooks) == 1
+    assert not model[1]._forward_hooks
     assert first.run.status == "finished" and len(first.run.epochs) == 1  # its record is kept
     ref = weakref.ref(first)
     del first
@@ -1400,3 +1420,356 @@ def test_epochs_after_a_finished_run_continues_it_or_says_why(data):
     with pytest.raises(RuntimeError, match="finished after 4 epochs.*more epochs than that"):
         next(iter(monitor.epochs(4)))
     monitor.close()
+
+
+# --------------------------------------------------------------------------- #
+# a bare `for epoch in monitor.epochs(n)` loop left by an uncaught exception is "failed"
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def shell():
+    """An IPython shell (no kernel needed): its cells run as a notebook's do."""
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
+    shell = interactiveshell.InteractiveShell.instance()
+    yield shell
+    interactiveshell.InteractiveShell.clear_instance()
+
+
+def _watch_callbacks(shell) -> list:
+    return [c for c in shell.events.callbacks["post_run_cell"] if "UncaughtWatch" in repr(c)]
+
+
+def test_a_notebook_cell_whose_loop_raises_fails_the_run(data, shell, capsys):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1)
+    shell.user_ns["monitor"] = monitor
+    result = shell.run_cell("for epoch in monitor.epochs(5):\n"
+                            "    if epoch == 2:\n"
+                            "        raise RuntimeError('boom in the cell')\n")
+    assert isinstance(result.error_in_exec, RuntimeError)
+    run = monitor.run
+    assert run.status == "failed" and run.message == "RuntimeError: boom in the cell"
+    assert "boom in the cell" in run.traceback and len(run.epochs) == 2  # the record is kept
+    assert _watch_callbacks(shell) == []  # unregistered after the cell
+    monitor.close()
+    assert monitor.run.status == "failed"
+
+
+def test_a_notebook_loop_left_on_purpose_stays_stopped(data, shell, capsys):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1)
+    shell.user_ns["monitor"] = monitor
+    shell.run_cell("for epoch in monitor.epochs(5):\n    if epoch == 1:\n        break\n")
+    assert monitor.run.status == "stopped" and _watch_callbacks(shell) == []
+    result = shell.run_cell("1 / 0")  # a later cell's error is not the loop's
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    assert monitor.run.status == "stopped"
+    monitor.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_loop_in_a_thread_that_raises_fails_the_run(data):
+    X, Y = data
+    monitor = Monitor(tiny(), X, Y, every=1)
+
+    def loop():
+        for epoch in monitor.epochs(5):
+            if epoch == 1:
+                raise ValueError("boom in the thread")
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    thread.join()
+    assert monitor.run.status == "failed" and "boom in the thread" in monitor.run.traceback
+    monitor.close()
+    import sys
+    assert threading.excepthook is threading.__excepthook__ or "uncaught" not in repr(threading.excepthook)
+    assert "uncaught" not in getattr(sys.excepthook, "__module__", "")
+
+
+def test_a_script_whose_loop_raises_fails_the_run(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from yeswidget.monitor import Monitor\n"
+        "from yeswidget.tasks import mlp\n"
+        "def report(kind, value, tb):\n"
+        "    run = monitor.run\n"
+        "    print('STATUS', run.status, '|', run.message, '|', 'boom' in run.traceback, len(run.epochs))\n"
+        "sys.excepthook = report  # runs after yeswidget's chained hook\n"
+        "X, Y = torch.randn(32, 4), torch.rand(32, 3)\n"
+        "monitor = Monitor(mlp((4, 8, 3)), X, Y, every=1, runs_dir=None)\n"
+        "for epoch in monitor.epochs(5):\n"
+        "    if epoch == 2:\n"
+        "        raise RuntimeError('boom in the script')\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1]),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert "STATUS failed | RuntimeError: boom in the script | True 2" in done.stdout, done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------- #
+# issue 11, acceptance 1: models written the way tutorials write them, attached unedited;
+# every epoch record equals a YesCloud fed the post-activation tensors computed by hand
+# --------------------------------------------------------------------------- #
+F = nn.functional
+
+
+class ReusedReLU(nn.Module):  # (a) one nn.ReLU called twice
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3, self.relu = nn.Linear(6, 16), nn.Linear(16, 12), nn.Linear(12, 3), nn.ReLU()
+
+    def forward(self, x):
+        return self.fc3(self.relu(self.fc2(self.relu(self.fc1(x)))))
+
+    def by_hand(self, x):
+        h1 = torch.relu(self.fc1(x))
+        h2 = torch.relu(self.fc2(h1))
+        return [h1, h2], self.fc3(h2)
+
+
+class FunctionalReLU(nn.Module):  # (b) F.relu in forward
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(6, 10), nn.Linear(10, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    def by_hand(self, x):
+        h1 = F.relu(self.fc1(x))
+        h2 = F.relu(self.fc2(h1))
+        return [h1, h2], self.out(h2)
+
+
+class BatchNormClassifier(nn.Module):  # (c) BatchNorm1d + F.relu, returns (logits, probas)
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.bn1 = nn.Linear(6, 16, bias=False), nn.BatchNorm1d(16)
+        self.fc2, self.bn2, self.drop = nn.Linear(16, 12), nn.BatchNorm1d(12), nn.Dropout(0.2)
+        self.head = nn.Linear(12, 3)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.fc1(x)))
+        x = self.drop(F.relu(self.bn2(self.fc2(x))))
+        logits = self.head(x)
+        return logits, F.softmax(logits, dim=1)
+
+    def by_hand(self, x):
+        h1 = F.relu(self.bn1(self.fc1(x)))
+        h2 = F.relu(self.bn2(self.fc2(h1)))
+        return [h1, h2], self.head(h2)
+
+
+class QuickstartNetwork(nn.Module):  # (e) Flatten + Sequential classifier (the PyTorch quickstart)
+    def __init__(self):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.linear_relu_stack = nn.Sequential(nn.Linear(36, 20), nn.ReLU(), nn.Linear(20, 16), nn.ReLU(),
+                                               nn.Linear(16, 3))
+
+    def forward(self, x):
+        return self.linear_relu_stack(self.flatten(x))
+
+    def by_hand(self, x):
+        stack = self.linear_relu_stack
+        h1 = torch.relu(stack[0](x.flatten(1)))
+        h2 = torch.relu(stack[2](h1))
+        return [h1, h2], stack[4](h2)
+
+
+class SmallCNN(nn.Module):  # (f) two conv layers, then a 3-layer MLP head
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2, self.pool = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 8, 3, padding=1), nn.MaxPool2d(2)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(8 * 2 * 2, 16), nn.Linear(16, 12), nn.Linear(12, 3)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    def by_hand(self, x):
+        features = self.pool(F.relu(self.conv2(self.pool(F.relu(self.conv1(x)))))).flatten(1)
+        h1 = F.relu(self.fc1(features))
+        h2 = F.relu(self.fc2(h1))
+        return [h1, h2], self.fc3(h2)
+
+
+def _by_hand(model, X):
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model.by_hand(X)
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _tutorial_data(shape, labels: bool, n: int = 48):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, *shape, generator=g)
+    Y = torch.randint(0, 3, (n,), generator=g) if labels else torch.rand(n, 3, generator=g)
+    return X, Y
+
+
+@pytest.mark.parametrize(
+    "make, shape, labels, options",
+    [
+        (ReusedReLU, (6,), False, {}),
+        (FunctionalReLU, (6,), False, {}),
+        (BatchNormClassifier, (6,), True, {"output": 0}),
+        (QuickstartNetwork, (6, 6), True, {}),
+        (SmallCNN, (1, 8, 8), False, {}),
+    ],
+    ids=["a-reused-relu", "b-functional-relu", "c-batchnorm-tuple-output", "e-flatten-sequential", "f-cnn-head"],
+)
+def test_issue11_acceptance_1_tutorial_models_match_a_cloud_fed_by_hand(make, shape, labels, options):
+    torch.manual_seed(0)
+    model = make()
+    X, Y = _tutorial_data(shape, labels)
+    targets = F.one_hot(Y, 3).double() if labels else Y
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    reference = YesCloud(X.reshape(X.shape[0], -1), targets, 3)
+    expected = []
+    with Monitor(model, X, Y, optimizer=optimizer, every=1, background=False, **options) as monitor:
+        assert monitor.depth == 3 and monitor.bias and str(monitor.plan.activation) == "relu"
+        assert monitor.run.upper == pytest.approx(reference.upper, rel=RTOL)
+        for _ in monitor.epochs(3):
+            for xb, yb in zip(X.split(16), Y.split(16)):
+                optimizer.zero_grad()
+                out = model(xb)
+                out = out[0] if isinstance(out, tuple) else out
+                (F.cross_entropy(out, yb) if labels else F.mse_loss(out, yb)).backward()
+                optimizer.step()
+                monitor.log(None)
+            hidden, output = _by_hand(model, X)
+            lower = reference.update(hidden)
+            scored = torch.softmax(output.double(), 1) if labels else output.double()
+            expected.append((float((scored - targets.double()).square().sum() / X.shape[0]), lower,
+                             reference.yes_k()))
+    assert len(monitor.run.epochs) == 3
+    for record, (loss, lower, yes_k) in zip(monitor.run.epochs, expected):
+        assert record.bounds_updated and close(record.loss, loss) and close(record.lower, lower)
+        assert all(close(a, b) for a, b in zip(record.yes_k, yes_k))
+    assert_no_hooks(model, optimizer)
+
+
+def test_issue11_acceptance_1_describe_says_what_is_certified_in_forward_order():
+    torch.manual_seed(0)
+    X, Y = _tutorial_data((6,), labels=True)
+    with Monitor(BatchNormClassifier(), X, Y, output=0) as monitor:
+        text = monitor.describe()
+    order = ["fc1 (Linear)", "batch_norm", "F.relu in BatchNormClassifier.forward", "fc2 (Linear)", "head (Linear)",
+             "output=0", "Hidden widths: 16, 12", "activation: relu", "bias: yes", "Tapped",
+             "Certification set: bounds and epoch loss on all 48", "Judged: classifier", "Cost: cost estimate on 48"]
+    positions = [text.find(word) for word in order]
+    assert -1 not in positions and positions == sorted(positions), text
+    assert "describe()" in repr(monitor)
+    with pytest.raises(CaptureError, match=r"output=0") as info:  # the tuple, said in the error
+        Monitor(BatchNormClassifier(), X, Y)
+    assert "tuple of 2" in str(info.value)
+
+
+def test_issue11_acceptance_2_a_costly_conv_tap_is_refused_before_training_within_seconds():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 32 * 32, 10))
+    X = torch.randn(2000, 3, 32, 32)
+    Y = torch.randint(0, 10, (2000,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    started = time.perf_counter()
+    with pytest.raises(CostError) as info:
+        Monitor(model, X, Y, optimizer=optimizer, include_conv=True)
+    assert time.perf_counter() - started < 30  # loose: a shared CI core; the point is "not minutes"
+    message = str(info.value)
+    for words in ("refusing to start", "one YES-k update", "cost estimate on 2000 samples", "65536",
+                  "max_samples", "narrower taps", "every=k", "allow_expensive=True"):
+        assert words in message, message
+    assert_no_hooks(model, optimizer)
+    # without include_conv the convolution is part of layer 1: cheap, and said so
+    with Monitor(model, X[:200], Y[:200], max_samples=100) as monitor:
+        assert monitor.depth == 1 and "before layer 1" in monitor.describe()
+
+
+def test_a_hidden_layer_as_wide_as_the_samples_is_called_degenerate():
+    X, Y = torch.randn(20, 4), torch.rand(20, 3)
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="degenerate") as caught:
+        monitor = Monitor(mlp((4, 32, 3)), X, Y)
+    assert any("max_samples" in str(w.message) for w in caught)
+    assert any("degenerate" in w for w in monitor.run.warnings) and "degenerate" in monitor.describe()
+    monitor.close()
+
+
+def test_issue11_acceptance_1d_lightning_autoencoder_with_predict_and_the_callback():
+    """(d) The autoencoder LightningModule of Lightning's README, class unedited: its forward returns the
+    embedding; the trained map decoder(encoder(x)) is given as predict=, attached with YesCallback."""
+    lightning = pytest.importorskip("lightning")
+    from yeswidget.lightning import YesCallback
+
+    class LitAutoEncoder(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3))
+            self.decoder = nn.Sequential(nn.Linear(3, 12), nn.ReLU(), nn.Linear(12, 16))
+
+        def forward(self, x):
+            embedding = self.encoder(x)
+            return embedding
+
+        def training_step(self, batch, batch_idx):
+            x, _ = batch
+            x = x.view(x.size(0), -1)
+            z = self.encoder(x)
+            x_hat = self.decoder(z)
+            loss = F.mse_loss(x_hat, x)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+    def reconstruct(module, x):
+        return module.decoder(module.encoder(x.view(x.size(0), -1)))
+
+    class ByHand(lightning.Callback):  # runs after YesCallback: the epoch's tensors, by hand
+        def __init__(self):
+            self.reference = YesCloud(X, X, 3)
+            self.expected = []
+
+        def on_train_epoch_end(self, trainer, module):
+            with torch.no_grad():
+                h1 = torch.relu(module.encoder[0](X))
+                h2 = torch.relu(module.decoder[0](module.encoder[2](h1)))  # the linear bottleneck: one layer
+                out = module.decoder[2](h2)
+            self.expected.append((metric_e(out, X), self.reference.update([h1, h2])))
+
+    torch.manual_seed(0)
+    X = torch.rand(64, 16)
+    module = LitAutoEncoder()
+    callback, by_hand = YesCallback(X, X, predict=reconstruct, every=1, runs_dir=None), ByHand()
+    trainer = lightning.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, callbacks=[callback, by_hand])
+    trainer.fit(module, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, X), batch_size=16))
+    run = callback.run
+    assert run.status == "finished" and [r.epoch for r in run.epochs] == [1, 2, 3]
+    assert run.config["widths"] == [12, 12] and run.upper == pytest.approx(by_hand.reference.upper, rel=RTOL)
+    for record, (loss, lower) in zip(run.epochs, by_hand.expected):
+        assert record.bounds_updated and close(record.loss, loss) and close(record.lower, lower)
+
+
+def test_the_cost_limit_is_an_option_and_allow_expensive_overrides_it(data):
+    X, Y = data
+    model = tiny()
+    with pytest.raises(CostError, match=r"limit 0 ms"):
+        Monitor(model, X, Y, max_update_seconds=1e-9)
+    assert_no_hooks(model)
+    with Monitor(model, X, Y, max_update_seconds=1e-9, allow_expensive=True, every=1) as monitor:
+        monitor.epoch_end()
+    assert monitor.run.epochs[0].bounds_updated
+    with pytest.raises(ValueError, match="max_update_seconds"):
+        Monitor(model, X, Y, max_update_seconds=0)

@@ -34,6 +34,7 @@ import functools
 import inspect
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,16 @@ _SILENT_NAMES = frozenset({
     "expand_as",
 })
 _ADD_NAMES = frozenset({"add", "__add__", "__radd__", "sub", "__sub__"})
+# per-feature affine maps (eval mode) or the identity: they join the neighbouring layer's affine map
+_AFFINE_LIKE = _SILENT_NAMES | _ADD_NAMES | frozenset({
+    "batch_norm", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
+    "mul", "__mul__", "__rmul__", "div", "__truediv__", "neg", "__neg__", "identity",
+    # pooling between convolutions (include_conv=True): average pooling is linear; max pooling commutes
+    # with a monotone activation (pool(relu(z)) = relu(pool(z))), the usual conv block
+    "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+})
 # callables used by the bounds for each activation name
 _ACTIVATION_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "logsigmoid": F.logsigmoid,
@@ -134,6 +145,8 @@ def _activation_of(name: str, func: Callable, args: tuple, kwargs: dict) -> Acti
     """The activation with the parameters it was called with (``inplace`` dropped)."""
     reference = _ACTIVATION_FUNCTIONS.get(name) or getattr(F, name, None)
     try:
+        if reference is None:
+            raise TypeError(name)
         signature = inspect.signature(reference)
         arguments = list(signature.bind(*args, **kwargs).arguments.items())[1:]
         defaults = {k: p.default for k, p in signature.parameters.items()}
@@ -269,7 +282,17 @@ class _Recorder(TorchFunctionMode):
                                 ops=node.ops + [name] if self.describe and name not in _SILENT_NAMES else node.ops)
         return node
 
+    @staticmethod
+    def _not_affine(node: _Node, before: str) -> _Node:
+        """``node`` with a problem if an op that is neither affine nor an activation ran since its last step."""
+        strange = [op for op in node.ops if op not in _AFFINE_LIKE]
+        if node.layer == 0 or not strange or node.problem:
+            return node
+        return node.derived(problem=f"`{', '.join(dict.fromkeys(strange))}` runs after {_layer_word(node)} and "
+                                    f"before {before}: it is neither an affine map nor an element-wise activation")
+
     def _affine(self, node: _Node, name: str, args, kwargs, out: torch.Tensor, params) -> _Node:
+        node = self._not_affine(node, f"the affine map `{name}`")
         weight = next((p for p in params if p.ndim >= 2), params[0] if params else None)
         has_bias = name in ("addmm",) or any(p.ndim == 1 for p in params)
         if name in ("linear",) or name in _CONV_NAMES:
@@ -295,6 +318,7 @@ class _Recorder(TorchFunctionMode):
     def _activation(self, node: _Node, name: str, func, args, kwargs, out: torch.Tensor) -> _Node:
         if node.layer == 0:  # inside the feature extractor before layer 1
             return node.derived(ops=node.ops + [name]) if self.describe else node
+        node = self._not_affine(node, f"the activation `{name}`")
         if node.activated:
             return node.derived(problem=f"two activations in a row after {_layer_word(node)} "
                                         f"({node.activation} then {name})")
@@ -309,7 +333,7 @@ class _Recorder(TorchFunctionMode):
 
     def _caller(self, spelling: str) -> str:
         """Which module's forward called the activation (trace only: walks frames)."""
-        frame = sys._getframe(3)
+        frame: types.FrameType | None = sys._getframe(3)
         for _ in range(60):
             if frame is None:
                 break
@@ -526,11 +550,14 @@ class CapturePlan:
     def bounds_kwargs(self) -> dict[str, Any]:
         """``YesCloud(X, Y, **plan.bounds_kwargs())``: depth, bias, activation."""
         activation = self.activation
+        chosen: str | Callable[[torch.Tensor], torch.Tensor]
         if activation is None:
-            activation = "identity"
+            chosen = "identity"
         elif isinstance(activation, Activation):
-            activation = activation.for_bounds()
-        return {"depth": self.depth, "bias": self.bias, "activation": activation}
+            chosen = activation.for_bounds()
+        else:
+            chosen = activation
+        return {"depth": self.depth, "bias": self.bias, "activation": chosen}
 
     def describe(self) -> str:
         """Several lines: the certified network, in forward order."""
@@ -720,6 +747,11 @@ def _notes(plan: CapturePlan, last: _Node | None) -> list[str]:
                      "(pick the pre-activation output with output= or predict= if forward returns it)")
     if {layer.bias for layer in plan.layers} == {True, False}:
         notes.append("some layers have a bias and some do not; the bounds fit every layer with a bias")
+    strange = [op for op in (last.ops if last is not None else []) if op not in _AFFINE_LIKE]
+    if strange:
+        notes.append(f"the output passes through {', '.join(dict.fromkeys(strange))} after the last affine layer; "
+                     "the YES network's last layer is affine, so YES-0 is a reference, not a certificate (choose "
+                     "the tensor before it with output= or predict= if forward returns it)")
     merged = [layer.index for layer in plan.layers if len(layer.affine) > 1]
     if merged:
         notes.append(f"layer(s) {merged} compose several affine maps with no activation between them "

@@ -12,8 +12,10 @@ at the optimizer step the epoch ended on; ``log_metrics=False`` turns that off.
 
 Lightning is imported when this module is, not by ``import yeswidget``
 (``pip install "yeswidget[lightning]"``). The LightningModule itself is the
-model the monitor reads (its ``forward`` must map X to the outputs); pass
-``taps=[…]`` for anything that is not an MLP-style stack.
+model the monitor reads, unedited: by what its ``forward`` executes, or by
+``predict=lambda module, x: …`` when the trained map is not ``forward`` (an
+autoencoder whose ``training_step`` runs ``decoder(encoder(x))``); ``output=``
+picks the tensor of a tuple/dict result; ``taps=[…]`` names hidden layers.
 """
 from __future__ import annotations
 

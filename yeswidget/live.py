@@ -34,7 +34,8 @@ __all__ = ["LiveCloud"]
 class LiveCloud(widgets.VBox):
     """Monitor + :class:`~yeswidget.widgets.chart.CloudChart` (+ an lr slider when ``optimizer`` is given).
 
-    ``model``, ``X``, ``Y`` and ``**monitor_options`` go to :class:`~yeswidget.monitor.Monitor`.
+    ``model``, ``X``, ``Y`` and ``**monitor_options`` (``predict=``, ``output=``, ``taps=``, ``every=``,
+    ``max_samples=``, …) go to :class:`~yeswidget.monitor.Monitor`.
     Building a second LiveCloud on the same model (a cell run twice) closes the first.
     """
 

@@ -35,6 +35,10 @@ class MonitorConfig:
     entries for the run's config (shown in tables). ``run_id``: the run's id. ``verbose``:
     print one line per epoch. ``runs_dir``: the crash-safe run log's folder (``"auto"``:
     ``$YESWIDGET_RUNS_DIR`` or ``./yeswidget-runs``; None: no log).
+    ``include_conv``: count convolutions as affine layers (their feature maps become hidden
+    layers: wide and costly). ``max_update_seconds``: refuse to start when one YES-k update
+    (or YES-0) is estimated to take longer than this (seconds) or more than half the device's
+    free memory; ``allow_expensive=True`` starts anyway.
     """
 
     every: int | str = "auto"
@@ -54,6 +58,9 @@ class MonitorConfig:
     run_id: str | None = None
     verbose: bool = False
     runs_dir: Any = "auto"
+    include_conv: bool = False
+    max_update_seconds: float = 60.0
+    allow_expensive: bool = False
 
     def __post_init__(self) -> None:
         every = self.every
@@ -78,6 +85,9 @@ class MonitorConfig:
             raise ValueError(f"judge must be 'auto', 'outputs' or 'probabilities'; got {self.judge!r}")
         if isinstance(self.overfit_epochs, bool) or not isinstance(self.overfit_epochs, int) or self.overfit_epochs < 1:
             raise ValueError(f"overfit_epochs must be an int ≥ 1; got {self.overfit_epochs!r}")
+        if isinstance(self.max_update_seconds, bool) or not isinstance(self.max_update_seconds, (int, float)) \
+                or not self.max_update_seconds > 0:
+            raise ValueError(f"max_update_seconds must be a number of seconds > 0; got {self.max_update_seconds!r}")
         if not isinstance(self.labels, Mapping):
             raise TypeError(f"labels must be a dict of run settings to show; got {type(self.labels).__name__}")
 

@@ -16,6 +16,7 @@ samples the bounds are computed on; minibatch losses are only drawn.
 from __future__ import annotations
 
 import math
+import sys
 import time
 import traceback as traceback_module
 import uuid
@@ -27,23 +28,26 @@ import torch
 from torch import nn
 
 from ..bounds import YesCloud
+from ..capture import CaptureError, CapturePlan, OutputSelector, Predict, capture, trace
 from ..core.bus import EventBus
 from ..core.handle import Handle
 from ..core.run import EpochRecord, Run
 from ..core.store import RunStore
 from ..core.zones import verdict
+from ..cost import CostEstimate, check, estimate_for_plan
 from ..distributed import all_reduce_sum, is_distributed, is_main_process, union_mean
 from ..outputs.plateau import plateau_note
 from ..outputs.runlog import enable_run_log
-from .cadence import Cadence, update_flops
+from .cadence import Cadence
 from .config import MonitorConfig
 from .data import certification_set, describe_certification
-from .discovery import LayerPlan, discover_layers, plan_from_taps
+from .discovery import activation_name, check_options, failing_module, tap_activation
 from .judge import Judge, step_loss_info
 from .printer import TextPrinter
 from .registry import claim, release
 from .steps import StepLog
-from .taps import TapCapture, hook_free, model_device, model_dtype
+from .taps import model_device, model_dtype
+from .uncaught import UncaughtWatch
 from .worker import BoundsWorker, EpochItem
 
 __all__ = ["Monitor"]
@@ -54,9 +58,19 @@ _FLOAT_INFO = ("accuracy", "val_loss", "val_accuracy")  # 0-d tensors until the 
 class Monitor:
     """Watch a training loop and compute the YES cloud epoch by epoch.
 
-    ``model``: an MLP-style stack (nested containers allowed) or any model with
-    ``taps=[module, …]`` naming the L-1 hidden-layer outputs. ``X`` (N × n), ``Y`` (N × m):
-    the certification set (or a Dataset/DataLoader as ``X``). ``optimizer``: counts steps and
+    ``model``: any module, unedited. The certified network is read from what ``forward``
+    executes, in order (:func:`yeswidget.capture.trace`): the ``Linear`` layers, the
+    post-activation tensors (activation modules, also one called several times, ``F.relu``,
+    ``torch.tanh``, …), BatchNorm/Dropout/Flatten in between; convolutions before the first
+    ``Linear`` belong to layer 1 (``include_conv=True`` counts them as layers). ``predict``:
+    ``predict(model, x) -> output`` when the trained map is not ``forward``; ``output``: the
+    tensor compared with Y when the result is a tuple/dict (``output=0``, ``output="logits"``
+    or a callable); ``taps``: the L-1 submodules (or dotted names) whose outputs are the hidden
+    layers, instead of discovery. :meth:`describe` says what is certified. Before training,
+    one YES-k update is estimated from shapes and refused (:class:`~yeswidget.cost.CostError`)
+    beyond ``max_update_seconds`` (60 s) or half the free memory, unless ``allow_expensive=True``.
+    ``X`` (N × …), ``Y`` (N × m, or N class labels): the certification set, as tensors, numpy
+    arrays or pandas DataFrames (or a Dataset/DataLoader as ``X``). ``optimizer``: counts steps and
     reads the learning rate through ``register_step_post_hook``. ``cloud``: a YesCloud on the
     same data whose YES-0 is reused. ``loss``: the loss the loop logs (a module such as
     ``nn.CrossEntropyLoss()`` or its name): a loss that is not the metric E is drawn on its
@@ -66,22 +80,21 @@ class Monitor:
     ``options`` (the same names: ``every``, ``max_samples``, ``dtype``, …) set how it certifies.
     """
 
-    def __init__(self, model: nn.Module, X: Any, Y: Any = None, *, taps: Sequence[nn.Module] | None = None,
-                 optimizer: torch.optim.Optimizer | None = None, cloud: YesCloud | None = None,
-                 loss: Any = None, validation: Any = None,
+    def __init__(self, model: nn.Module, X: Any, Y: Any = None, *,
+                 taps: Sequence[nn.Module | str] | None = None, predict: Predict | None = None,
+                 output: OutputSelector = None, optimizer: torch.optim.Optimizer | None = None,
+                 cloud: YesCloud | None = None, loss: Any = None, validation: Any = None,
                  config: MonitorConfig | Mapping[str, Any] | None = None, **options: Any) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         self.config = cfg = MonitorConfig.build(config, options)
         self.model = model
-        self.plan = self._plan(model, taps, cfg)
-        self.depth = self.plan.depth
         X, Y, self.certification = certification_set(X, Y, cfg.max_samples, cfg.seed)
         self.device = model_device(model)
         # the forward pass needs the model's dtype; the bounds and the judged loss use the data
         # as given (a bfloat16 copy of Y would move YES-0 by ~1e-4)
         param_dtype = model_dtype(model)
-        self.X = X.to(self.device, dtype=param_dtype)
+        self.X = X.to(self.device, dtype=param_dtype if X.is_floating_point() else X.dtype)
         self._X_data = X.to(self.device).reshape(X.shape[0], -1)
         self._Y_given = Y.to(self.device)
         self.N = int(self.X.shape[0])
@@ -89,18 +102,21 @@ class Monitor:
         # those of the union, every collective runs on the training thread in the same order on every
         # rank (so no background worker), and only global rank 0 publishes, prints and writes
         self._distributed = is_distributed()
+        self.plan, self._flops_per_sample = self._trace(model, taps, predict, output, cfg)
+        self.depth = self.plan.depth
+        self.bias = self.plan.bias if cfg.bias is None else bool(cfg.bias)
         self.step_loss, reduction = step_loss_info(loss, cfg.loss_reduction)
         self._loss_reduction = reduction
         self._closed = False
+        self._set_targets()
+        self.cost = self._check_cost(param_dtype)
         claim(model, self)  # a second monitor on this model (a cell run twice) closes the first
         self._handles: list[Any] = []
-        self._taps = TapCapture(model, self.plan)
         self._handles.append(model.register_forward_pre_hook(self._on_forward))
         self.optimizer: torch.optim.Optimizer | None = None
         try:
             if optimizer is not None:
                 self.attach_optimizer(optimizer)
-            self._flops_per_sample = self._check_model()
             self.validation = self._validation_set(validation)
             t0 = time.perf_counter()
             self.cloud = self._make_cloud(cloud)
@@ -114,8 +130,7 @@ class Monitor:
         if self._distributed:
             self.judge.target_scale = self._union_target_scale()
         self.store = RunStore(self._new_run(yes0_seconds), self.bus)
-        self.cadence = Cadence(cfg.every, cfg.budget, update_flops(
-            self.N, int(self._X_data.shape[1]), self.plan.widths, int(self._Y_data.shape[1])))
+        self.cadence = Cadence(cfg.every, cfg.budget, self.cost.update_flops)
         self.worker = BoundsWorker(self._finish_epoch, background=cfg.background and not self._distributed)
         self.steps = StepLog(self.store, self._metric_scale)
         self.epoch = 0  # completed epochs
@@ -131,6 +146,7 @@ class Monitor:
         self._Y_metric: torch.Tensor | None = None
         self.error: BaseException | None = None
         self._overfit_noted_at = 0
+        self._uncaught = UncaughtWatch(self)
         if cfg.verbose:
             self.subscribe(TextPrinter())
         self.run_log: Any = None  # the crash-safe run log (yeswidget.outputs.runlog); .path is its file
@@ -142,51 +158,59 @@ class Monitor:
             raise
 
     # ------------------------------------------------------------ building
-    @staticmethod
-    def _plan(model: nn.Module, taps: Sequence[nn.Module] | None, cfg: MonitorConfig) -> LayerPlan:
-        if taps is None:
-            plan = discover_layers(model)
-        else:
-            plan = plan_from_taps(model, taps, activation=cfg.activation, bias=cfg.bias)
-        if cfg.bias is not None:
-            plan.bias = bool(cfg.bias)
-        if cfg.activation is not None:
-            plan.activation = cfg.activation
-        return plan
-
-    def _check_model(self) -> float:
-        """Run the model once on a few samples: taps fire, shapes fit; return forward FLOPs per sample."""
+    def _trace(self, model: nn.Module, taps: Sequence[nn.Module | str] | None, predict: Predict | None,
+               output: OutputSelector, cfg: MonitorConfig) -> tuple[CapturePlan, float]:
+        """Read the certified network from one no-grad pass on a few samples; its forward FLOPs per sample."""
         from torch.utils.flop_counter import FlopCounterMode
 
+        check_options(taps, predict, output)
         sample = self.X[: min(self.N, 64)]
         counter = FlopCounterMode(display=False)
         try:
             with counter:
-                hidden, output = self._taps.run(sample)
+                plan = trace(model, sample, predict=predict, output=output, include_conv=cfg.include_conv,
+                             taps=taps, activation=cfg.activation or tap_activation(model, taps))
+        except CaptureError:
+            raise
         except Exception as exc:
+            via = "predict(model, x)" if predict is not None else f"{type(model).__name__}.forward"
+            via += failing_module(exc, model)
             raise ValueError(
-                f"the model cannot process X (shape {tuple(self.X.shape)}): {type(exc).__name__}: {exc}. "
-                "X must be the model's input, samples first"
+                f"the model cannot process X (shape {tuple(self.X.shape)}): {via} raised {type(exc).__name__}: "
+                f"{exc}. X must be the model's input, samples first (or pass predict=lambda model, x: …)"
             ) from exc
-        self._taps.check(hidden)
-        # the targets the bounds use: Y as given, or one-hot for class labels
-        self.judge = Judge(self._Y_given, int(output.shape[1]), self.config.judge)
-        self._Y_data = self.judge.targets if self._Y_given.ndim == 1 else self._Y_given
-        self.Y = self._Y_data.to(self.X.dtype)
-        if not self.plan.widths:  # taps given: read the widths from the check pass
-            self.plan.widths = [int(h.shape[1]) for h in hidden if h is not None]
-            self.plan.output_width = int(output.shape[1])
-        self._narrow_note = ""
-        narrow = [h for h in self.plan.widths if h < (self.plan.output_width or 0)]
-        if narrow:
-            self._narrow_note = (
-                f"hidden width {min(narrow)} is narrower than the output width {self.plan.output_width}: the "
-                "YES-0 network does not fit inside this architecture, so YES-0 is a reference, not a certificate")
-            warnings.warn(self._narrow_note, stacklevel=4)
         flops = float(counter.get_total_flops()) / max(int(sample.shape[0]), 1)
         if flops <= 0:  # an operator FlopCounterMode does not count: two FLOPs per parameter
-            flops = 2.0 * sum(p.numel() for p in self.model.parameters())
-        return flops
+            flops = 2.0 * sum(p.numel() for p in model.parameters())
+        return plan, flops
+
+    def _set_targets(self) -> None:
+        """The targets the bounds use (Y as given, or one-hot class labels) and the plan's notes."""
+        plan = self.plan
+        self.judge = Judge(self._Y_given, plan.output_features, self.config.judge)
+        self._Y_data = self.judge.targets if self._Y_given.ndim == 1 else self._Y_given
+        self.Y = self._Y_data.to(self.X.dtype if self.X.is_floating_point() else torch.float64)
+        self._notes = list(plan.notes)
+        narrow = [h for h in plan.hidden_widths if h < plan.output_features]
+        if narrow:
+            self._notes.append(
+                f"hidden width {min(narrow)} is narrower than the output width {plan.output_features}: the "
+                "YES-0 network does not fit inside this architecture, so YES-0 is a reference, not a certificate")
+        for note in self._notes:
+            warnings.warn(note, stacklevel=3)
+
+    def _check_cost(self, captured_dtype: torch.dtype) -> CostEstimate:
+        """Estimate YES-0 and one YES-k update from shapes; refuse (before training) what would not fit."""
+        dtype = self.config.dtype
+        bounds_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        estimate = estimate_for_plan(self.plan, self.N, bias=self.bias, device=self.device, dtype=bounds_dtype,
+                                     captured_dtype=captured_dtype if captured_dtype.is_floating_point
+                                     else torch.float32)
+        check(estimate, max_seconds=self.config.max_update_seconds, allow_expensive=self.config.allow_expensive)
+        for note in estimate.notes:
+            warnings.warn(note, stacklevel=3)
+            self._notes.append(note)
+        return estimate
 
     def _union_target_scale(self) -> float:
         """The targets' spread over the union of the ranks' shards (what a bound of "0" is measured against)."""
@@ -224,17 +248,15 @@ class Monitor:
                                  f"has depth {self.depth} and the certification set {self.N} samples")
             # a cloud built on another device (e.g. the task's CPU tensors) follows the model
             return cloud if cloud.device == self.device else cloud.to(self.device)
-        activation = self.plan.activation
-        if isinstance(activation, nn.Module):
-            activation = hook_free(activation)  # the module is also a tap: calling it would fire the hook
-        return YesCloud(self._X_data, self._Y_data, self.depth, bias=self.plan.bias, activation=activation,
+        activation = self.plan.bounds_kwargs()["activation"]
+        return YesCloud(self._X_data, self._Y_data, self.depth, bias=self.bias, activation=activation,
                         dtype=self.config.dtype)
 
     def _new_run(self, yes0_seconds: float) -> Run:
         cfg, plan = self.config, self.plan
-        activation = plan.activation if isinstance(plan.activation, str) else type(plan.activation).__name__
         settings: dict[str, Any] = {
-            "depth": self.depth, "bias": plan.bias, "widths": list(plan.widths), "activation": activation,
+            "depth": self.depth, "bias": self.bias, "widths": plan.hidden_widths,
+            "activation": activation_name(plan.activation),
             "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": self.cloud.N, "epochs": cfg.epochs,
             "optimizer": type(self.optimizer).__name__.lower() if self.optimizer is not None else None,
             "task_kind": self.judge.kind, "judged": self.judge.describe(), "step_loss": dict(self.step_loss),
@@ -248,13 +270,13 @@ class Monitor:
         return Run(run_id=cfg.run_id or uuid.uuid4().hex[:8], config=settings, depth=self.depth,
                    upper=self.cloud.upper, layer_errors=list(self.cloud.layer_errors), certification=certification,
                    timings={"yes0_seconds": yes0_seconds, "bounds_seconds": 0.0, "certify_seconds": 0.0},
-                   warnings=[self._narrow_note] if self._narrow_note else [])
+                   warnings=list(self._notes))
 
     # --------------------------------------------------------------- hooks
     def _on_forward(self, module: nn.Module, args: Any) -> None:
         # the training batch size, read from the model's own input (no sync); only forward
         # passes that build a graph count (an evaluation pass under no_grad is not a step)
-        if (not self._taps.capturing and torch.is_grad_enabled() and args and isinstance(args[0], torch.Tensor)
+        if (torch.is_grad_enabled() and args and isinstance(args[0], torch.Tensor)
                 and args[0].ndim >= 1):
             self.batch_size = int(args[0].shape[0])
             self._samples_this_epoch += self.batch_size
@@ -276,13 +298,12 @@ class Monitor:
     @property
     def hooks_registered(self) -> int:
         """Hooks this monitor holds on the model and optimizer (0 after :meth:`close`)."""
-        return len(self._handles) + len(self._taps.handles)
+        return len(self._handles)
 
     def _remove_hooks(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._taps.remove()
 
     # ---------------------------------------------------------------- steps
     def _metric_scale(self, loss: Any) -> Any:
@@ -346,13 +367,14 @@ class Monitor:
         self._samples_this_epoch = 0
         # an interrupt before the epoch is queued leaves it uncounted: only certified epochs count
         item = self._certify(epoch)
+        self._check_open()  # closed meanwhile (a subscriber's close): queue nothing, start no thread
         self.epoch = epoch
         self.store.add_timing("certify_seconds", time.perf_counter() - t0)
         self.worker.submit(item)
 
     def _certify(self, epoch: int) -> EpochItem:
         """The epoch's loss (and accuracy, validation) and, when YES-k is due, the hidden outputs."""
-        hidden, output = self._taps.run(self.X)
+        hidden, output = capture(self.model, self.X, self.plan)
         if self._Y_metric is None:
             # the metric in the bounds' precision: a float32 sum over N·m squared errors is off by
             # ~1e-6 relative, enough to flip a zone at an edge
@@ -369,9 +391,10 @@ class Monitor:
                                 "wall_time": time.perf_counter() - (self._t_start or 0.0), "accuracy": accuracy}
         if self.validation is not None:
             Xv, Tv, Lv = self.validation
-            _, val_output = self._taps.run(Xv, capture=False)
+            _, val_output = capture(self.model, Xv, self.plan)
             info["val_loss"], info["val_accuracy"] = self.judge.score(val_output, labels=Lv, targets=Tv)
-        return EpochItem(epoch, loss, hidden if due else None, info)
+        pending: list[torch.Tensor | None] | None = list(hidden) if due else None
+        return EpochItem(epoch, loss, pending, info)
 
     def _due(self, epoch: int, loss: torch.Tensor) -> bool:
         timings = self.run.timings
@@ -492,6 +515,10 @@ class Monitor:
         if self._t_start is None:
             self._t_start = time.perf_counter()
         completed = False
+        caller = sys._getframe(1)  # the frame running the loop: its code is in the traceback of a failure
+        loop_code = caller.f_code
+        del caller
+        self._uncaught.disarm()
         try:
             for epoch in range(self.epoch, n):
                 if self.stop_requested:
@@ -504,11 +531,13 @@ class Monitor:
                 self.epoch_end()
             completed = not self.stop_requested
         except GeneratorExit:
-            # the loop was left early (break, return, or an exception in the loop body, which
-            # never enters this generator); ``with monitor:`` records an exception as "failed"
+            # the loop was left early: a break or return, or an exception in the loop body, which
+            # never enters this generator. "stopped" for now; an exception that goes uncaught
+            # (the cell or the script fails with it) turns the run into "failed" (see .uncaught)
             if self.run.status == "running" and self.epoch < n:
                 self.finish("stopped")
                 self.store.note(f"the training loop was left after epoch {self.epoch} of {n}")
+                self._uncaught.arm(loop_code)
             raise
         except KeyboardInterrupt:
             self.interrupt()
@@ -557,6 +586,8 @@ class Monitor:
         frames = traceback_module.format_exception(type(exc), exc, exc.__traceback__)
         self.worker.wait()
         self.store.set_status("failed", f"{type(exc).__name__}: {exc}", "".join(frames[-6:]))
+        if self._closed:  # failed after close (an uncaught exception seen later): deliver, end the thread
+            self.bus.stop()
 
     def finish(self, status: str = "finished") -> None:
         """End the run: wait for the bounds, then set ``status`` (unless it already diverged or failed)."""
@@ -647,6 +678,30 @@ class Monitor:
     def confirm_green(self) -> bool:
         return self.config.confirm_green
 
+    def describe(self) -> str:
+        """What is certified, in forward order: the L affine layers, the activation, the hidden widths,
+        bias, the tapped tensors, the certification set, the judged quantity and the cost estimate."""
+        plan = self.plan
+        widths = ", ".join(map(str, plan.hidden_widths)) or "none (one affine layer: YES-0 only)"
+        if plan.taps is not None:
+            tapped = ", ".join(f"{name} ({type(module).__name__})" for name, module in plan.taps)
+            tapped = f"the outputs of taps {tapped}"
+        elif plan.depth > 1:
+            tapped = "the post-activation tensors of layers " + ", ".join(str(i) for i in range(1, plan.depth))
+        else:
+            tapped = "nothing (no hidden layer)"
+        override = "" if self.config.bias is None else " (bias= given)"
+        lines = [
+            plan.describe(),
+            f"Hidden widths: {widths}; activation: {activation_name(plan.activation)}; "
+            f"bias: {'yes' if self.bias else 'no'}{override}",
+            f"Tapped (captured in the monitor's own no-grad pass each epoch): {tapped}",
+            f"Certification set: {describe_certification(self.certification)}",
+            f"Judged: {self.judge.describe()}",
+            f"Cost: {self.cost.describe()}",
+        ]
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         return (f"Monitor(depth={self.depth}, N={self.N}, epoch={self.epoch}, status={self.run.status!r}, "
-                f"zone={self.zone!r})")
+                f"zone={self.zone!r}; monitor.describe() says what is certified)")
