@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("wandb")
+from google.protobuf.message import DecodeError  # noqa: E402
 from output_helpers import monitored_run  # noqa: E402
 from wandb.proto import wandb_internal_pb2  # noqa: E402
 
@@ -62,7 +63,10 @@ def finished_records(folder: Path, timeout: float = 60.0) -> list:
     while True:
         found = list(folder.glob("wandb/offline-run-*/run-*.wandb"))
         assert len(found) <= 1, found
-        written = list(records(found[0])) if found else []
+        try:
+            written = list(records(found[0])) if found else []
+        except DecodeError:  # caught mid-write: the service is still appending the last record
+            written = []
         if any(r.WhichOneof("record_type") == "exit" for r in written) or time.monotonic() > deadline:
             return written
         time.sleep(0.1)
