@@ -608,3 +608,99 @@ def test_close_leaves_no_widget_model_and_no_thread(small):
     left = {k: type(ipywidgets.Widget.widgets[k]).__name__ for k in set(ipywidgets.Widget.widgets) - before_models}
     assert left == {}, f"widget models still open after close(): {sorted(left.values())}"
     assert [t for t in threading.enumerate() if t not in before_threads and t.is_alive()] == []
+
+
+# --------------------------------------------------------------------------- run management (issue 15)
+def _past_marks(pg):
+    """The chart's faded lines: {legend label: mark}."""
+    return {m.labels[0]: m for m in pg.chart._main.past_marks.values() if m in pg.chart.figure.marks}
+
+
+def test_one_colour_per_run_in_chart_and_table_and_unique_legend_labels(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    first = pg.retry()
+    pg.wait(120)
+    second = pg.retry()  # identical settings
+    pg.wait(120)
+    rows = pg.table.rows
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0]["color"] != rows[1]["color"]
+    # the live run is drawn in its table colour, not black
+    assert list(pg.chart.loss_line.colors) == [rows[1]["color"]]
+    assert list(pg.chart.loss_dots.colors) == [rows[1]["color"]]
+    # the faded past run too
+    past = _past_marks(pg)
+    assert list(past) == [first.label] and list(past[first.label].colors) == [rows[0]["color"]]
+    # identical settings, yet different legend labels, each starting with the run's name
+    assert first.label != second.label
+    assert first.label.startswith("run 1 · lr 1e-03") and second.label.startswith("run 2 · lr 1e-03")
+    assert "run 2" in pg.chart.loss_line.labels[0]
+
+
+def test_hide_show_and_delete_runs(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    runs = []
+    for lr in (1e-3, 3e-3, 1e-2):
+        runs.append(pg.retry(lr=lr))
+        assert pg.wait(120)
+    r1, r2, r3 = runs
+    assert set(_past_marks(pg)) == {r1.label, r2.label}
+
+    pg.hide(2)  # by number, as in the table
+    assert set(_past_marks(pg)) == {r1.label}
+    row = {r["id"]: r for r in pg.table.rows}[2]
+    assert row["label"].endswith("(hidden)")
+    pg.show("run 2")
+    assert set(_past_marks(pg)) == {r1.label, r2.label}
+    assert not {r["id"]: r for r in pg.table.rows}[2]["label"].endswith("(hidden)")
+
+    pg.hide(r3)  # the live run: its line goes, the table keeps it
+    assert not pg.chart.loss_line.visible and not pg.chart.loss_dots.visible
+    pg.show(r3)
+    assert pg.chart.loss_line.visible
+
+    # the table's buttons act on the chosen row
+    pg.table.selected = 1
+    assert pg.hide_button.description == "Hide run 1" and pg.delete_button.description == "Delete run 1"
+    pg.hide_button.click()
+    assert set(_past_marks(pg)) == {r2.label} and pg.hide_button.description == "Show run 1"
+    pg.hide_button.click()
+    assert set(_past_marks(pg)) == {r1.label, r2.label}
+    pg.table.selected = 2
+    pg.delete_button.click()
+    assert [r["id"] for r in pg.table.rows] == [1, 3] and r2 not in pg.runs
+    assert set(_past_marks(pg)) == {r1.label}
+    assert pg.table.selected == -1 and pg.delete_button.disabled
+
+    pg.delete(3)  # the live run: chart has no current run left
+    assert [r["id"] for r in pg.table.rows] == [1] and pg.chart.run is None
+    nxt = pg.retry()
+    assert pg.wait(120)
+    assert nxt.run_id == "run 4" and [r["id"] for r in pg.table.rows] == [1, 4]
+    assert set(_past_marks(pg)) == {r1.label}  # deleted runs do not come back
+    with pytest.raises(KeyError, match="no run 2"):
+        pg.delete(2)
+
+
+def test_retry_is_ignored_while_a_run_is_starting(small, make_pg, monkeypatch):
+    started = threading.Event()
+    release = threading.Event()
+
+    def pre(trainer, step):
+        if step == 0:  # the first step: the run has no epoch yet
+            started.set()
+            release.wait(30)
+
+    hook_trainers(monkeypatch, on_pre=pre)
+    pg = make_pg(small, epochs=2, every=1)
+    pg.retry_button.click()
+    assert started.wait(60)
+    assert pg.starting
+    pg._ui.flush()
+    assert pg.retry_button.disabled
+    pg.retry_button.click()  # the second click of a double click
+    release.set()
+    assert pg.wait(120)
+    assert len(pg.runs) == 1 and pg.runs[0].status == "finished"
+    assert [r["status"] for r in pg.table.rows] == ["finished"]
+    assert not pg.retry_button.disabled

@@ -61,6 +61,9 @@ class Playground(widgets.VBox):
         self.every = every
         self.max_samples = max_samples
         self.runs: list[Run] = []
+        self.hidden: set[str] = set()  # run ids whose lines are hidden on the chart
+        self._count = 0  # runs made so far: names "run 1", "run 2", … are never reused after a delete
+        self._colors: dict[str, str] = {}  # run id → its colour in chart and table
         self.trainers: dict[str, Trainer] = {}
         self._trainer: Trainer | None = None
         self._syncing = False
@@ -101,10 +104,16 @@ class Playground(widgets.VBox):
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.reset_button = widgets.Button(description="Reset", icon="undo",
                                            tooltip="put the controls back to their starting values (runs are kept)")
-        self.retry_button.on_click(lambda _: self.retry())
+        self.retry_button.on_click(lambda _: self._retry_clicked())
         self.pause_button.on_click(lambda _: self.resume() if self.paused else self.pause())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
+        self.hide_button = widgets.Button(description="Hide run", icon="eye-slash", disabled=True,
+                                          tooltip="hide or show the chosen run's line on the chart")
+        self.delete_button = widgets.Button(description="Delete run", icon="trash", disabled=True,
+                                            tooltip="remove the chosen run from the table and the chart")
+        self.hide_button.on_click(lambda _: self._toggle_chosen())
+        self.delete_button.on_click(lambda _: self._delete_chosen())
         self.lr_slider.observe(self._on_lr, names="value")
         self.batch_slider.observe(self._on_batch, names="value")
 
@@ -122,9 +131,11 @@ class Playground(widgets.VBox):
             widgets.HBox([self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box]),
             widgets.HBox([self.retry_button, self.pause_button, self.stop_button, self.reset_button]),
         ]
+        self._run_actions = widgets.HBox([self.hide_button, self.delete_button])
         controls = widgets.VBox(rows)
-        self._boxes = [*rows, controls]  # closed with the Playground (they are widget models too)
-        super().__init__([self.info, controls, self.message, self.chart, self.timeline, self.table], **kwargs)
+        self._boxes = [*rows, controls, self._run_actions]  # closed with the Playground (widget models too)
+        super().__init__([self.info, controls, self.message, self.chart, self.timeline, self.table,
+                          self._run_actions], **kwargs)
         self.add_class("yeswidget-playground")
         # every later widget write happens on the UI pump thread: handlers only mark this dirty
         self._ui = default_pump().register(self._apply, name="playground")
@@ -188,17 +199,17 @@ class Playground(widgets.VBox):
         chosen = self.settings()
         self.stop()
         self.wait()
-        index = len(self.runs)
-        run_id = f"run {index + 1}"
-        color = RUN_COLORS[index % len(RUN_COLORS)]
+        self._count += 1
+        run_id = f"run {self._count}"
+        color = self._colors[run_id] = RUN_COLORS[(self._count - 1) % len(RUN_COLORS)]
         trainer = Trainer(self.task, chosen, cloud=self.cloud, subscribers=(self._on_event,), run_id=run_id,
                           max_samples=self.max_samples, on_monitor=self._watch)
-        trainer.run.config["color"] = color
+        trainer.run.config.update(name=run_id, color=color)
         self._trainer = trainer
         self._message_html = ""
         trainer.start()
         run = trainer.run
-        run.config["color"] = color
+        run.config.update(name=run_id, color=color)
         self.runs.append(run)
         self.trainers[run.run_id or run_id] = trainer
         if run.status == "failed" and not run.epochs:
@@ -249,12 +260,87 @@ class Playground(widgets.VBox):
         return self._trainer
 
     def _watch(self, monitor) -> None:
-        """Called in the training thread once the new run's Monitor exists: the run shown so far
-        becomes a faded line in its table colour, the new run is drawn live."""
+        """Called in the training thread once the new run's Monitor exists (before its first step):
+        the run gets its name and colour, the run shown so far becomes a faded line in its table
+        colour (unless hidden or deleted), the new run is drawn live."""
+        run_id = monitor.run.run_id
+        monitor.run.config.update(name=run_id, color=self._colors.get(run_id, RUN_COLORS[0]))
         previous = self.chart.run
-        if previous is not None and previous.epochs and all(p is not previous for p in self.chart.past_runs):
+        if (previous is not None and previous.epochs and any(r is previous for r in self.runs)
+                and previous.run_id not in self.hidden and all(p is not previous for p in self.chart.past_runs)):
             self.chart.add_run(previous, color=previous.config.get("color"))
         self.chart.watch(monitor, keep_previous=False)
+
+    # ---------------------------------------------------------------- run management
+    def find_run(self, which: Run | str | int) -> Run:
+        """The run given as a :class:`Run`, its id (``"run 3"``) or its number (``3``, as in the table)."""
+        for run in self.runs:
+            if run is which or run.run_id == which or (isinstance(which, int) and _number(run) == which):
+                return run
+        known = ", ".join(r.run_id for r in self.runs) or "none yet"
+        raise KeyError(f"no run {which!r} in this Playground (runs: {known})")
+
+    def hide(self, which: Run | str | int) -> None:
+        """Hide a run's line on the chart (it stays in the table, marked hidden)."""
+        self.hidden.add(self.find_run(which).run_id)
+        self._sync_chart()
+
+    def show(self, which: Run | str | int) -> None:
+        """Show a hidden run's line again."""
+        self.hidden.discard(self.find_run(which).run_id)
+        self._sync_chart()
+
+    def delete(self, which: Run | str | int) -> None:
+        """Remove a run from the table and the chart (a running one is stopped first)."""
+        run = self.find_run(which)
+        trainer = self.trainers.pop(run.run_id, None)
+        if trainer is not None and trainer.alive:
+            trainer.stop()
+            trainer.wait(30)
+        if trainer is not None and trainer.monitor is not None:
+            trainer.monitor.close()
+        if trainer is self._trainer:
+            self._trainer = None
+        self.runs = [r for r in self.runs if r is not run]
+        self.hidden.discard(run.run_id)
+        if self.chart.run is run:
+            self.chart.watch(None, keep_previous=False)
+        self._sync_chart()
+
+    def _sync_chart(self) -> None:
+        """Past runs on the chart: every kept, shown run but the one drawn live, in order."""
+        current = self.chart.run
+        wanted = [r for r in self.runs if r is not current and r.epochs and r.run_id not in self.hidden]
+        if [id(r) for r in self.chart.past_runs] != [id(r) for r in wanted]:
+            self.chart.clear_runs()
+            for run in wanted:
+                self.chart.add_run(run, color=run.config.get("color"))
+        self._ui.flush()
+
+    def _chosen(self) -> Run | None:
+        chosen = self.table.selected
+        return next((r for r in self.runs if _number(r) == chosen), None)
+
+    def _toggle_chosen(self) -> None:
+        run = self._chosen()
+        if run is not None:
+            (self.show if run.run_id in self.hidden else self.hide)(run)
+
+    def _delete_chosen(self) -> None:
+        run = self._chosen()
+        if run is not None:
+            self.delete(run)
+
+    @property
+    def starting(self) -> bool:
+        """True while the latest run is alive but has not finished its first epoch."""
+        trainer = self._trainer
+        return trainer is not None and trainer.alive and trainer.run.status == "running" and not trainer.run.epochs
+
+    def _retry_clicked(self) -> None:
+        # a double click sends two clicks: the second would stop the run the first just started
+        if not self.starting:
+            self.retry()
 
     # ---------------------------------------------------------------- live controls
     def _on_lr(self, change) -> None:
@@ -266,7 +352,8 @@ class Playground(widgets.VBox):
             self._trainer.set_batch_size(int(change["new"]))  # type: ignore[union-attr]
 
     def _on_select(self, row: dict) -> None:
-        run = next((r for r in self.runs if _row_id(r, self.runs) == row.get("id")), None)
+        run = next((r for r in self.runs if _number(r) == row.get("id")), None)
+        self._ui.mark()  # the hide/delete buttons name the chosen run
         if run is None:
             return
         self.set_controls(**{k: run.config[k] for k in _SETTING_KEYS if k in run.config})
@@ -296,7 +383,8 @@ class Playground(widgets.VBox):
             return
         self._apply_controls()
         self._apply_buttons()
-        self.table.rows = [_row(run, i) for i, run in enumerate(self.runs)]
+        self.table.set_runs([_row(run, run.run_id in self.hidden) for run in self.runs])
+        self._apply_current_line()
         current = self.runs[-1] if self.runs else None
         if current is not None:
             shown = (current.run_id, len(current.epochs))
@@ -323,6 +411,28 @@ class Playground(widgets.VBox):
         ):
             if getattr(widget, name) != value:
                 setattr(widget, name, value)
+        chosen = self._chosen()
+        hide_text = f"{'Show' if chosen.run_id in self.hidden else 'Hide'} {chosen.run_id}" if chosen else "Hide run"
+        for widget, name, value in (
+            (self.retry_button, "disabled", self.starting),
+            (self.hide_button, "description", hide_text), (self.hide_button, "disabled", chosen is None),
+            (self.delete_button, "description", f"Delete {chosen.run_id}" if chosen else "Delete run"),
+            (self.delete_button, "disabled", chosen is None),
+        ):
+            if getattr(widget, name) != value:
+                setattr(widget, name, value)
+
+    def _apply_current_line(self) -> None:
+        """The live run's line in its own colour (as in the table), hidden when it is hidden."""
+        run = self.chart.run
+        if run is None or not any(r is run for r in self.runs):
+            return
+        color, shown = run.config.get("color", RUN_COLORS[0]), run.run_id not in self.hidden
+        for mark in (self.chart.loss_line, self.chart.loss_dots):
+            if list(mark.colors) != [color]:
+                mark.colors = [color]
+            if mark.visible != shown:
+                mark.visible = shown
 
     # ---------------------------------------------------------------- lifetime
     def close(self) -> None:
@@ -363,17 +473,20 @@ def _nearest(options: list[int], value: int) -> int:
     return min(options, key=lambda o: (abs(o - value), o))
 
 
-def _row_id(run: Run, runs: list[Run]) -> int:
-    """The table's ``#``: run numbers count from 1, as their names do (``run 1``)."""
-    return runs.index(run) + 1
+def _number(run: Run) -> int:
+    """The table's ``#``: the run's number, as in its name (``run 3`` → 3; kept after a delete)."""
+    try:
+        return int(str(run.run_id).rsplit(" ", 1)[-1])
+    except ValueError:
+        return -1
 
 
-def _row(run: Run, index: int) -> dict:
+def _row(run: Run, hidden: bool = False) -> dict:
     final = run.final
     ended = run.status != "running"
     green = run.epochs_to_green
     return {
-        "id": index + 1, "label": _row_label(run), "lr": float(run.config.get("lr", float("nan"))),
+        "id": _number(run), "label": _row_label(run) + (" (hidden)" if hidden else ""), "lr": float(run.config.get("lr", float("nan"))),
         "batch_size": int(run.config.get("batch_size", 0)), "optimizer": str(run.config.get("optimizer", "")),
         "schedule": str(run.config.get("schedule", "")), "seed": int(run.config.get("seed", 0)),
         "final_loss_db": to_db(final.loss) if final else None, "final_zone": final.zone if final else None,
