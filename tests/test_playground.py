@@ -704,3 +704,39 @@ def test_retry_is_ignored_while_a_run_is_starting(small, make_pg, monkeypatch):
     assert len(pg.runs) == 1 and pg.runs[0].status == "finished"
     assert [r["status"] for r in pg.table.rows] == ["finished"]
     assert not pg.retry_button.disabled
+
+
+def _records(run, n, timeout=60):
+    """Wait until the run holds ``n`` epoch records (the bounds worker writes them)."""
+    deadline = time.monotonic() + timeout
+    while len(run.epochs) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return run.epochs
+
+
+def test_step_one_epoch_pauses_at_each_epoch_and_says_when_the_lower_edge_is_stale(small, make_pg):
+    pg = make_pg(small, epochs=6, every=4, batch_size=50)  # 4 steps an epoch; bounds every 4th epoch
+    assert pg.step_button.description == "Step 1 epoch"
+    pg.step_button.click()  # no live run: a new run that pauses after its first epoch
+    run = pg.runs[-1]
+    stale_seen = False
+    for k in range(1, 6):
+        assert pg.current.wait_parked(60)
+        assert pg.paused and pg.current.monitor.step == 4 * k  # exactly k whole epochs trained
+        records = _records(run, k)
+        assert len(records) == k
+        pg._ui.flush()
+        assert pg.pause_button.description == "Resume"
+        note = pg.edge_note.value
+        if records[-1].bounds_updated:
+            assert note == ""
+        else:
+            stale_seen = True
+            computed = max(r.epoch for r in records if r.bounds_updated)
+            assert f"lower edge computed at epoch {computed}, loss at epoch {k}" in note and "stale" in note
+        if k < 5:
+            pg.step_button.click()
+    assert stale_seen
+    assert len(pg.runs) == 1  # stepping never starts a second run while one is live
+    pg.resume()
+    assert pg.wait(120) and run.status == "finished" and len(run.epochs) == 6

@@ -104,7 +104,10 @@ class Playground(widgets.VBox):
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.reset_button = widgets.Button(description="Reset", icon="undo",
                                            tooltip="put the controls back to their starting values (runs are kept)")
+        self.step_button = widgets.Button(description="Step 1 epoch", icon="step-forward",
+                                          tooltip="train one more epoch, then pause (a new run if none is live)")
         self.retry_button.on_click(lambda _: self._retry_clicked())
+        self.step_button.on_click(lambda _: self.step_epoch())
         self.pause_button.on_click(lambda _: self.resume() if self.paused else self.pause())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
@@ -123,18 +126,20 @@ class Playground(widgets.VBox):
         self.table = RunsTable()
         self._select_handle = self.table.on_select(self._on_select)
         self.message = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.edge_note = widgets.HTML(layout=widgets.Layout(width="100%"))  # is the lower edge stale?
         self.info = widgets.HTML(
             f"<b>{task.name}</b>: {task.description}<br><small>{self._certification_text()}</small>"
         )
         rows = [
             widgets.HBox([self.lr_slider, self.batch_slider]),
             widgets.HBox([self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box]),
-            widgets.HBox([self.retry_button, self.pause_button, self.stop_button, self.reset_button]),
+            widgets.HBox([self.retry_button, self.step_button, self.pause_button, self.stop_button,
+                          self.reset_button]),
         ]
         self._run_actions = widgets.HBox([self.hide_button, self.delete_button])
         controls = widgets.VBox(rows)
         self._boxes = [*rows, controls, self._run_actions]  # closed with the Playground (widget models too)
-        super().__init__([self.info, controls, self.message, self.chart, self.timeline, self.table,
+        super().__init__([self.info, controls, self.message, self.edge_note, self.chart, self.timeline, self.table,
                           self._run_actions], **kwargs)
         self.add_class("yeswidget-playground")
         # every later widget write happens on the UI pump thread: handlers only mark this dirty
@@ -196,6 +201,22 @@ class Playground(widgets.VBox):
         """
         if settings:
             self.set_controls(**settings)
+        return self._start()
+
+    def step_epoch(self) -> Run:
+        """Train one more epoch of the live run, then pause (the teaching pace).
+
+        Without a live run: a new run from the controls that pauses after its first epoch.
+        Returns at once; the run pauses on its own (``current.wait_parked()`` blocks until then).
+        """
+        trainer = self._trainer
+        if trainer is not None and trainer.alive and trainer.run.status == "running":
+            trainer.step_epochs(1)
+            self._ui.flush()
+            return trainer.run
+        return self._start(pause_after=1)
+
+    def _start(self, pause_after: int | None = None) -> Run:
         chosen = self.settings()
         self.stop()
         self.wait()
@@ -207,6 +228,8 @@ class Playground(widgets.VBox):
         trainer.run.config.update(name=run_id, color=color)
         self._trainer = trainer
         self._message_html = ""
+        if pause_after is not None:
+            trainer.step_epochs(pause_after)
         trainer.start()
         run = trainer.run
         run.config.update(name=run_id, color=color)
@@ -391,6 +414,9 @@ class Playground(widgets.VBox):
             if shown != self._shown_epochs:  # the timeline is resent only when an epoch was added
                 self._shown_epochs = shown
                 self.timeline.set_run(current)
+        note = _edge_note(current) if current is not None else ""
+        if self.edge_note.value != note:
+            self.edge_note.value = note
         message = self._message_html
         if message is None and current is not None and current.warnings and current.status != "failed":
             # e.g. "hidden width 3 is narrower than the output width 8: YES-0 is a reference …"
@@ -500,6 +526,17 @@ def _row_label(run: Run) -> str:
     """The run's name and its live changes, e.g. ``run 2 · lr 1.0e-03 → 6.6e-03 @ 1.50``."""
     changes = [change_text(m) for m in run.marks if m.get("kind") in ("lr", "batch_size")]
     return " · ".join([run.run_id, *changes])
+
+
+def _edge_note(run: Run) -> str:
+    """Says when the lower edge on screen was computed at an earlier epoch than the loss (``every`` > 1)."""
+    if not run.epochs or run.epochs[-1].bounds_updated:
+        return ""
+    latest = run.epochs[-1].epoch
+    computed = next((r.epoch for r in reversed(run.epochs) if r.bounds_updated), None)
+    since = f"computed at epoch {computed}" if computed is not None else "not computed yet"
+    return (f"<small>lower edge {since}, loss at epoch {latest}: the edge is stale until it is "
+            f"recomputed (every few epochs, see <code>every</code>)</small>")
 
 
 def _failure_html(message: str, traceback: str) -> str:

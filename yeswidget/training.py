@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import traceback as traceback_module
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -127,6 +128,9 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()  # set = not paused
         self._ready = threading.Event()
+        self._pause_at: int | None = None  # pause at the start of this 0-based epoch (step_epochs)
+        self._epochs_done = 0
+        self._parked = threading.Event()  # set while paused at an epoch boundary
         self.thread: threading.Thread | None = None
         self.monitor: Monitor | None = None
         self.model: nn.Module | None = None
@@ -157,6 +161,24 @@ class Trainer:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def step_epochs(self, n: int = 1) -> None:
+        """Train ``n`` more epochs (finishing the current one first), then pause at that epoch boundary."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int ≥ 1; got {n!r}")
+        self._pause_at = self._epochs_done + n
+        self._parked.clear()
+        self.resume()
+
+    def wait_parked(self, timeout: float | None = None) -> bool:
+        """Block until the run paused at the boundary :meth:`step_epochs` asked for, or ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._parked.wait(0.05):
+            if not self.alive and self.thread is not None:
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+        return True
 
     def stop(self) -> None:
         """Stop within one step (also wakes a paused run)."""
@@ -232,6 +254,16 @@ class Trainer:
         finally:
             monitor.close()
 
+    def _park(self, epoch: int) -> None:
+        """At the start of 0-based ``epoch``: pause here if :meth:`step_epochs` asked to."""
+        self._epochs_done = epoch
+        if self._pause_at is not None and epoch >= self._pause_at:
+            self._pause_at = None
+            self._running.clear()
+            self._parked.set()
+            self._running.wait()
+            self._parked.clear()
+
     def _train(self, monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         s = self.settings
         X, Y = self.task.X_train, self.task.Y_train
@@ -245,6 +277,7 @@ class Trainer:
         applied_base = self.base_lr
         model.train()
         for epoch in monitor.epochs(s.epochs):
+            self._park(epoch)
             if self._stop.is_set():
                 monitor.stop()
                 break
