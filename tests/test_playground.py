@@ -740,3 +740,40 @@ def test_step_one_epoch_pauses_at_each_epoch_and_says_when_the_lower_edge_is_sta
     assert len(pg.runs) == 1  # stepping never starts a second run while one is live
     pg.resume()
     assert pg.wait(120) and run.status == "finished" and len(run.epochs) == 6
+
+
+def test_predictions_panel_shows_the_models_outputs_for_a_few_samples_each_epoch(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    panel = pg.predictions
+    assert panel.box in pg._chart_row.children and pg.chart in pg._chart_row.children  # beside the chart
+    assert panel.X.shape == (3, 20) and torch.equal(panel.Y, small.Y_test[:3])  # held-out samples
+    np.testing.assert_allclose(np.asarray(panel.true_lines.y) - panel.offsets, small.Y_test[:3].numpy(), atol=1e-5)
+    assert len(panel.predicted_lines.y[0]) == 0  # nothing predicted before a run
+    run = pg.retry()
+    assert pg.wait(120)
+    pg._ui.flush()
+    assert panel.epoch == 2 and "epoch 2" in panel.figure.title
+    with torch.no_grad():
+        expected = pg.current.model(small.X_test[:3]).numpy()
+    np.testing.assert_allclose(np.asarray(panel.predicted_lines.y) - panel.offsets, expected, rtol=1e-4, atol=1e-4)
+    assert list(panel.predicted_lines.colors) == [run.config["color"]]
+    # a new run: its predictions, in its colour, from its first epoch on
+    second = pg.step_epoch()
+    assert pg.current.wait_parked(60)
+    pg._ui.flush()
+    assert panel.epoch == 1 and list(panel.predicted_lines.colors) == [second.config["color"]]
+
+
+def test_predictions_panel_names_the_predicted_class_for_a_classifier(make_pg):
+    pytest.importorskip("sklearn")
+    task = tasks.digits()
+    pg = make_pg(task, epochs=1, every=1, lr=1e-2, optimizer="adam")
+    pg.retry()
+    assert pg.wait(120)
+    pg._ui.flush()
+    with torch.no_grad():
+        guessed = task.extras["decode"](pg.current.model(task.X_test[:3])).tolist()
+    true = task.extras["labels_test"][:3].tolist()
+    caption = pg.predictions.caption.value
+    assert "class true → predicted: " + ", ".join(
+        f"{t} → {g} {'✓' if t == g else '✗'}" for t, g in zip(true, guessed)) in caption

@@ -22,6 +22,7 @@ from .monitor import certification_set as _certification_set
 from .monitor import describe_certification, discover_layers
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets.chart import CloudChart
+from .widgets.playground_predictions import PredictionsPanel
 from .widgets.pump import default_pump
 from .widgets.sync import close_all
 from .widgets.tables import RunsTable, ZoneTimeline
@@ -121,7 +122,9 @@ class Playground(widgets.VBox):
         self.batch_slider.observe(self._on_batch, names="value")
 
         # ---- displays ------------------------------------------------------------
-        self.chart = CloudChart(title=f"{task.name}")
+        self.chart = CloudChart(title=f"{task.name}", layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.predictions = PredictionsPanel(task)
+        self._chart_row = widgets.HBox([self.chart, self.predictions.box], layout=widgets.Layout(width="100%"))
         self.timeline = ZoneTimeline()
         self.table = RunsTable()
         self._select_handle = self.table.on_select(self._on_select)
@@ -138,8 +141,8 @@ class Playground(widgets.VBox):
         ]
         self._run_actions = widgets.HBox([self.hide_button, self.delete_button])
         controls = widgets.VBox(rows)
-        self._boxes = [*rows, controls, self._run_actions]  # closed with the Playground (widget models too)
-        super().__init__([self.info, controls, self.message, self.edge_note, self.chart, self.timeline, self.table,
+        self._boxes = [*rows, controls, self._run_actions, self._chart_row]  # closed with the Playground (widget models too)
+        super().__init__([self.info, controls, self.message, self.edge_note, self._chart_row, self.timeline, self.table,
                           self._run_actions], **kwargs)
         self.add_class("yeswidget-playground")
         # every later widget write happens on the UI pump thread: handlers only mark this dirty
@@ -224,7 +227,7 @@ class Playground(widgets.VBox):
         run_id = f"run {self._count}"
         color = self._colors[run_id] = RUN_COLORS[(self._count - 1) % len(RUN_COLORS)]
         trainer = Trainer(self.task, chosen, cloud=self.cloud, subscribers=(self._on_event,), run_id=run_id,
-                          max_samples=self.max_samples, on_monitor=self._watch)
+                          max_samples=self.max_samples, on_monitor=self._watch, on_epoch=self._predict)
         trainer.run.config.update(name=run_id, color=color)
         self._trainer = trainer
         self._message_html = ""
@@ -293,6 +296,15 @@ class Playground(widgets.VBox):
                 and previous.run_id not in self.hidden and all(p is not previous for p in self.chart.past_runs)):
             self.chart.add_run(previous, color=previous.config.get("color"))
         self.chart.watch(monitor, keep_previous=False)
+
+    def _predict(self, trainer: Trainer, epoch: int) -> None:
+        """Training thread, after each whole epoch: the predictions panel's few samples."""
+        try:
+            self.predictions.take(trainer.model, epoch, trainer.run.config.get("color", RUN_COLORS[0]))
+        except Exception as exc:  # a display must never stop the training
+            self._message_html = (f"<div style='color:#a00'>predictions panel: "
+                                  f"{html.escape(f'{type(exc).__name__}: {exc}')}</div>")
+        self._ui.mark()
 
     # ---------------------------------------------------------------- run management
     def find_run(self, which: Run | str | int) -> Run:
@@ -408,6 +420,7 @@ class Playground(widgets.VBox):
         self._apply_buttons()
         self.table.set_runs([_row(run, run.run_id in self.hidden) for run in self.runs])
         self._apply_current_line()
+        self.predictions.apply()
         current = self.runs[-1] if self.runs else None
         if current is not None:
             shown = (current.run_id, len(current.epochs))
@@ -480,6 +493,7 @@ class Playground(widgets.VBox):
         self._ui.close()
         self._select_handle.remove()
         self.chart.close()
+        self.predictions.close()
         # every model this Playground made: controls, boxes, table, timeline, and their layouts and styles
         close_all(self, *self._boxes)
 

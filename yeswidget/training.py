@@ -108,12 +108,15 @@ class Trainer:
     :meth:`set_lr` (next step), :meth:`set_batch_size` (next epoch, marked on the
     run), :meth:`pause` / :meth:`resume`, :meth:`stop` (within one step).
     ``cloud``: a YesCloud on the task's training data whose YES-0 is reused.
+    ``on_epoch(trainer, epochs_done)``: called in the training thread after each whole epoch
+    (e.g. a few predictions for a display; the weights do not move while it runs).
     """
 
     def __init__(self, task, settings: Settings, *, cloud: YesCloud | None = None,
                  subscribers: tuple[Callable[[Any], None], ...] = (), run_id: str | None = None,
                  max_samples: int | None = None, on_monitor: Callable[[Monitor], None] | None = None,
-                 stop_on_divergence: bool = True) -> None:
+                 stop_on_divergence: bool = True,
+                 on_epoch: Callable[["Trainer", int], None] | None = None) -> None:
         self.task = task
         self.settings = settings
         self.base_lr = float(settings.lr)
@@ -124,6 +127,7 @@ class Trainer:
         self._max_samples = max_samples
         self._on_monitor = on_monitor
         self.stop_on_divergence = stop_on_divergence
+        self._on_epoch = on_epoch  # called in the training thread after each whole epoch (1-based count)
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()  # set = not paused
@@ -309,6 +313,8 @@ class Trainer:
                 # logged per sample (metric E on the minibatch) so it is comparable with the cloud
                 # (batch_size: the epoch's setting, not the size of a short last minibatch)
                 monitor.log(loss.detach() / index.shape[0], batch_size=batch_size)
+            if not cut_short and self._on_epoch is not None:
+                self._on_epoch(self, epoch + 1)
             if self._stop.is_set():
                 # a partial epoch is not certified as if it were whole
                 monitor.stop(discard_epoch=cut_short)
