@@ -70,8 +70,13 @@ class PredictionsPanel:
         parameter = next(model.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
         dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else self.X.dtype
-        with torch.no_grad():
-            out = model(self.X.to(device=device, dtype=dtype)).detach().to("cpu", torch.float64).numpy()
+        training = model.training
+        model.eval()  # a prediction, not a training step (dropout off, batch-norm statistics kept)
+        try:
+            with torch.no_grad():
+                out = model(self.X.to(device=device, dtype=dtype)).detach().to("cpu", torch.float64).numpy()
+        finally:
+            model.train(training)
         with self._lock:
             self._pending = (out.reshape(self.Y.shape), int(epoch), color)
 
