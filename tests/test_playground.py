@@ -779,3 +779,61 @@ def test_predictions_panel_names_the_predicted_class_for_a_classifier(make_pg):
     caption = pg.predictions.caption.value
     assert "class true → predicted: " + ", ".join(
         f"{t} → {g} {'✓' if t == g else '✗'}" for t, g in zip(true, guessed)) in caption
+
+
+# --------------------------------------------------------------------------- task and architecture
+def test_depth_and_width_start_a_new_family_with_its_own_cloud(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    assert (pg.depth_box.value, pg.width_box.value) == (5, 100) and pg.task_box.value == "phase-retrieval"
+    a1 = pg.retry()
+    assert pg.wait(120)
+    pg.set_controls(depth=3, width=128)
+    b1 = pg.retry()
+    assert pg.wait(120)
+    b2 = pg.retry()  # same family: same start, same cloud
+    assert pg.wait(120)
+    assert [r.config["family"] for r in (a1, b1, b2)] == ["A", "B", "B"]
+    assert (a1.config["depth"], b1.config["depth"], b1.config["width"]) == (5, 3, 128)
+    # each family its own cloud: YES-0 (here the same: it is a property of the data) and the
+    # lower edge of a 3-layer network, not a 5-layer one
+    assert len(pg.families) == 2 and pg.cloud is pg.families[1].cloud
+    assert (pg.families[0].cloud.depth, pg.families[1].cloud.depth) == (5, 3)
+    assert len(b1.epochs[-1].yes_k) == 2 and len(a1.epochs[-1].yes_k) == 4  # YES-1 … YES-(L-1)
+    assert b1.upper == b2.upper and b1.final.lower == b2.final.lower
+    ta, tb1, tb2 = (pg.trainers[r.run_id] for r in (a1, b1, b2))
+    assert len([m for m in tb1.model.modules() if isinstance(m, nn.Linear)]) == 3
+    assert tb1.model[0].out_features == 128
+    for key, value in tb1.initial_state.items():  # retry from the same init holds within a family
+        assert torch.equal(value, tb2.initial_state[key])
+    assert losses(b1) == losses(b2)
+    # labelled as such: table row, legend, info line
+    rows = {r["id"]: r for r in pg.table.rows}
+    assert rows[1]["label"] == "run 1" and rows[2]["label"].startswith("run 2 · B (3×128)")
+    assert b1.label.startswith("run 2 · B · ") and "Family B: 3 layers × 128" in pg.info.value
+    with pytest.raises(ValueError, match="depth must be an int ≥ 2"):
+        pg.retry(depth=1)
+    pg.set_controls(depth=5, width=100)  # back to the task's own architecture: family A again
+    a2 = pg.retry()
+    assert pg.wait(120)
+    assert a2.config["family"] == "A" and len(pg.families) == 2 and losses(a2) == losses(a1)
+
+
+def test_the_task_dropdown_switches_task_recipe_and_cloud(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    first = pg.retry()
+    assert pg.wait(120)
+    assert set(tasks.TASKS) <= set(pg.task_box.options)
+    pg.task_box.value = "signal-denoising"  # as a click in the browser does
+    pg._ui.flush()
+    task = pg.task
+    assert task.name == "signal-denoising" and task.n_inputs == 20
+    assert pg.optimizer_box.value == "sgd" and pg.lr_slider.value == pytest.approx(1e-4)  # its recipe
+    assert max(pg.batch_slider.options) == task.n_train
+    assert "signal-denoising" in pg.info.value
+    pg.epochs_box.value = 2
+    second = pg.retry()
+    assert pg.wait(120)
+    assert second.config["task"] == "signal-denoising" and second.status == "finished"
+    assert second.upper != first.upper and second.config["family"] == "B"  # other data: another YES-0
+    assert first.run_id in pg.hidden  # another task's run is not overlaid on this cloud
+    assert pg.chart.past_runs == []

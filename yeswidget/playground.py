@@ -16,12 +16,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .bounds import YesCloud
 from .core.run import EpochEvent, Run, StatusEvent, change_text, to_db
-from .monitor import certification_set as _certification_set
-from .monitor import describe_certification, discover_layers
+from .tasks import TASKS, get_task
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets.chart import CloudChart
+from .widgets.playground_families import Family, architecture, check_architecture, make_family
 from .widgets.playground_predictions import PredictionsPanel
 from .widgets.pump import default_pump
 from .widgets.sync import close_all
@@ -33,6 +32,7 @@ __all__ = ["Playground", "RUN_COLORS"]
 RUN_COLORS = ("#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#ff7f0e")
 
 _SETTING_KEYS = ("lr", "batch_size", "epochs", "optimizer", "schedule", "seed")
+_ARCH_KEYS = ("depth", "width")
 
 
 class Playground(widgets.VBox):
@@ -48,13 +48,8 @@ class Playground(widgets.VBox):
                  optimizer: str | None = None, schedule: str | None = None, seed: int = 0, every: Any = "auto",
                  max_samples: int | None = None, **kwargs) -> None:
         # the task's own recipe (the paper's optimizer, lr, batch size, epochs, schedule) unless overridden
-        recipe = dict(task.defaults)
         given = {"lr": lr, "batch_size": batch_size, "epochs": epochs, "optimizer": optimizer, "schedule": schedule}
-        recipe.update({k: v for k, v in given.items() if v is not None})
-        defaults = Settings(lr=float(recipe.get("lr", 1e-3)), batch_size=int(recipe.get("batch_size", 50)),
-                            epochs=int(recipe.get("epochs", 200)), optimizer=recipe.get("optimizer", "adam"),
-                            schedule=recipe.get("schedule", "step"), seed=seed, every=every,
-                            step_size=int(recipe.get("step_size", 50)), gamma=float(recipe.get("gamma", 0.9)))
+        defaults = _recipe(task, given, seed, every)
         lr, batch_size, epochs = defaults.lr, defaults.batch_size, defaults.epochs
         optimizer, schedule = defaults.optimizer, defaults.schedule
         self.task = task
@@ -73,12 +68,14 @@ class Playground(widgets.VBox):
         self._pending_controls: dict[str, Any] = {}  # control values to put into the widgets (by the pump)
         self._shown_epochs: tuple[str, int] | None = None  # what the timeline shows: (run id, epochs)
 
-        # YES-0 once per task, reused by every run. Built on the very samples each run's Monitor
-        # certifies on (the same seeded subset when max_samples is given) and with the model's own
-        # bias and activation, so the Monitor accepts it and the cloud is the model's cloud.
-        plan = discover_layers(task.model(seed))
-        X_cert, Y_cert, self._certification = _certification_set(task.X_train, task.Y_train, max_samples, 0)
-        self.cloud = YesCloud(X_cert, Y_cert, plan.depth, bias=plan.bias, activation=plan.activation)
+        # YES-0 once per family (task + architecture), reused by every run of it. Built on the very
+        # samples each run's Monitor certifies on (the same seeded subset when max_samples is given)
+        # and with the model's own bias and activation, so the cloud is the model's cloud.
+        self._tasks: dict[str, Any] = {task.name: task}  # tasks built so far, by name
+        self.families: list[Family] = []
+        self._run_family: dict[str, Family] = {}
+        depth, width = architecture(task.model(seed))
+        self.family = self._family(task, depth, width)
 
         # ---- controls ----------------------------------------------------------
         n = task.X_train.shape[0]
@@ -99,6 +96,15 @@ class Playground(widgets.VBox):
                                              style=style, layout=widgets.Layout(width="14em"))
         self.seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=style,
                                                layout=widgets.Layout(width="9em"))
+        names = list(TASKS) if task.name in TASKS else [task.name, *TASKS]
+        self.task_box = widgets.Dropdown(options=names, value=task.name, description="task", style=style,
+                                         layout=widgets.Layout(width="16em"))
+        self.depth_box = widgets.BoundedIntText(value=depth, min=2, max=12, description="depth (layers)",
+                                                style=style, layout=widgets.Layout(width="10em"),
+                                                tooltip="Linear layers L; a new depth starts a new family")
+        self.width_box = widgets.BoundedIntText(value=max(width, 1), min=1, max=4096, description="width",
+                                                style=style, layout=widgets.Layout(width="8em"))
+        self.task_box.observe(self._on_task, names="value")
         self.retry_button = widgets.Button(description="Train", button_style="primary", icon="play",
                                            tooltip="start a run from the seed's initial weights")
         self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True)
@@ -130,12 +136,11 @@ class Playground(widgets.VBox):
         self._select_handle = self.table.on_select(self._on_select)
         self.message = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.edge_note = widgets.HTML(layout=widgets.Layout(width="100%"))  # is the lower edge stale?
-        self.info = widgets.HTML(
-            f"<b>{task.name}</b>: {task.description}<br><small>{self._certification_text()}</small>"
-        )
+        self.info = widgets.HTML(self._info_html())
         rows = [
             widgets.HBox([self.lr_slider, self.batch_slider]),
             widgets.HBox([self.epochs_box, self.optimizer_box, self.schedule_box, self.seed_box]),
+            widgets.HBox([self.task_box, self.depth_box, self.width_box]),
             widgets.HBox([self.retry_button, self.step_button, self.pause_button, self.stop_button,
                           self.reset_button]),
         ]
@@ -148,11 +153,54 @@ class Playground(widgets.VBox):
         # every later widget write happens on the UI pump thread: handlers only mark this dirty
         self._ui = default_pump().register(self._apply, name="playground")
 
-    def _certification_text(self) -> str:
-        where = describe_certification(self._certification)
-        return (f"{where[0].upper()}{where[1:]}; losses in the metric E "
+    @property
+    def cloud(self):
+        """The current family's :class:`~yeswidget.bounds.YesCloud` (YES-0 computed once)."""
+        return self.family.cloud
+
+    def _info_html(self) -> str:
+        family = self.family
+        return (f"<b>{html.escape(self.task.name)}</b>: {html.escape(self.task.description)}<br><small>"
+                f"{family.certification_text()}; losses in the metric E "
                 f"(squared error summed over outputs, mean over samples), in dB. "
-                f"YES-0 = {to_db(self.cloud.upper):.2f} dB for this data and architecture.")
+                f"Family {family.description}: YES-0 = {to_db(family.cloud.upper):.2f} dB "
+                f"for this data and architecture.</small>")
+
+    def _family(self, task: Any, depth: int, width: int) -> Family:
+        """The family of runs for ``task`` at this architecture (made, with its cloud, when new)."""
+        for family in self.families:
+            if family.matches(task, depth, width):
+                return family
+        family = make_family(task, depth, width, len(self.families), self.max_samples)
+        self.families.append(family)
+        return family
+
+    def set_task(self, name: str) -> None:
+        """Switch to a built-in task (by name): its recipe in the controls, its own architecture
+        and cloud; runs of other tasks are hidden on the chart (they stay in the table)."""
+        task = self._tasks.get(name)
+        if task is None:
+            task = self._tasks[name] = get_task(name)
+        self.task = task
+        self.defaults = _recipe(task, {}, self.defaults.seed, self.every)
+        depth, width = architecture(task.model(0))
+        self.family = self._family(task, depth, width)
+        self.hidden.update(r.run_id for r in self.runs if r.config.get("task") != task.name)
+        self._pending_controls.update(batch_options=batch_size_options(task.n_train), task=task.name,
+                                      depth=depth, width=max(width, 1),
+                                      **{k: getattr(self.defaults, k) for k in _SETTING_KEYS})
+        self._sync_chart()
+
+    def _on_task(self, change) -> None:
+        if self._syncing or change["new"] == self.task.name:
+            return
+        try:
+            self.set_task(change["new"])
+        except Exception as exc:  # e.g. a task whose optional package is missing
+            self._message_html = (f"<div style='color:#a00'>cannot load task {html.escape(str(change['new']))}: "
+                                  f"{html.escape(f'{type(exc).__name__}: {exc}')}</div>")
+            self._pending_controls["task"] = self.task.name
+            self._ui.flush()
 
     # ---------------------------------------------------------------- settings
     def settings(self) -> Settings:
@@ -164,10 +212,12 @@ class Playground(widgets.VBox):
 
     def set_controls(self, **values: Any) -> None:
         """Put values into the controls without touching a running run."""
-        unknown = set(values) - set(_SETTING_KEYS)
+        unknown = set(values) - set(_SETTING_KEYS) - set(_ARCH_KEYS)
         if unknown:
-            raise TypeError(f"unknown setting(s) {sorted(unknown)}; choose from {list(_SETTING_KEYS)}")
-        Settings(**{**self.settings().as_dict(), **values})  # validate all first: a clear error, nothing half-set
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; choose from {list(_SETTING_KEYS + _ARCH_KEYS)}")
+        check_architecture(values.get("depth", int(self.depth_box.value)), values.get("width", int(self.width_box.value)))
+        # validate all first: a clear error, nothing half-set
+        Settings(**{**self.settings().as_dict(), **{k: v for k, v in values.items() if k in _SETTING_KEYS}})
         self._pending_controls.update(values)
         self._ui.flush()  # the pump writes the controls; this returns once they show the values
 
@@ -179,6 +229,10 @@ class Playground(widgets.VBox):
         try:
             if "lr" in values:
                 _set_lr_value(self.lr_slider, float(values["lr"]))
+            if "batch_options" in values:
+                self.batch_slider.options = list(values["batch_options"])
+            if "task" in values and self.task_box.value != values["task"]:
+                self.task_box.value = values["task"]
             if "batch_size" in values:
                 options = list(self.batch_slider.options)
                 size = int(values["batch_size"])
@@ -186,15 +240,17 @@ class Playground(widgets.VBox):
                     self.batch_slider.options = sorted(set(options) | {size})
                 self.batch_slider.value = size
             for key, box in (("epochs", self.epochs_box), ("optimizer", self.optimizer_box),
-                             ("schedule", self.schedule_box), ("seed", self.seed_box)):
+                             ("schedule", self.schedule_box), ("seed", self.seed_box),
+                             ("depth", self.depth_box), ("width", self.width_box)):
                 if key in values:
-                    box.value = int(values[key]) if key in ("epochs", "seed") else values[key]
+                    box.value = values[key] if key in ("optimizer", "schedule") else int(values[key])
         finally:
             self._syncing = False
 
     def reset(self) -> None:
         """Put the controls back to their starting values (runs are kept)."""
-        self.set_controls(**{k: getattr(self.defaults, k) for k in _SETTING_KEYS})
+        depth, width = architecture(self.task.model(0))
+        self.set_controls(**{k: getattr(self.defaults, k) for k in _SETTING_KEYS}, depth=depth, width=max(width, 1))
 
     # ---------------------------------------------------------------- runs
     def retry(self, **settings: Any) -> Run:
@@ -221,21 +277,23 @@ class Playground(widgets.VBox):
 
     def _start(self, pause_after: int | None = None) -> Run:
         chosen = self.settings()
+        family = self.family = self._family(self.task, int(self.depth_box.value), int(self.width_box.value))
         self.stop()
         self.wait()
         self._count += 1
         run_id = f"run {self._count}"
-        color = self._colors[run_id] = RUN_COLORS[(self._count - 1) % len(RUN_COLORS)]
-        trainer = Trainer(self.task, chosen, cloud=self.cloud, subscribers=(self._on_event,), run_id=run_id,
+        self._colors[run_id] = RUN_COLORS[(self._count - 1) % len(RUN_COLORS)]
+        self._run_family[run_id] = family
+        trainer = Trainer(family.task, chosen, cloud=family.cloud, subscribers=(self._on_event,), run_id=run_id,
                           max_samples=self.max_samples, on_monitor=self._watch, on_epoch=self._predict)
-        trainer.run.config.update(name=run_id, color=color)
+        trainer.run.config.update(self._run_labels(run_id))
         self._trainer = trainer
         self._message_html = ""
         if pause_after is not None:
             trainer.step_epochs(pause_after)
         trainer.start()
         run = trainer.run
-        run.config.update(name=run_id, color=color)
+        run.config.update(self._run_labels(run_id))
         self.runs.append(run)
         self.trainers[run.run_id or run_id] = trainer
         if run.status == "failed" and not run.epochs:
@@ -289,13 +347,19 @@ class Playground(widgets.VBox):
         """Called in the training thread once the new run's Monitor exists (before its first step):
         the run gets its name and colour, the run shown so far becomes a faded line in its table
         colour (unless hidden or deleted), the new run is drawn live."""
-        run_id = monitor.run.run_id
-        monitor.run.config.update(name=run_id, color=self._colors.get(run_id, RUN_COLORS[0]))
+        monitor.run.config.update(self._run_labels(monitor.run.run_id))
         previous = self.chart.run
         if (previous is not None and previous.epochs and any(r is previous for r in self.runs)
                 and previous.run_id not in self.hidden and all(p is not previous for p in self.chart.past_runs)):
             self.chart.add_run(previous, color=previous.config.get("color"))
         self.chart.watch(monitor, keep_previous=False)
+
+    def _run_labels(self, run_id: str) -> dict:
+        """What a run's config carries for the display: name (legend), colour, family."""
+        family = self._run_family.get(run_id, self.family)
+        first = family is self.families[0]
+        return {"name": run_id if first else f"{run_id} · {family.label}", "color": self._colors.get(run_id, RUN_COLORS[0]),
+                "family": family.label, "depth": family.depth, "width": family.width}
 
     def _predict(self, trainer: Trainer, epoch: int) -> None:
         """Training thread, after each whole epoch: the predictions panel's few samples."""
@@ -427,6 +491,9 @@ class Playground(widgets.VBox):
             if shown != self._shown_epochs:  # the timeline is resent only when an epoch was added
                 self._shown_epochs = shown
                 self.timeline.set_run(current)
+        info = self._info_html()
+        if self.info.value != info:
+            self.info.value = info
         note = _edge_note(current) if current is not None else ""
         if self.edge_note.value != note:
             self.edge_note.value = note
@@ -513,6 +580,16 @@ def _nearest(options: list[int], value: int) -> int:
     return min(options, key=lambda o: (abs(o - value), o))
 
 
+def _recipe(task: Any, given: dict, seed: int, every: Any) -> Settings:
+    """The task's own recipe (optimizer, lr, batch size, epochs, schedule), ``given`` values overriding."""
+    recipe = dict(task.defaults)
+    recipe.update({k: v for k, v in given.items() if v is not None})
+    return Settings(lr=float(recipe.get("lr", 1e-3)), batch_size=int(recipe.get("batch_size", 50)),
+                    epochs=int(recipe.get("epochs", 200)), optimizer=recipe.get("optimizer", "adam"),
+                    schedule=recipe.get("schedule", "step"), seed=seed, every=every,
+                    step_size=int(recipe.get("step_size", 50)), gamma=float(recipe.get("gamma", 0.9)))
+
+
 def _number(run: Run) -> int:
     """The table's ``#``: the run's number, as in its name (``run 3`` → 3; kept after a delete)."""
     try:
@@ -539,7 +616,9 @@ def _row(run: Run, hidden: bool = False) -> dict:
 def _row_label(run: Run) -> str:
     """The run's name and its live changes, e.g. ``run 2 · lr 1.0e-03 → 6.6e-03 @ 1.50``."""
     changes = [change_text(m) for m in run.marks if m.get("kind") in ("lr", "batch_size")]
-    return " · ".join([run.run_id, *changes])
+    family = run.config.get("family")
+    tag = [f"{family} ({run.config.get('depth')}×{run.config.get('width')})"] if family not in (None, "A") else []
+    return " · ".join([run.run_id, *tag, *changes])
 
 
 def _edge_note(run: Run) -> str:
