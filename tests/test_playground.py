@@ -837,3 +837,41 @@ def test_the_task_dropdown_switches_task_recipe_and_cloud(small, make_pg):
     assert second.upper != first.upper and second.config["family"] == "B"  # other data: another YES-0
     assert first.run_id in pg.hidden  # another task's run is not overlaid on this cloud
     assert pg.chart.past_runs == []
+
+
+# --------------------------------------------------------------------------- shareable settings
+def test_settings_string_round_trip(small, make_pg):
+    pg = make_pg(small, every=2)
+    pg.set_controls(lr=3e-3, batch_size=20, epochs=7, optimizer="sgd", schedule="cosine", seed=4, depth=3, width=64)
+    text = pg.settings_string()
+    assert text == ("task=phase-retrieval&lr=0.003&batch_size=20&epochs=7&optimizer=sgd&schedule=cosine"
+                    "&seed=4&depth=3&width=64&every=2")
+    pg._ui.flush()
+    assert text in pg.share.value.replace("&amp;", "&")  # shown in the widget, to copy
+    again = Playground.from_settings(small, text)
+    try:
+        assert again.settings() == pg.settings()
+        assert (again.depth_box.value, again.width_box.value) == (3, 64)
+        assert again.settings_string() == text
+        run = again.retry(epochs=1)
+        assert again.wait(120) and run.config["depth"] == 3 and run.config["width"] == 64
+    finally:
+        again.close()
+    with pytest.raises(ValueError, match="for the task 'digits'"):
+        Playground.from_settings(small, text.replace("phase-retrieval", "digits"))
+    with pytest.raises(ValueError, match="unknown key 'momentum'"):
+        Playground.from_settings(small, text + "&momentum=0.9")
+    with pytest.raises(ValueError, match="lr='fast'"):
+        Playground.from_settings(small, text.replace("lr=0.003", "lr=fast"))
+    with pytest.raises(ValueError, match="depth must be an int ≥ 2"):
+        Playground.from_settings(small, text.replace("depth=3", "depth=1"))
+
+
+def test_from_settings_builds_the_named_builtin_task():
+    pg = Playground.from_settings(None, "task=signal-denoising&lr=0.0002&epochs=3")
+    try:
+        assert pg.task.name == "signal-denoising"
+        assert pg.lr_slider.value == pytest.approx(2e-4) and pg.epochs_box.value == 3
+        assert pg.optimizer_box.value == "sgd"  # the rest from the task's recipe
+    finally:
+        pg.close()

@@ -22,6 +22,7 @@ from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_optio
 from .widgets.chart import CloudChart
 from .widgets.playground_families import Family, architecture, check_architecture, make_family
 from .widgets.playground_predictions import PredictionsPanel
+from .widgets.playground_settings import format_settings, parse_settings
 from .widgets.pump import default_pump
 from .widgets.sync import close_all
 from .widgets.tables import RunsTable, ZoneTimeline
@@ -144,7 +145,8 @@ class Playground(widgets.VBox):
             widgets.HBox([self.retry_button, self.step_button, self.pause_button, self.stop_button,
                           self.reset_button]),
         ]
-        self._run_actions = widgets.HBox([self.hide_button, self.delete_button])
+        self.share = widgets.HTML(layout=widgets.Layout(width="100%"))  # the settings string, to copy
+        self._run_actions = widgets.HBox([self.hide_button, self.delete_button, self.share])
         controls = widgets.VBox(rows)
         self._boxes = [*rows, controls, self._run_actions, self._chart_row]  # closed with the Playground (widget models too)
         super().__init__([self.info, controls, self.message, self.edge_note, self._chart_row, self.timeline, self.table,
@@ -209,6 +211,39 @@ class Playground(widgets.VBox):
                         epochs=int(self.epochs_box.value), optimizer=self.optimizer_box.value,
                         schedule=self.schedule_box.value, seed=int(self.seed_box.value), every=self.every,
                         step_size=self.defaults.step_size, gamma=self.defaults.gamma)
+
+    def settings_string(self) -> str:
+        """The controls (task, architecture, hyper-parameters, seed, cadence) as one copyable line;
+        :meth:`from_settings` recreates the setup from it."""
+        values = dict(self.settings().as_dict(), task=self.task.name, depth=int(self.depth_box.value),
+                      width=int(self.width_box.value))
+        return format_settings(values)
+
+    @classmethod
+    def from_settings(cls, task: Any, text: str, **kwargs: Any) -> Playground:
+        """A Playground set up as ``text`` (from :meth:`settings_string`) says.
+
+        ``task``: the :class:`~yeswidget.tasks.Task` it was made with, or None for the built-in
+        task the string names. ``kwargs`` go to the constructor (e.g. ``max_samples``).
+        """
+        values = parse_settings(text)
+        if task is None:
+            if "task" not in values:
+                raise ValueError("the settings string names no task: pass the Task as the first argument")
+            task = get_task(values["task"])
+        elif values.get("task", task.name) != task.name:
+            raise ValueError(f"these settings are for the task {values['task']!r}, not {task.name!r}: "
+                             f"pass that task, or None to build the built-in one")
+        given = {k: values[k] for k in ("lr", "batch_size", "epochs", "optimizer", "schedule") if k in values}
+        pg = cls(task, seed=values.get("seed", 0), every=values.get("every", "auto"), **given, **kwargs)
+        arch = {k: values[k] for k in ("depth", "width") if k in values}
+        if arch:
+            try:
+                pg.set_controls(**arch)
+            except Exception:
+                pg.close()
+                raise
+        return pg
 
     def set_controls(self, **values: Any) -> None:
         """Put values into the controls without touching a running run."""
@@ -491,6 +526,9 @@ class Playground(widgets.VBox):
             if shown != self._shown_epochs:  # the timeline is resent only when an epoch was added
                 self._shown_epochs = shown
                 self.timeline.set_run(current)
+        share = f"<small>settings: <code>{html.escape(self.settings_string())}</code></small>"
+        if self.share.value != share:
+            self.share.value = share
         info = self._info_html()
         if self.info.value != info:
             self.info.value = info
