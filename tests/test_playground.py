@@ -875,3 +875,30 @@ def test_from_settings_builds_the_named_builtin_task():
         assert pg.optimizer_box.value == "sgd"  # the rest from the task's recipe
     finally:
         pg.close()
+
+
+# --------------------------------------------------------------------------- presentation layout
+def test_compact_layout_puts_controls_beside_the_chart_and_badge_timeline_above(small):
+    import ipywidgets
+
+    before = set(ipywidgets.Widget.widgets)
+    pg = Playground(small, layout="compact", epochs=1)
+    try:
+        assert "yeswidget-compact" in pg._dom_classes
+        kids = list(pg.children)
+        main = next(c for c in kids if isinstance(c, ipywidgets.HBox) and any(
+            "yeswidget-controls" in getattr(k, "_dom_classes", ()) for k in c.children))
+        assert kids.index(pg.timeline) < kids.index(main)  # the timeline above the chart
+        controls, chart_box = main.children
+        assert pg.chart in chart_box.children  # beside the controls, the chart (its badge on top)
+        assert pg.chart.children[0] is pg.chart.status
+        shown = list(iter_widgets(controls))
+        for part in (pg.lr_slider, pg.batch_slider, pg.retry_button, pg.step_button, pg.stop_button,
+                     pg.task_box, pg.depth_box):
+            assert any(w is part for w in shown)
+        assert pg.chart.figure.layout.height == "330px"
+        with pytest.raises(ValueError, match="layout must be one of"):
+            Playground(small, layout="tiny")
+    finally:
+        pg.close()
+    assert set(ipywidgets.Widget.widgets) - before == set()

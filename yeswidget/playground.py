@@ -23,14 +23,17 @@ from .widgets.chart import CloudChart
 from .widgets.playground_families import Family, architecture, check_architecture, make_family
 from .widgets.playground_predictions import PredictionsPanel
 from .widgets.playground_settings import format_settings, parse_settings
+from .widgets.playground_theme import theme_html
 from .widgets.pump import default_pump
 from .widgets.sync import close_all
 from .widgets.tables import RunsTable, ZoneTimeline
 
 __all__ = ["Playground", "RUN_COLORS"]
 
-#: line colours of successive runs (colour-blind friendly, none of the zone colours)
-RUN_COLORS = ("#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#ff7f0e")
+#: line colours of successive runs: none of the zone colours, each at least 3:1 against every band
+#: on a light background (dark themes draw a lighter shade, see ``widgets/playground_theme.py``)
+RUN_COLORS = ("#1f77b4", "#c2185b", "#6a3d9a", "#b15928", "#0b6e4f", "#2e5e8a", "#8c564b", "#555555")
+LAYOUTS = ("default", "compact")
 
 _SETTING_KEYS = ("lr", "batch_size", "epochs", "optimizer", "schedule", "seed")
 _ARCH_KEYS = ("depth", "width")
@@ -42,18 +45,23 @@ class Playground(widgets.VBox):
     ``task``: a :class:`~yeswidget.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
     ``optimizer`` ("adam"/"sgd"), ``schedule`` (constant/step/cosine/cyclic) and
     ``seed`` are the starting control values (default: the task's own recipe). ``every``: bound cadence
-    (``"auto"`` or an int, see :class:`~yeswidget.monitor.Monitor`).
+    (``"auto"`` or an int, see :class:`~yeswidget.monitor.Monitor`). ``layout``: ``"default"`` (controls
+    above the chart) or ``"compact"`` (for a projector: controls beside the chart, the verdict badge and
+    the zone timeline above it, 14 px text; controls, badge, timeline and chart fit 1024×576).
     """
 
     def __init__(self, task, *, lr: float | None = None, batch_size: int | None = None, epochs: int | None = None,
                  optimizer: str | None = None, schedule: str | None = None, seed: int = 0, every: Any = "auto",
-                 max_samples: int | None = None, **kwargs) -> None:
+                 max_samples: int | None = None, layout: str = "default", **kwargs) -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
         # the task's own recipe (the paper's optimizer, lr, batch size, epochs, schedule) unless overridden
         given = {"lr": lr, "batch_size": batch_size, "epochs": epochs, "optimizer": optimizer, "schedule": schedule}
         defaults = _recipe(task, given, seed, every)
         lr, batch_size, epochs = defaults.lr, defaults.batch_size, defaults.epochs
         optimizer, schedule = defaults.optimizer, defaults.schedule
         self.task = task
+        self.layout_name = layout
         self.defaults = defaults
         self.every = every
         self.max_samples = max_samples
@@ -147,13 +155,53 @@ class Playground(widgets.VBox):
         ]
         self.share = widgets.HTML(layout=widgets.Layout(width="100%"))  # the settings string, to copy
         self._run_actions = widgets.HBox([self.hide_button, self.delete_button, self.share])
-        controls = widgets.VBox(rows)
-        self._boxes = [*rows, controls, self._run_actions, self._chart_row]  # closed with the Playground (widget models too)
-        super().__init__([self.info, controls, self.message, self.edge_note, self._chart_row, self.timeline, self.table,
-                          self._run_actions], **kwargs)
+        # hatch patterns and theme rules (an HTML widget that takes no room)
+        self.theme = widgets.HTML(theme_html(RUN_COLORS), layout=widgets.Layout(height="0px", margin="0px"))
+        if layout == "compact":
+            children, boxes = self._compact(rows)
+        else:
+            controls = widgets.VBox(rows)
+            boxes = [*rows, controls]
+            children = [self.theme, self.info, controls, self.message, self.edge_note, self._chart_row, self.timeline,
+                        self.table, self._run_actions]
+        self._boxes = [*boxes, self._run_actions, self._chart_row]  # closed with the Playground (models too)
+        super().__init__(children, **kwargs)
         self.add_class("yeswidget-playground")
+        if layout == "compact":
+            self.add_class("yeswidget-compact")
         # every later widget write happens on the UI pump thread: handlers only mark this dirty
         self._ui = default_pump().register(self._apply, name="playground")
+
+    def _compact(self, rows: list) -> tuple[list, list]:
+        """The projector layout: badge and timeline above the chart, the controls in a column beside it."""
+        column = "330px"
+        for slider in (self.lr_slider, self.batch_slider):
+            slider.layout.width = "320px"
+            slider.style.description_width = "6.5em"
+        for box in (self.epochs_box, self.seed_box, self.depth_box, self.width_box):
+            box.layout.width = "158px"
+        self.schedule_box.layout.width = self.task_box.layout.width = "320px"
+        self.optimizer_box.style.button_width = "4.5em"
+        for button in (self.retry_button, self.step_button, self.pause_button, self.stop_button, self.reset_button):
+            button.layout.width = "104px"
+        self.depth_box.description = "depth"
+        boxes = [widgets.HBox([self.epochs_box, self.seed_box]), widgets.HBox([self.depth_box, self.width_box]),
+                 widgets.HBox([self.retry_button, self.step_button, self.reset_button]),
+                 widgets.HBox([self.pause_button, self.stop_button])]
+        controls = widgets.VBox([self.lr_slider, self.batch_slider, boxes[0], self.optimizer_box, self.schedule_box,
+                                 self.task_box, boxes[1], boxes[2], boxes[3]],
+                                layout=widgets.Layout(width=column, min_width=column, flex="0 0 auto"))
+        controls.add_class("yeswidget-controls")
+        self.chart.figure.layout.height = "330px"
+        self.chart.controls.layout.display = "none"  # scale / minibatch toggles: below the fold would hide them
+        self.chart.legend.layout.display = "none"
+        self.timeline.layout.width = "100%"
+        self._chart_row.children = (self.chart,)
+        main = widgets.HBox([controls, self._chart_row], layout=widgets.Layout(width="100%"))
+        self._chart_row.layout.flex, self._chart_row.layout.min_width = "1 1 auto", "0"
+        children = [self.theme, self.timeline, main, self.message, self.edge_note, self.predictions.box, self.table,
+                    self._run_actions, self.info]
+        return children, [*rows, *boxes, controls, main]
 
     @property
     def cloud(self):
