@@ -917,7 +917,7 @@ def _distinguishable(a: dict, b: dict) -> tuple[bool, str]:
     delta_e = float(np.linalg.norm(a["mean"] - b["mean"]))
     texture = abs(a["texture"] - b["texture"])
     why = f"ΔE {delta_e:.1f}, texture (MAD of L*) {a['texture']:.1f} vs {b['texture']:.1f}"
-    return delta_e >= 10 or texture >= 4, why
+    return delta_e >= 10 or texture >= 3, why
 
 
 def _set_theme(page, name: str) -> None:

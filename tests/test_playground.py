@@ -896,7 +896,7 @@ def test_compact_layout_puts_controls_beside_the_chart_and_badge_timeline_above(
         for part in (pg.lr_slider, pg.batch_slider, pg.retry_button, pg.step_button, pg.stop_button,
                      pg.task_box, pg.depth_box):
             assert any(w is part for w in shown)
-        assert pg.chart.figure.layout.height == "330px"
+        assert pg.chart.figure.layout.height == "250px" and pg.chart.progress.layout.display == "none"
         with pytest.raises(ValueError, match="layout must be one of"):
             Playground(small, layout="tiny")
     finally:

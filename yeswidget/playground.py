@@ -137,7 +137,7 @@ class Playground(widgets.VBox):
         self.batch_slider.observe(self._on_batch, names="value")
 
         # ---- displays ------------------------------------------------------------
-        self.chart = CloudChart(title=f"{task.name}", layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.chart = CloudChart(title="" if layout == "compact" else task.name, layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.predictions = PredictionsPanel(task)
         self._chart_row = widgets.HBox([self.chart, self.predictions.box], layout=widgets.Layout(width="100%"))
         self.timeline = ZoneTimeline()
@@ -182,22 +182,26 @@ class Playground(widgets.VBox):
             box.layout.width = "158px"
         self.schedule_box.layout.width = self.task_box.layout.width = "320px"
         self.optimizer_box.style.button_width = "4.5em"
-        for button in (self.retry_button, self.step_button, self.pause_button, self.stop_button, self.reset_button):
+        for button in (self.retry_button, self.pause_button, self.stop_button, self.reset_button):
             button.layout.width = "104px"
+        self.step_button.layout.width = "208px"
         self.depth_box.description = "depth"
         boxes = [widgets.HBox([self.epochs_box, self.seed_box]), widgets.HBox([self.depth_box, self.width_box]),
-                 widgets.HBox([self.retry_button, self.step_button, self.reset_button]),
-                 widgets.HBox([self.pause_button, self.stop_button])]
+                 widgets.HBox([self.retry_button, self.step_button]),
+                 widgets.HBox([self.pause_button, self.stop_button, self.reset_button])]
         controls = widgets.VBox([self.lr_slider, self.batch_slider, boxes[0], self.optimizer_box, self.schedule_box,
                                  self.task_box, boxes[1], boxes[2], boxes[3]],
                                 layout=widgets.Layout(width=column, min_width=column, flex="0 0 auto"))
         controls.add_class("yeswidget-controls")
-        self.chart.figure.layout.height = "330px"
+        # 576 CSS px high, less JupyterLab's bars: timeline, status and a 250 px figure fit
+        self.chart.figure.layout.height = "250px"
+        self.chart.figure.fig_margin = dict(top=20, bottom=45, left=65, right=20)
+        self.chart.progress.layout.display = self.chart.eta.layout.display = "none"  # the timeline shows it
         self.chart.controls.layout.display = "none"  # scale / minibatch toggles: below the fold would hide them
         self.chart.legend.layout.display = "none"
         self.timeline.layout.width = "100%"
         self._chart_row.children = (self.chart,)
-        main = widgets.HBox([controls, self._chart_row], layout=widgets.Layout(width="100%"))
+        main = widgets.HBox([controls, self._chart_row], layout=widgets.Layout(width="100%", align_items="flex-start"))
         self._chart_row.layout.flex, self._chart_row.layout.min_width = "1 1 auto", "0"
         children = [self.theme, self.timeline, main, self.message, self.edge_note, self.predictions.box, self.table,
                     self._run_actions, self.info]

@@ -43,7 +43,8 @@ def _patterns() -> str:
         color = ZONE_COLORS[zone]
         tiles.append(f'<pattern id="{pid}" patternUnits="userSpaceOnUse" width="8" height="8">'
                      f'<rect width="8" height="8" fill="{color}"/>'
-                     f'<path d="{lines}" stroke="#000" stroke-width="1.6" stroke-opacity="0.55"/></pattern>')
+                     f'<path d="{lines}" style="stroke: var(--jp-ui-font-color1, #000); stroke-width: 1.6px; '
+                     f'stroke-opacity: 0.6"/></pattern>')
     return ('<svg width="0" height="0" style="position:absolute" aria-hidden="true" focusable="false">'
             f'<defs>{"".join(tiles)}</defs></svg>')
 
@@ -69,6 +70,7 @@ def _rules(run_colors: tuple[str, ...]) -> str:
         # the compact (projector) layout: 14 px ticks, captions and labels at least
         ".yeswidget-compact .bqplot .tick text, .yeswidget-compact .bqplot .axislabel,"
         " .yeswidget-compact .bqplot .legendtext { font-size: 14px !important; }",
+        ".yeswidget-compact .yes-status, .yeswidget-compact .widget-html-content { line-height: 1.3 !important; }",
         ".yeswidget-compact small, .yeswidget-compact .widget-label, .yeswidget-compact .widget-readout,"
         " .yeswidget-compact .jupyter-button { font-size: 14px !important; }",
     ]
