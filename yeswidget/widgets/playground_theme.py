@@ -67,6 +67,7 @@ def _rules(run_colors: tuple[str, ...]) -> str:
         f"{pg} .bqplot .tick text, {pg} .bqplot .axislabel, {pg} .bqplot .mainheading"
         " { fill: var(--jp-ui-font-color1, var(--vscode-editor-foreground, #222)) !important; }",
         f"{pg} small, {pg} .widget-label {{ color: var(--jp-ui-font-color1, #222); }}",
+        f"{pg} .yes-note {{ color: var(--jp-warn-color0, #8a5a00) !important; }}",
         # the compact (projector) layout: 14 px ticks, captions and labels at least
         ".yeswidget-compact .bqplot .tick text, .yeswidget-compact .bqplot .axislabel,"
         " .yeswidget-compact .bqplot .legendtext { font-size: 14px !important; }",
@@ -79,6 +80,8 @@ def _rules(run_colors: tuple[str, ...]) -> str:
         for dark in _DARK:
             rules.append(f'{dark} {pg} .bqplot path.line[style*="stroke: {_css_rgb(color)}"]'
                          f" {{ stroke: {light} !important; }}")
+            rules.append(f'{dark} {pg} .bqplot path.dot[style*="fill: {_css_rgb(color)}"]'
+                         f" {{ fill: {light} !important; }}")
             rules.append(f'{dark} {pg} .yw-swatch[style*="{_css_rgb(color)}"] {{ background: {light} !important; }}')
     return "\n".join(rules)
 
