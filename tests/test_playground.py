@@ -902,3 +902,34 @@ def test_compact_layout_puts_controls_beside_the_chart_and_badge_timeline_above(
     finally:
         pg.close()
     assert set(ipywidgets.Widget.widgets) - before == set()
+
+
+def test_run_colours_keep_3_to_1_against_every_band_in_light_and_dark_themes():
+    """The palette's promise, computed (WCAG contrast of a run line against each band as drawn:
+    the zone colour at BAND_OPACITY over a light (#ffffff) or dark (#111111) background); the dark
+    theme draws each run in the lighter shade the theme rules give it."""
+    from yeswidget.core.zones import BAND_OPACITY, ZONE_COLORS
+    from yeswidget.widgets.playground_theme import _css_rgb, _rgb, dark_shade, theme_html
+
+    def luminance(rgb):
+        c = np.asarray(rgb, dtype=float) / 255
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    def contrast(a, b):
+        hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+
+    html_text = theme_html(playground.RUN_COLORS)
+    for background, shade in (((255, 255, 255), lambda c: c), ((17, 17, 17), dark_shade)):
+        for color in playground.RUN_COLORS:
+            line = _rgb(shade(color))
+            for zone in ("red", "yellow", "green"):
+                band = [BAND_OPACITY * z + (1 - BAND_OPACITY) * b for z, b in zip(_rgb(ZONE_COLORS[zone]), background)]
+                assert contrast(line, band) >= 3.0, (color, zone, background)
+    for color in playground.RUN_COLORS:  # every run colour has its dark-theme rule, line and swatch
+        assert f'path.line[style*="stroke: {_css_rgb(color)}"] {{ stroke: {dark_shade(color)}' in html_text
+        assert f'.yw-swatch[style*="{_css_rgb(color)}"]' in html_text
+    assert 'id="yw-hatch-red"' in html_text and 'id="yw-hatch-yellow"' in html_text
+    assert len(set(playground.RUN_COLORS)) == len(playground.RUN_COLORS)
+    assert not set(c.lower() for c in playground.RUN_COLORS) & set(c.lower() for c in ZONE_COLORS.values())
