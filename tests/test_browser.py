@@ -404,13 +404,14 @@ def _is_local(url: str) -> bool:
 class Guarded:
     """A page whose context aborts every request that leaves 127.0.0.1, and records them all."""
 
-    def __init__(self, browser, out: Path, name: str):
+    def __init__(self, browser, out: Path, name: str, viewport: dict | None = None, scale: float = 1.0):
         self.out = out
         self.name = name
         self.requests: list[str] = []
         self.blocked: list[str] = []
         self.console: list[str] = []
-        self.context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+        self.context = browser.new_context(viewport=viewport or VIEWPORT, device_scale_factor=scale,
+                                           service_workers="block")
         self.context.set_default_timeout(60_000)
         self.context.route("**/*", self._route)
         self.context.on("request", lambda request: self.requests.append(request.url))
@@ -447,8 +448,8 @@ class Guarded:
 def guarded(browser, tmp_path):
     pages: list[Guarded] = []
 
-    def make(name: str) -> Guarded:
-        page = Guarded(browser, tmp_path, name)
+    def make(name: str, **options) -> Guarded:
+        page = Guarded(browser, tmp_path, name, **options)
         pages.append(page)
         return page
 
@@ -575,15 +576,19 @@ def _drawn(path: dict) -> bool:
 
 
 def _band(info: dict, zone: str) -> dict | None:
+    """The drawn area of ``zone``: filled with its colour, or with its hatch pattern (red, yellow)."""
     want = _color(BAND_COLORS[zone])
     for path in info["paths"]:
-        if path["kind"] == "area" and _color(path["fill"]) == want and path["opacity"] > 0 and _drawn(path):
+        fill = path["fill"] or ""
+        if (path["kind"] == "area" and (_color(fill) == want or f"yw-hatch-{zone}" in fill)
+                and path["opacity"] > 0 and _drawn(path)):
             return path
     return None
 
 
 def _check_chart(playground) -> dict:
     """The main figure: big enough, three filled bands, the loss line, a zone badge."""
+    from yeswidget.playground import RUN_COLORS
     from yeswidget.view.render import LOSS_COLOR
 
     svg = playground.locator(".bqplot.figure svg").first
@@ -595,8 +600,10 @@ def _check_chart(playground) -> dict:
         fills = sorted({p["fill"] for p in info["paths"] if p["kind"] == "area"})
         assert band is not None, f"no drawn {zone} band filled {BAND_COLORS[zone]}; area fills: {fills}"
         assert band["height"] > 0, f"the {zone} band has no height"
-    loss = [p for p in info["paths"] if p["kind"] == "line" and _color(p["stroke"]) == _color(LOSS_COLOR)
-            and p["opacity"] > 0 and _drawn(p)]
+    # the Playground draws its live run in the run's own colour (as in the table)
+    colors = {_color(c) for c in (LOSS_COLOR, *RUN_COLORS)}
+    loss = [p for p in info["paths"] if p["kind"] == "line" and _color(p["stroke"]) in colors
+            and p["opacity"] == 1 and _drawn(p)]
     assert loss, "no loss line drawn in the chart"
     assert loss[0]["d"].count("L") >= 2, f"the loss line has too few points: {loss[0]['d'][:80]}"
 
@@ -828,3 +835,229 @@ def test_a_cross_entropy_classifier_draws_its_loss_on_its_own_axis(jupyter, guar
         raise
     finally:
         jupyter.shutdown_sessions("classifier.ipynb")
+
+
+# --------------------------------------------------------------------------
+# the compact (projector) layout: one viewport, contrast, colour blindness
+# --------------------------------------------------------------------------
+PROJECTOR = {"width": 1024, "height": 576}
+PROJECTOR_SCALE = 1.25
+COMPACT_EPOCHS = 30
+
+_COMPACT_BOXES_JS = """
+(root) => {
+  const box = (sel) => { const el = root.querySelector(sel); if (!el) return null;
+    const r = el.getBoundingClientRect(); return {x: r.x, y: r.y, right: r.right, bottom: r.bottom}; };
+  const scroller = root.closest('.jp-WindowedPanel-outer') || root.closest('.jp-Notebook');
+  const s = scroller.getBoundingClientRect();
+  return {controls: box('.yeswidget-controls'), chart: box('.bqplot.figure'), badge: box('.yes-badge'),
+          timeline: box('.yw-timeline'), visible: {x: s.x, y: s.y, right: s.right, bottom: s.bottom},
+          window: {right: window.innerWidth, bottom: window.innerHeight}};
+}
+"""
+
+_COMPACT_PIXELS_JS = """
+(root) => {
+  const fig = root.querySelector('.bqplot.figure');
+  const client = (p, x, y) => { const q = new DOMPoint(x, y).matrixTransform(p.getScreenCTM()); return [q.x, q.y]; };
+  const bands = {};
+  for (const p of fig.querySelectorAll('svg path.area')) {
+    const st = getComputedStyle(p);
+    if (parseFloat(st.opacity) === 0 || !(p.getAttribute('d') || '').startsWith('M')) continue;
+    const bb = p.getBBox(); const pts = [];
+    for (let i = 1; i < 40; i++) for (let j = 1; j < 40; j++) {
+      const x = bb.x + bb.width * i / 40, y = bb.y + bb.height * j / 40;
+      if (p.isPointInFill(new DOMPoint(x, y))) pts.push(client(p, x, y));
+    }
+    bands[st.fill] = (bands[st.fill] || []).concat(pts);
+  }
+  const lines = [...fig.querySelectorAll('svg path.line')].filter((p) => {
+    const s = getComputedStyle(p);
+    return Math.abs(parseFloat(s.strokeWidth) - 2.2) < 0.05 && parseFloat(s.opacity) > 0.9
+      && (p.getAttribute('d') || '').startsWith('M');
+  });
+  const loss = [];
+  if (lines.length) {
+    const p = lines[0], n = p.getTotalLength();
+    for (let k = 2; k < 60; k++) {
+      const a = p.getPointAtLength(n * k / 61), b = p.getPointAtLength(n * (k + 0.3) / 61);
+      const [ax, ay] = client(p, a.x, a.y), [bx, by] = client(p, b.x, b.y);
+      const len = Math.hypot(bx - ax, by - ay) || 1;
+      loss.push({at: [ax, ay], normal: [-(by - ay) / len, (bx - ax) / len]});
+    }
+  }
+  return {bands, loss, stroke: lines.length ? getComputedStyle(lines[0]).stroke : null};
+}
+"""
+
+
+def _luminance(rgb) -> float:
+    import numpy as np
+
+    c = np.asarray(rgb, dtype=float) / 255.0
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(c @ [0.2126, 0.7152, 0.0722])
+
+
+def _contrast(a, b) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _deuteranopia(pixels):
+    """Machado et al. (2009) deuteranopia (severity 1) of sRGB pixels ``(..., 3)`` uint8 → uint8."""
+    import numpy as np
+
+    m = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]])
+    c = np.asarray(pixels, dtype=float) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    sim = np.clip(lin @ m.T, 0, 1)
+    out = np.where(sim <= 0.0031308, sim * 12.92, 1.055 * sim ** (1 / 2.4) - 0.055)
+    return np.round(out * 255).astype(np.uint8)
+
+
+def _lab(pixels):
+    import numpy as np
+
+    c = np.asarray(pixels, dtype=float) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / [0.95047, 1.0, 1.08883]
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def _zone_of_fill(fill: str) -> str | None:
+    for zone in ZONES:
+        if f"yw-hatch-{zone}" in fill or _color(fill) == _color(BAND_COLORS[zone]):
+            return zone
+    return None
+
+
+def _measure_compact(png: Path, pixels: dict, out: Path) -> dict:
+    """Loss-line contrast against the band under it, and the bands after a deuteranopia simulation."""
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(png).convert("RGB"))
+    h, w, _ = image.shape
+
+    def at(x, y):
+        i, j = int(round(y * PROJECTOR_SCALE)), int(round(x * PROJECTOR_SCALE))
+        return image[min(max(i, 0), h - 1), min(max(j, 0), w - 1)]
+
+    def patch(x, y, r=2):
+        i, j = int(round(y * PROJECTOR_SCALE)), int(round(x * PROJECTOR_SCALE))
+        return image[max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1].reshape(-1, 3)
+
+    ratios = []
+    for point in pixels["loss"]:
+        (x, y), (nx, ny) = point["at"], point["normal"]
+        band = np.median(np.concatenate([patch(x + 9 * nx, y + 9 * ny), patch(x - 9 * nx, y - 9 * ny)]), axis=0)
+        core = patch(x, y, 1)  # the line's core: the pixel that stands out most from the band
+        line = core[np.argmax(np.abs(core.astype(float) - band).sum(axis=1))]
+        ratios.append(_contrast(line, band))
+    simulated = _deuteranopia(image)
+    Image.fromarray(simulated).save(out)
+    bands = {}
+    for fill, points in pixels["bands"].items():
+        zone = _zone_of_fill(fill)
+        if zone is None or not points:
+            continue
+        rows = np.clip(np.round(np.array([p[1] for p in points]) * PROJECTOR_SCALE).astype(int), 0, h - 1)
+        cols = np.clip(np.round(np.array([p[0] for p in points]) * PROJECTOR_SCALE).astype(int), 0, w - 1)
+        samples = simulated[rows, cols]
+        lab = _lab(samples)
+        lightness = lab[:, 0]
+        bands[zone] = {"mean": lab.mean(axis=0), "texture": float(np.median(np.abs(lightness - np.median(lightness))))}
+    return {"contrast": float(np.median(ratios)) if ratios else 0.0, "bands": bands, "points": len(ratios)}
+
+
+def _distinguishable(a: dict, b: dict) -> tuple[bool, str]:
+    import numpy as np
+
+    delta_e = float(np.linalg.norm(a["mean"] - b["mean"]))
+    texture = abs(a["texture"] - b["texture"])
+    why = f"ΔE {delta_e:.1f}, texture (MAD of L*) {a['texture']:.1f} vs {b['texture']:.1f}"
+    return delta_e >= 10 or texture >= 3, why
+
+
+def _set_theme(page, name: str) -> None:
+    page.locator(".lm-MenuBar-item").filter(has_text=re.compile(r"^\s*Settings\s*$")).first.click()
+    label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$"))
+    page.locator(".lm-Menu .lm-Menu-item").filter(has=label).first.hover()
+    choice = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{name}$"))
+    page.locator(".lm-Menu .lm-Menu-item").filter(has=choice).first.click()
+    light = "true" if name == "JupyterLab Light" else "false"
+    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'", timeout=30_000)
+    page.wait_for_timeout(1500)  # the theme's stylesheet, then bqplot repaints with its variables
+
+
+@pytest.mark.timeout(480)
+def test_compact_playground_fits_a_projector_in_light_and_dark(jupyter, guarded):
+    """1024×576 CSS px at scale 1.25 (1280×720 at 125 %): controls, chart, badge and timeline in one
+    viewport; the loss line ≥ 3:1 against its band; the bands distinguishable under deuteranopia."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from yeswidget.playground import Playground\nfrom yeswidget.tasks import phase_retrieval\n"
+        f"pg = Playground(phase_retrieval(n_samples=500), layout='compact', epochs={COMPACT_EPOCHS}, every=5)\npg"),
+        nbformat.v4.new_code_cell("run = pg.retry()\npg.wait(timeout=300)\nprint(f'compact run {run.status}')")]
+    nbformat.write(nb, str(jupyter.root / "compact.ipynb"))
+    g = guarded("compact", viewport=PROJECTOR, scale=PROJECTOR_SCALE)
+    page = g.page
+    workspace = f"yw-{uuid.uuid4().hex[:10]}"
+    measured = {}
+    try:
+        _open_notebook(page, jupyter, jupyter.url(f"/lab/workspaces/{workspace}/tree/compact.ipynb", reset=""),
+                       "compact.ipynb")
+        current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+        if current.count():  # a lecturer hides the file browser
+            current.first.click()
+        _run_all_cells(page)
+        playground = _wait_for_playground(page)
+        _wait_for_output(page, "compact run finished", timeout=300_000)
+        jupyter.remember_kernels()
+        _wait_rows_ended(page, playground, 1)
+        _check_chart(playground)
+        for theme in ("JupyterLab Light", "JupyterLab Dark"):
+            _set_theme(page, theme)
+            playground.evaluate("(el) => el.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(500)
+            boxes = playground.evaluate(_COMPACT_BOXES_JS)
+            tag = "light" if theme.endswith("Light") else "dark"
+            png = g.shot(f"compact-{tag}.png", full_page=False)
+            seen = boxes["visible"]
+            for part in ("controls", "chart", "badge", "timeline"):
+                b = boxes[part]
+                assert b is not None, f"{tag}: no {part} in the compact Playground"
+                assert b["x"] >= seen["x"] - 1 and b["right"] <= min(seen["right"], boxes["window"]["right"]) + 1, \
+                    f"{tag}: {part} {b} is not within the visible notebook width {seen}"
+                assert b["y"] >= seen["y"] - 1 and b["bottom"] <= min(seen["bottom"], boxes["window"]["bottom"]) + 1, \
+                    f"{tag}: {part} {b} is not within the visible notebook height {seen}"
+            pixels = playground.evaluate(_COMPACT_PIXELS_JS)
+            simulated = g.out / f"compact-{tag}-deuteranopia.png"
+            result = _measure_compact(png, pixels, simulated)
+            shutil.copyfile(simulated, _output_copy_dir() / simulated.name)
+            measured[tag] = result
+            assert result["points"] >= 20, f"{tag}: the loss line was not found ({pixels['stroke']})"
+            assert result["contrast"] >= 3.0, f"{tag}: loss line contrast {result['contrast']:.2f} < 3 against its band"
+            bands = result["bands"]
+            assert set(bands) == set(ZONES), f"{tag}: bands found {sorted(bands)}"
+            for a, b in (("red", "green"), ("red", "yellow"), ("yellow", "green")):
+                ok, why = _distinguishable(bands[a], bands[b])
+                assert ok, f"{tag}: {a} and {b} bands look alike under deuteranopia ({why})"
+        (g.out / "compact-measured.txt").write_text(repr(measured))
+        shutil.copyfile(g.out / "compact-measured.txt", _output_copy_dir() / "compact-measured.txt")
+        _assert_offline(g)
+    except Exception:
+        _failure_shot(g, "compact-failure.png")
+        raise
+    finally:
+        try:
+            _set_theme(page, "JupyterLab Light")  # the server's settings are shared with the other tests
+        except Exception:
+            pass
+        jupyter.shutdown_sessions("compact.ipynb")

@@ -242,6 +242,29 @@ def check_classroom(nb, v):
     assert v["show_depth"]
     assert png_count(nb) >= 2
     assert widget_count(nb) >= 1
+    # the text matches the runs: the schedule named, the margin printed, the fall-back question answered
+    text = markdown(nb)
+    out = printed(nb)
+    assert bad["config"]["schedule"] == "step" and "step" in text and "plain SGD" not in text
+    assert "YES-BOUNDS.md" not in text
+    above = 10 * math.log10(bad["losses"][-1] / bad["upper"])
+    assert f"{above:.2f} dB above YES-0" in out and above > 1.0  # "more than 1 dB above it at the end"
+    assert v["left_red"] is not None and v["left_red"] <= 5  # "within a few epochs"
+    fell_back = "yellow" in good["zones"][good["epochs_to_green"]:]
+    assert v["fell_back"] == fell_back
+    assert ("fell back to yellow at least once" if fell_back else "stayed green") in out
+    # "expect a flat line": the per-layer YES-0 values agree to three decimals (in dB)
+    assert len({f"{10 * math.log10(e):.3f}" for e in errors}) == 1, errors
+    assert "flat line" in text
+    # the projector layout, one colour per run in chart and table
+    assert v["layout"] == "compact"
+    assert len(set(v["row_colors"])) == 2 and v["loss_color"] == [v["row_colors"][1]]
+    # "try it yourself" lines assign the run (no wall of Run(...) when a student runs them)
+    assert "run = pg.retry(" in text and "\n   pg.retry(" not in text
+
+
+def markdown(nb) -> str:
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
 
 
 def check_lightning(nb, v):
@@ -260,7 +283,7 @@ def _run_values(var: str) -> str:
             f"'losses': [r.loss for r in {var}.epochs], 'upper': {var}.upper, "
             f"'bounds_updated': [r.bounds_updated for r in {var}.epochs], "
             f"'epochs_to_green': {var}.epochs_to_green, "
-            f"'config': {{k: {var}.config.get(k) for k in ('lr', 'batch_size', 'optimizer', 'epochs')}}}}")
+            f"'config': {{k: {var}.config.get(k) for k in ('lr', 'batch_size', 'optimizer', 'epochs', 'schedule')}}}}")
 
 
 PROBES = {
@@ -296,7 +319,10 @@ PROBES = {
     "06-classroom.ipynb": ("""{
         "fast": FAST, "BAD_EPOCHS": BAD_EPOCHS, "GOOD_EPOCHS": GOOD_EPOCHS, "n_runs": len(pg.runs),
         "running": pg.running, "bad": %s, "good": %s, "layer_errors": layer_errors,
-        "show_depth": pg.chart.show_depth}""" % (_run_values("bad"), _run_values("good")), check_classroom),
+        "show_depth": pg.chart.show_depth, "left_red": left_red, "fell_back": fell_back,
+        "layout": pg.layout_name, "row_colors": [r["color"] for r in pg.table.rows],
+        "loss_color": list(pg.chart.loss_line.colors)}""" % (_run_values("bad"), _run_values("good")),
+                           check_classroom),
 }
 
 
@@ -385,7 +411,7 @@ def test_notebooks_read_the_fast_switch():
     """Each notebook picks its epochs from YESWIDGET_FAST, and the full run is the paper's."""
     full = {"01-quickstart.ipynb": "800", "03-paper-phase-retrieval.ipynb": "800",
             "04-paper-signal-denoising.ipynb": "1800", "05-patch-recovery.ipynb": "1000",
-            "06-classroom.ipynb": "800", "07-lightning.ipynb": "200"}
+            "06-classroom.ipynb": "150", "07-lightning.ipynb": "200"}
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")

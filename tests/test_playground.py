@@ -26,6 +26,7 @@ from yeswidget.core.run import to_db
 from yeswidget.playground import Playground
 from yeswidget.training import SCHEDULES, batch_size_options
 from yeswidget.widgets.pump import default_pump
+from yeswidget.widgets.sync import iter_widgets
 
 
 # --------------------------------------------------------------------------- helpers
@@ -87,8 +88,9 @@ def test_controls_and_layout(small, make_pg):
     assert pg.retry_button.description == "Train"
     assert pg.pause_button.disabled and pg.stop_button.disabled
     assert pg.reset_button.description == "Reset"
+    shown = list(iter_widgets(pg))  # the chart sits in a row with the predictions panel
     for part in (pg.chart, pg.table, pg.timeline, pg.message):
-        assert part in pg.children
+        assert any(w is part for w in shown)
     assert "YES-0" in pg.info.value and "200 training samples" in pg.info.value
     s = pg.settings()
     assert (s.lr, s.batch_size, s.epochs, s.optimizer, s.seed) == (1e-3, 50, small.defaults["epochs"], "adam", 0)
@@ -608,3 +610,326 @@ def test_close_leaves_no_widget_model_and_no_thread(small):
     left = {k: type(ipywidgets.Widget.widgets[k]).__name__ for k in set(ipywidgets.Widget.widgets) - before_models}
     assert left == {}, f"widget models still open after close(): {sorted(left.values())}"
     assert [t for t in threading.enumerate() if t not in before_threads and t.is_alive()] == []
+
+
+# --------------------------------------------------------------------------- run management (issue 15)
+def _past_marks(pg):
+    """The chart's faded lines: {legend label: mark}."""
+    return {m.labels[0]: m for m in pg.chart._main.past_marks.values() if m in pg.chart.figure.marks}
+
+
+def test_one_colour_per_run_in_chart_and_table_and_unique_legend_labels(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    first = pg.retry()
+    pg.wait(120)
+    second = pg.retry()  # identical settings
+    pg.wait(120)
+    rows = pg.table.rows
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0]["color"] != rows[1]["color"]
+    # the live run is drawn in its table colour, not black
+    assert list(pg.chart.loss_line.colors) == [rows[1]["color"]]
+    assert list(pg.chart.loss_dots.colors) == [rows[1]["color"]]
+    # the faded past run too
+    past = _past_marks(pg)
+    assert list(past) == [first.label] and list(past[first.label].colors) == [rows[0]["color"]]
+    # identical settings, yet different legend labels, each starting with the run's name
+    assert first.label != second.label
+    assert first.label.startswith("run 1 · lr 1e-03") and second.label.startswith("run 2 · lr 1e-03")
+    assert "run 2" in pg.chart.loss_line.labels[0]
+
+
+def test_hide_show_and_delete_runs(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    runs = []
+    for lr in (1e-3, 3e-3, 1e-2):
+        runs.append(pg.retry(lr=lr))
+        assert pg.wait(120)
+    r1, r2, r3 = runs
+    assert set(_past_marks(pg)) == {r1.label, r2.label}
+
+    pg.hide(2)  # by number, as in the table
+    assert set(_past_marks(pg)) == {r1.label}
+    row = {r["id"]: r for r in pg.table.rows}[2]
+    assert row["label"].endswith("(hidden)")
+    pg.show("run 2")
+    assert set(_past_marks(pg)) == {r1.label, r2.label}
+    assert not {r["id"]: r for r in pg.table.rows}[2]["label"].endswith("(hidden)")
+
+    pg.hide(r3)  # the live run: its line goes, the table keeps it
+    assert not pg.chart.loss_line.visible and not pg.chart.loss_dots.visible
+    pg.show(r3)
+    assert pg.chart.loss_line.visible
+
+    # the table's buttons act on the chosen row
+    pg.table.selected = 1
+    assert pg.hide_button.description == "Hide run 1" and pg.delete_button.description == "Delete run 1"
+    pg.hide_button.click()
+    assert set(_past_marks(pg)) == {r2.label} and pg.hide_button.description == "Show run 1"
+    pg.hide_button.click()
+    assert set(_past_marks(pg)) == {r1.label, r2.label}
+    pg.table.selected = 2
+    pg.delete_button.click()
+    assert [r["id"] for r in pg.table.rows] == [1, 3] and r2 not in pg.runs
+    assert set(_past_marks(pg)) == {r1.label}
+    assert pg.table.selected == -1 and pg.delete_button.disabled
+
+    pg.delete(3)  # the live run: chart has no current run left
+    assert [r["id"] for r in pg.table.rows] == [1] and pg.chart.run is None
+    nxt = pg.retry()
+    assert pg.wait(120)
+    assert nxt.run_id == "run 4" and [r["id"] for r in pg.table.rows] == [1, 4]
+    assert set(_past_marks(pg)) == {r1.label}  # deleted runs do not come back
+    with pytest.raises(KeyError, match="no run 2"):
+        pg.delete(2)
+
+
+def test_retry_is_ignored_while_a_run_is_starting(small, make_pg, monkeypatch):
+    started = threading.Event()
+    release = threading.Event()
+
+    def pre(trainer, step):
+        if step == 0:  # the first step: the run has no epoch yet
+            started.set()
+            release.wait(30)
+
+    hook_trainers(monkeypatch, on_pre=pre)
+    pg = make_pg(small, epochs=2, every=1)
+    pg.retry_button.click()
+    assert started.wait(60)
+    assert pg.starting
+    pg._ui.flush()
+    assert pg.retry_button.disabled
+    pg.retry_button.click()  # the second click of a double click
+    release.set()
+    assert pg.wait(120)
+    assert len(pg.runs) == 1 and pg.runs[0].status == "finished"
+    assert [r["status"] for r in pg.table.rows] == ["finished"]
+    assert not pg.retry_button.disabled
+
+
+def _records(run, n, timeout=60):
+    """Wait until the run holds ``n`` epoch records (the bounds worker writes them)."""
+    deadline = time.monotonic() + timeout
+    while len(run.epochs) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return run.epochs
+
+
+def test_step_one_epoch_pauses_at_each_epoch_and_says_when_the_lower_edge_is_stale(small, make_pg):
+    pg = make_pg(small, epochs=6, every=4, batch_size=50)  # 4 steps an epoch; bounds every 4th epoch
+    assert pg.step_button.description == "Step 1 epoch"
+    pg.step_button.click()  # no live run: a new run that pauses after its first epoch
+    run = pg.runs[-1]
+    stale_seen = False
+    for k in range(1, 6):
+        assert pg.current.wait_parked(60)
+        assert pg.paused and pg.current.monitor.step == 4 * k  # exactly k whole epochs trained
+        records = _records(run, k)
+        assert len(records) == k
+        pg._ui.flush()
+        assert pg.pause_button.description == "Resume"
+        note = pg.edge_note.value
+        if records[-1].bounds_updated:
+            assert note == ""
+        else:
+            stale_seen = True
+            computed = max(r.epoch for r in records if r.bounds_updated)
+            assert f"lower edge computed at epoch {computed}, loss at epoch {k}" in note and "stale" in note
+        if k < 5:
+            pg.step_button.click()
+    assert stale_seen
+    assert len(pg.runs) == 1  # stepping never starts a second run while one is live
+    pg.resume()
+    assert pg.wait(120) and run.status == "finished" and len(run.epochs) == 6
+
+
+def test_predictions_panel_shows_the_models_outputs_for_a_few_samples_each_epoch(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    panel = pg.predictions
+    assert panel.box in pg._chart_row.children and pg.chart in pg._chart_row.children  # beside the chart
+    assert panel.X.shape == (3, 20) and torch.equal(panel.Y, small.Y_test[:3])  # held-out samples
+    np.testing.assert_allclose(np.asarray(panel.true_lines.y) - panel.offsets, small.Y_test[:3].numpy(), atol=1e-5)
+    assert len(panel.predicted_lines.y[0]) == 0  # nothing predicted before a run
+    run = pg.retry()
+    assert pg.wait(120)
+    pg._ui.flush()
+    assert panel.epoch == 2 and "epoch 2" in panel.figure.title
+    with torch.no_grad():
+        expected = pg.current.model(small.X_test[:3]).numpy()
+    np.testing.assert_allclose(np.asarray(panel.predicted_lines.y) - panel.offsets, expected, rtol=1e-4, atol=1e-4)
+    assert list(panel.predicted_lines.colors) == [run.config["color"]]
+    # a new run: its predictions, in its colour, from its first epoch on
+    second = pg.step_epoch()
+    assert pg.current.wait_parked(60)
+    pg._ui.flush()
+    assert panel.epoch == 1 and list(panel.predicted_lines.colors) == [second.config["color"]]
+
+
+def test_predictions_panel_names_the_predicted_class_for_a_classifier(make_pg):
+    pytest.importorskip("sklearn")
+    task = tasks.digits()
+    pg = make_pg(task, epochs=1, every=1, lr=1e-2, optimizer="adam")
+    pg.retry()
+    assert pg.wait(120)
+    pg._ui.flush()
+    with torch.no_grad():
+        guessed = task.extras["decode"](pg.current.model(task.X_test[:3])).tolist()
+    true = task.extras["labels_test"][:3].tolist()
+    caption = pg.predictions.caption.value
+    assert "class true → predicted: " + ", ".join(
+        f"{t} → {g} {'✓' if t == g else '✗'}" for t, g in zip(true, guessed)) in caption
+
+
+# --------------------------------------------------------------------------- task and architecture
+def test_depth_and_width_start_a_new_family_with_its_own_cloud(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    assert (pg.depth_box.value, pg.width_box.value) == (5, 100) and pg.task_box.value == "phase-retrieval"
+    a1 = pg.retry()
+    assert pg.wait(120)
+    pg.set_controls(depth=3, width=128)
+    b1 = pg.retry()
+    assert pg.wait(120)
+    b2 = pg.retry()  # same family: same start, same cloud
+    assert pg.wait(120)
+    assert [r.config["family"] for r in (a1, b1, b2)] == ["A", "B", "B"]
+    assert (a1.config["depth"], b1.config["depth"], b1.config["width"]) == (5, 3, 128)
+    # each family its own cloud: YES-0 (here the same: it is a property of the data) and the
+    # lower edge of a 3-layer network, not a 5-layer one
+    assert len(pg.families) == 2 and pg.cloud is pg.families[1].cloud
+    assert (pg.families[0].cloud.depth, pg.families[1].cloud.depth) == (5, 3)
+    assert len(b1.epochs[-1].yes_k) == 2 and len(a1.epochs[-1].yes_k) == 4  # YES-1 … YES-(L-1)
+    assert b1.upper == b2.upper and b1.final.lower == b2.final.lower
+    ta, tb1, tb2 = (pg.trainers[r.run_id] for r in (a1, b1, b2))
+    assert len([m for m in tb1.model.modules() if isinstance(m, nn.Linear)]) == 3
+    assert tb1.model[0].out_features == 128
+    for key, value in tb1.initial_state.items():  # retry from the same init holds within a family
+        assert torch.equal(value, tb2.initial_state[key])
+    assert losses(b1) == losses(b2)
+    # labelled as such: table row, legend, info line
+    rows = {r["id"]: r for r in pg.table.rows}
+    assert rows[1]["label"] == "run 1" and rows[2]["label"].startswith("run 2 · B (3×128)")
+    assert b1.label.startswith("run 2 · B · ") and "Family B: 3 layers × 128" in pg.info.value
+    with pytest.raises(ValueError, match="depth must be an int ≥ 2"):
+        pg.retry(depth=1)
+    pg.set_controls(depth=5, width=100)  # back to the task's own architecture: family A again
+    a2 = pg.retry()
+    assert pg.wait(120)
+    assert a2.config["family"] == "A" and len(pg.families) == 2 and losses(a2) == losses(a1)
+
+
+def test_the_task_dropdown_switches_task_recipe_and_cloud(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    first = pg.retry()
+    assert pg.wait(120)
+    assert set(tasks.TASKS) <= set(pg.task_box.options)
+    pg.task_box.value = "signal-denoising"  # as a click in the browser does
+    pg._ui.flush()
+    task = pg.task
+    assert task.name == "signal-denoising" and task.n_inputs == 20
+    assert pg.optimizer_box.value == "sgd" and pg.lr_slider.value == pytest.approx(1e-4)  # its recipe
+    assert max(pg.batch_slider.options) == task.n_train
+    assert "signal-denoising" in pg.info.value
+    pg.epochs_box.value = 2
+    second = pg.retry()
+    assert pg.wait(120)
+    assert second.config["task"] == "signal-denoising" and second.status == "finished"
+    assert second.upper != first.upper and second.config["family"] == "B"  # other data: another YES-0
+    assert first.run_id in pg.hidden  # another task's run is not overlaid on this cloud
+    assert pg.chart.past_runs == []
+
+
+# --------------------------------------------------------------------------- shareable settings
+def test_settings_string_round_trip(small, make_pg):
+    pg = make_pg(small, every=2)
+    pg.set_controls(lr=3e-3, batch_size=20, epochs=7, optimizer="sgd", schedule="cosine", seed=4, depth=3, width=64)
+    text = pg.settings_string()
+    assert text == ("task=phase-retrieval&lr=0.003&batch_size=20&epochs=7&optimizer=sgd&schedule=cosine"
+                    "&seed=4&depth=3&width=64&every=2")
+    pg._ui.flush()
+    assert text in pg.share.value.replace("&amp;", "&")  # shown in the widget, to copy
+    again = Playground.from_settings(small, text)
+    try:
+        assert again.settings() == pg.settings()
+        assert (again.depth_box.value, again.width_box.value) == (3, 64)
+        assert again.settings_string() == text
+        run = again.retry(epochs=1)
+        assert again.wait(120) and run.config["depth"] == 3 and run.config["width"] == 64
+    finally:
+        again.close()
+    with pytest.raises(ValueError, match="for the task 'digits'"):
+        Playground.from_settings(small, text.replace("phase-retrieval", "digits"))
+    with pytest.raises(ValueError, match="unknown key 'momentum'"):
+        Playground.from_settings(small, text + "&momentum=0.9")
+    with pytest.raises(ValueError, match="lr='fast'"):
+        Playground.from_settings(small, text.replace("lr=0.003", "lr=fast"))
+    with pytest.raises(ValueError, match="depth must be an int ≥ 2"):
+        Playground.from_settings(small, text.replace("depth=3", "depth=1"))
+
+
+def test_from_settings_builds_the_named_builtin_task():
+    pg = Playground.from_settings(None, "task=signal-denoising&lr=0.0002&epochs=3")
+    try:
+        assert pg.task.name == "signal-denoising"
+        assert pg.lr_slider.value == pytest.approx(2e-4) and pg.epochs_box.value == 3
+        assert pg.optimizer_box.value == "sgd"  # the rest from the task's recipe
+    finally:
+        pg.close()
+
+
+# --------------------------------------------------------------------------- presentation layout
+def test_compact_layout_puts_controls_beside_the_chart_and_badge_timeline_above(small):
+    import ipywidgets
+
+    before = set(ipywidgets.Widget.widgets)
+    pg = Playground(small, layout="compact", epochs=1)
+    try:
+        assert "yeswidget-compact" in pg._dom_classes
+        kids = list(pg.children)
+        main = next(c for c in kids if isinstance(c, ipywidgets.HBox) and any(
+            "yeswidget-controls" in getattr(k, "_dom_classes", ()) for k in c.children))
+        assert kids.index(pg.timeline) < kids.index(main)  # the timeline above the chart
+        controls, chart_box = main.children
+        assert pg.chart in chart_box.children  # beside the controls, the chart (its badge on top)
+        assert pg.chart.children[0] is pg.chart.status
+        shown = list(iter_widgets(controls))
+        for part in (pg.lr_slider, pg.batch_slider, pg.retry_button, pg.step_button, pg.stop_button,
+                     pg.task_box, pg.depth_box):
+            assert any(w is part for w in shown)
+        assert pg.chart.figure.layout.height == "250px" and pg.chart.progress.layout.display == "none"
+        with pytest.raises(ValueError, match="layout must be one of"):
+            Playground(small, layout="tiny")
+    finally:
+        pg.close()
+    assert set(ipywidgets.Widget.widgets) - before == set()
+
+
+def test_run_colours_keep_3_to_1_against_every_band_in_light_and_dark_themes():
+    """The palette's promise, computed (WCAG contrast of a run line against each band as drawn:
+    the zone colour at BAND_OPACITY over a light (#ffffff) or dark (#111111) background); the dark
+    theme draws each run in the lighter shade the theme rules give it."""
+    from yeswidget.core.zones import BAND_OPACITY, ZONE_COLORS
+    from yeswidget.widgets.playground_theme import _css_rgb, _rgb, dark_shade, theme_html
+
+    def luminance(rgb):
+        c = np.asarray(rgb, dtype=float) / 255
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    def contrast(a, b):
+        hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+
+    html_text = theme_html(playground.RUN_COLORS)
+    for background, shade in (((255, 255, 255), lambda c: c), ((17, 17, 17), dark_shade)):
+        for color in playground.RUN_COLORS:
+            line = _rgb(shade(color))
+            for zone in ("red", "yellow", "green"):
+                band = [BAND_OPACITY * z + (1 - BAND_OPACITY) * b for z, b in zip(_rgb(ZONE_COLORS[zone]), background)]
+                assert contrast(line, band) >= 3.0, (color, zone, background)
+    for color in playground.RUN_COLORS:  # every run colour has its dark-theme rule, line and swatch
+        assert f'path.line[style*="stroke: {_css_rgb(color)}"] {{ stroke: {dark_shade(color)}' in html_text
+        assert f'.yw-swatch[style*="{_css_rgb(color)}"]' in html_text
+    assert 'id="yw-hatch-red"' in html_text and 'id="yw-hatch-yellow"' in html_text
+    assert len(set(playground.RUN_COLORS)) == len(playground.RUN_COLORS)
+    assert not set(c.lower() for c in playground.RUN_COLORS) & set(c.lower() for c in ZONE_COLORS.values())

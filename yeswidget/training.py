@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import traceback as traceback_module
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -107,12 +108,15 @@ class Trainer:
     :meth:`set_lr` (next step), :meth:`set_batch_size` (next epoch, marked on the
     run), :meth:`pause` / :meth:`resume`, :meth:`stop` (within one step).
     ``cloud``: a YesCloud on the task's training data whose YES-0 is reused.
+    ``on_epoch(trainer, epochs_done)``: called in the training thread after each whole epoch
+    (e.g. a few predictions for a display; the weights do not move while it runs).
     """
 
     def __init__(self, task, settings: Settings, *, cloud: YesCloud | None = None,
                  subscribers: tuple[Callable[[Any], None], ...] = (), run_id: str | None = None,
                  max_samples: int | None = None, on_monitor: Callable[[Monitor], None] | None = None,
-                 stop_on_divergence: bool = True) -> None:
+                 stop_on_divergence: bool = True,
+                 on_epoch: Callable[["Trainer", int], None] | None = None) -> None:
         self.task = task
         self.settings = settings
         self.base_lr = float(settings.lr)
@@ -123,10 +127,14 @@ class Trainer:
         self._max_samples = max_samples
         self._on_monitor = on_monitor
         self.stop_on_divergence = stop_on_divergence
+        self._on_epoch = on_epoch  # called in the training thread after each whole epoch (1-based count)
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()  # set = not paused
         self._ready = threading.Event()
+        self._pause_at: int | None = None  # pause at the start of this 0-based epoch (step_epochs)
+        self._epochs_done = 0
+        self._parked = threading.Event()  # set while paused at an epoch boundary
         self.thread: threading.Thread | None = None
         self.monitor: Monitor | None = None
         self.model: nn.Module | None = None
@@ -157,6 +165,24 @@ class Trainer:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def step_epochs(self, n: int = 1) -> None:
+        """Train ``n`` more epochs (finishing the current one first), then pause at that epoch boundary."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int ≥ 1; got {n!r}")
+        self._pause_at = self._epochs_done + n
+        self._parked.clear()
+        self.resume()
+
+    def wait_parked(self, timeout: float | None = None) -> bool:
+        """Block until the run paused at the boundary :meth:`step_epochs` asked for, or ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._parked.wait(0.05):
+            if not self.alive and self.thread is not None:
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+        return True
 
     def stop(self) -> None:
         """Stop within one step (also wakes a paused run)."""
@@ -232,6 +258,16 @@ class Trainer:
         finally:
             monitor.close()
 
+    def _park(self, epoch: int) -> None:
+        """At the start of 0-based ``epoch``: pause here if :meth:`step_epochs` asked to."""
+        self._epochs_done = epoch
+        if self._pause_at is not None and epoch >= self._pause_at:
+            self._pause_at = None
+            self._running.clear()
+            self._parked.set()
+            self._running.wait()
+            self._parked.clear()
+
     def _train(self, monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         s = self.settings
         X, Y = self.task.X_train, self.task.Y_train
@@ -245,6 +281,7 @@ class Trainer:
         applied_base = self.base_lr
         model.train()
         for epoch in monitor.epochs(s.epochs):
+            self._park(epoch)
             if self._stop.is_set():
                 monitor.stop()
                 break
@@ -276,6 +313,8 @@ class Trainer:
                 # logged per sample (metric E on the minibatch) so it is comparable with the cloud
                 # (batch_size: the epoch's setting, not the size of a short last minibatch)
                 monitor.log(loss.detach() / index.shape[0], batch_size=batch_size)
+            if not cut_short and self._on_epoch is not None:
+                self._on_epoch(self, epoch + 1)
             if self._stop.is_set():
                 # a partial epoch is not certified as if it were whole
                 monitor.stop(discard_epoch=cut_short)

@@ -204,8 +204,10 @@ class Run:
 
     @property
     def label(self) -> str:
-        """Short human label from the config, e.g. ``lr 1e-03 · batch 50 · adam``."""
+        """Short human label from the config, e.g. ``lr 1e-03 · batch 50 · adam`` (``run 3 · lr …`` with a ``name``)."""
         parts = []
+        if self.config.get("name"):  # a name given by whoever made the run, e.g. the Playground's "run 3"
+            parts.append(str(self.config["name"]))
         # a monitor's config holds None for what it does not know (no optimizer given)
         if isinstance(self.config.get("lr"), numbers.Real):
             parts.append(f"lr {self.config['lr']:.0e}")

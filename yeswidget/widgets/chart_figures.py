@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.zones import BAND_OPACITY, ZONE_COLORS
 from ..view.scene import LOSS_COLOR, LOWER_COLOR, STEP_COLOR, UPPER_COLOR, DepthView, OrdersView, Scene
-from .sync import close_all, f32, set_arrays, set_traits
+from .sync import f32, iter_widgets, set_arrays, set_traits
 
 __all__ = ["YPlot", "MainFigure", "OrdersFigure", "DepthFigure"]
 
@@ -85,9 +85,14 @@ class YPlot:
                      *getattr(self, "own_axis_widgets", ()), *extra])
 
     def close_retired(self) -> None:
+        # a retired mark refers to the figure's live scales: those stay open (closing them broke
+        # every mark made later, e.g. past runs added back after ``clear_runs``)
         closing, self.retired = self.retired, []
+        live = {id(w) for w in (self.xs, self.ys, *getattr(self, "own_axis_widgets", ()))}
         for w in closing:
-            close_all(w)
+            for item in iter_widgets(w):
+                if id(item) not in live:
+                    widgets.Widget.close(item)
 
 
 class MainFigure(YPlot):

@@ -1,0 +1,76 @@
+"""Families of Playground runs: one task, one architecture, one YES cloud.
+
+Runs of a family start from the same architecture, so retry-from-the-same-seed
+gives the same initial weights and the YES-0 computed once is every run's. A new
+depth or width (or another task) is a new family with its own cloud.
+"""
+from __future__ import annotations
+
+import dataclasses
+import string
+from typing import Any
+
+from torch import nn
+
+from ..bounds import YesCloud
+from ..monitor import certification_set, describe_certification, discover_layers
+from ..tasks import _model_factory
+
+__all__ = ["Family", "architecture", "make_family", "check_architecture"]
+
+
+@dataclasses.dataclass
+class Family:
+    """``task`` (with this family's model), ``cloud`` (YES-0 once), ``depth`` (number of
+    Linear layers L), ``width`` (hidden width), ``label`` (``"A"``, ``"B"``, …), ``certification``."""
+
+    task: Any
+    cloud: YesCloud
+    depth: int
+    width: int
+    label: str
+    certification: dict
+    source: Any = None  # the task as given (before its model was replaced)
+
+    def matches(self, task: Any, depth: int, width: int) -> bool:
+        return self.source is task and (self.depth, self.width) == (depth, width)
+
+    @property
+    def description(self) -> str:
+        """``"B: 3 layers × 64"``."""
+        return f"{self.label}: {self.depth} layers × {self.width}"
+
+    def certification_text(self) -> str:
+        where = describe_certification(self.certification)
+        return f"{where[0].upper()}{where[1:]}"
+
+
+def architecture(model: nn.Module) -> tuple[int, int]:
+    """(depth L = number of Linear layers, the first hidden width) of an MLP-style model."""
+    plan = discover_layers(model)
+    widths = plan.widths or [0]
+    return plan.depth, int(widths[0])
+
+
+def make_family(task: Any, depth: int, width: int, index: int, max_samples: int | None) -> Family:
+    """The family of ``task`` with ``depth`` Linear layers of hidden ``width`` (the task's own
+    model when that is its architecture, else a ReLU MLP ``n → width … → m``)."""
+    source, own = task, task.model(0)
+    if architecture(own) != (depth, width):
+        check_architecture(depth, width)
+        sizes = (task.n_inputs, *([width] * (depth - 1)), task.n_outputs)
+        task = dataclasses.replace(task, make_model=_model_factory(sizes))
+        own = task.model(0)
+    plan = discover_layers(own)
+    X_cert, Y_cert, certification = certification_set(task.X_train, task.Y_train, max_samples, 0)
+    cloud = YesCloud(X_cert, Y_cert, plan.depth, bias=plan.bias, activation=plan.activation)
+    label = string.ascii_uppercase[index % 26] + ("" if index < 26 else str(index // 26))
+    return Family(task, cloud, depth, width, label, certification, source)
+
+
+def check_architecture(depth: Any, width: Any) -> None:
+    """A clear error for a depth or width the Playground cannot build."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
+        raise ValueError(f"depth must be an int ≥ 2 (Linear layers, input and output included); got {depth!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be an int ≥ 1 (hidden units per layer); got {width!r}")

@@ -1,0 +1,108 @@
+"""What the network learns: predicted vs true outputs for a few fixed samples of a task.
+
+The predictions are computed on the training thread after each epoch (a forward of
+a handful of samples, while the weights stand still) and drawn by the UI pump.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import bqplot
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from .sync import close_all, f32, set_arrays, set_traits
+
+__all__ = ["PredictionsPanel"]
+
+_TRUE_COLOR = "#888888"  # mid grey: readable on light and dark themes
+
+
+class PredictionsPanel:
+    """A small bqplot chart: for ``n_samples`` fixed samples (held-out ones when the task has
+    them), the true output vector (grey, dashed) and the model's prediction (the run's colour),
+    stacked one above the other. Classifiers (a task with ``extras["decode"]``) also say the
+    true and the predicted class.
+
+    ``take(model, epoch, color)``: training thread. ``apply()``: UI pump thread only.
+    Attributes: ``box`` (the widget), ``true_lines``, ``predicted_lines``, ``caption``,
+    ``epoch`` (of the predictions shown), ``X`` ``(k, n)`` and ``Y`` ``(k, m)`` (the samples).
+    """
+
+    def __init__(self, task: Any, n_samples: int = 3) -> None:
+        held_out = task.X_test is not None and task.X_test.shape[0] > 0
+        X, Y = (task.X_test, task.Y_test) if held_out else (task.X_train, task.Y_train)
+        k = int(min(n_samples, X.shape[0]))
+        self.X, self.Y = X[:k].detach().clone(), Y[:k].detach().clone()
+        self.where = "held-out" if held_out else "training"
+        self.decode = task.extras.get("decode") if isinstance(task.extras, dict) else None
+        y = self.Y.double().numpy()
+        span = float(np.ptp(y)) or 1.0
+        self.offsets = np.arange(k)[::-1, None] * 1.25 * span  # sample 1 on top
+        self.x = np.tile(np.arange(1, y.shape[1] + 1, dtype=np.float64), (k, 1))
+        self.epoch = 0
+        self._lock = threading.Lock()
+        self._pending: tuple[np.ndarray, int, str] | None = None
+        xs = bqplot.LinearScale()
+        ys = bqplot.LinearScale()
+        sc = {"x": xs, "y": ys}
+        self.true_lines = bqplot.Lines(x=f32(self.x), y=f32(y + self.offsets), scales=sc, colors=[_TRUE_COLOR],
+                                       line_style="dashed", stroke_width=1.5, labels=["true"],
+                                       enable_hover=False)
+        self.predicted_lines = bqplot.Lines(x=f32(self.x[:, :0]), y=f32(np.empty((k, 0))), scales=sc,
+                                            colors=["#1f77b4"], stroke_width=2.0, labels=["predicted"],
+                                            enable_hover=False)
+        x_axis = bqplot.Axis(scale=xs, label="output", tick_format="d", num_ticks=4)
+        y_axis = bqplot.Axis(scale=ys, orientation="vertical", visible=False)
+        self.figure = bqplot.Figure(marks=[self.true_lines, self.predicted_lines], axes=[x_axis, y_axis],
+                                    title="predicted vs true", fig_margin=dict(top=35, bottom=40, left=10, right=10),
+                                    animation_duration=0, padding_y=0.05,
+                                    layout=widgets.Layout(width="100%", height="330px"))
+        self.caption = widgets.HTML(self._caption(None))
+        self.box = widgets.VBox([self.figure, self.caption], layout=widgets.Layout(width="300px", min_width="240px"))
+        self.box.add_class("yeswidget-predictions")
+
+    # ------------------------------------------------------------------ training thread
+    def take(self, model: torch.nn.Module, epoch: int, color: str) -> None:
+        """Predict the samples with ``model`` (its device and dtype) and keep them for the pump."""
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+        dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else self.X.dtype
+        training = model.training
+        model.eval()  # a prediction, not a training step (dropout off, batch-norm statistics kept)
+        try:
+            with torch.no_grad():
+                out = model(self.X.to(device=device, dtype=dtype)).detach().to("cpu", torch.float64).numpy()
+        finally:
+            model.train(training)
+        with self._lock:
+            self._pending = (out.reshape(self.Y.shape), int(epoch), color)
+
+    # ------------------------------------------------------------------ pump thread
+    def apply(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        out, epoch, color = pending
+        self.epoch = epoch
+        with self.predicted_lines.hold_sync():
+            set_arrays(self.predicted_lines, x=f32(self.x), y=f32(out + self.offsets))
+            set_traits(self.predicted_lines, colors=[color])
+        set_traits(self.figure, title=f"predicted vs true, epoch {epoch}")
+        set_traits(self.caption, value=self._caption(out))
+
+    def _caption(self, out: np.ndarray | None) -> str:
+        k = self.X.shape[0]
+        head = f"{k} {self.where} samples, top to bottom; dashed: true, solid: predicted"
+        if self.decode is None or out is None:
+            return f"<small>{head}</small>"
+        true = [int(c) for c in self.decode(self.Y)]
+        guessed = [int(c) for c in self.decode(torch.from_numpy(out))]
+        cells = ", ".join(f"{t} → {g} {'✓' if t == g else '✗'}" for t, g in zip(true, guessed))
+        return f"<small>{head}<br>class true → predicted: {cells}</small>"
+
+    def close(self) -> None:
+        close_all(self.box)
