@@ -823,7 +823,7 @@ def test_a_cross_entropy_classifier_draws_its_loss_on_its_own_axis(jupyter, guar
         figure = page.locator(".bqplot.figure").first
         figure.wait_for(state="visible", timeout=RUN_MS)
         # the right-hand axis of the minibatch cross-entropy, labelled with its name
-        labels = page.locator(".bqplot.figure .axislabel").all_inner_texts()
+        labels = page.locator(".bqplot.figure .axislabel").evaluate_all("(els) => els.map((e) => e.textContent)")
         assert any("CrossEntropyLoss (minibatch)" in text for text in labels), labels
         status = page.locator(".yes-status").first.inner_text()
         assert "accuracy" in status and "CrossEntropyLoss" in status

@@ -126,7 +126,7 @@ class MainFigure(YPlot):
         # a minibatch loss in its own unit (cross-entropy, L1, …): its own scale and a right axis
         self.step_ys = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
         self.step_axis = bqplot.Axis(scale=self.step_ys, side="right", label="",
-                                     grid_lines="none", label_offset="40px")
+                                     grid_lines="none", label_offset="50px", tick_format=".2g")
         self.own_axis_widgets = (self.step_ys, self.step_axis)
         self._build_dots(sc)
         self.past_marks: dict[int, bqplot.Lines] = {}
@@ -184,6 +184,8 @@ class MainFigure(YPlot):
         if own != shown:  # the right axis is on the figure only while it has a line to read
             others = [a for a in self.figure.axes if a is not self.step_axis]
             self.figure.axes = [*others, self.step_axis] if own else others
+            # room on the right for its ticks and label
+            self.figure.fig_margin = {**_MARGIN, "right": 75} if own else dict(_MARGIN)
         label = scene.step_label or "minibatch loss"
         set_traits(self.step_line, labels=[label])
 

@@ -160,18 +160,23 @@ _LEGEND_ITEMS = {
     "yellow": ("inside the cloud, between YES-0 and the lower edge (dashed). Training is <b>meaningful but "
                "certainly not optimal</b>. A loss that plateaus here is far from optimal: try another "
                "learning rate or batch size."),
-    "green": ("below the lower edge, the best bound built from the network's own hidden layers so far. "
-              "<b>Effective</b> training, possibly near-optimal; maybe diminishing returns."),
+    "green": ("at or below the lower edge (computed at that epoch), the best bound built from the network's "
+              "own hidden layers so far. <b>Effective</b> training, possibly near-optimal; maybe diminishing "
+              "returns."),
+    "none": ("no verdict: the bounds are degenerate for this run (the reason is given in the status line), "
+             "e.g. the data is reached exactly in closed form, or a hidden layer is as wide as the samples."),
 }
 
 
 def legend() -> widgets.Accordion:
     """'What do the colours mean?': the zones in their colours (from core/zones), in words."""
     items = "".join(f'<li><span style="background:{ZONE_STYLES[z].band}; padding: 0 0.5em">{z}</span>: '
-                    f"{_LEGEND_ITEMS[z]}</li>" for z in ZONES)
-    body = ('<div style="font-size: 0.9em; line-height: 1.45"><p>The cloud is computed from the training '
-            "data alone (YES-BOUNDS.md); the loss is compared with it after every epoch, on the same samples "
-            "and in the same unit (squared error summed over outputs, averaged over samples).</p>"
+                    f"{_LEGEND_ITEMS[z]}</li>" for z in (*ZONES, NO_VERDICT))
+    body = ('<div style="font-size: 0.9em; line-height: 1.45"><p>The cloud comes from the training data: '
+            "YES-0 from the data alone, the lower edge from the data and the network's own hidden layers "
+            "(the YES bounds of Yeganegi, Eamaz and Soltanalian, 2024). The loss is compared with it after "
+            "every epoch, on the same samples and in the same unit (squared error summed over outputs, "
+            "averaged over samples).</p>"
             f'<ul style="margin: 0 0 0 1.2em; padding: 0">{items}</ul>'
             "<p>The faint line is the minibatch loss (as logged; not compared with the cloud). "
             "Axis: dB = 10·log10(loss).</p></div>")
