@@ -125,13 +125,13 @@ class MainFigure(YPlot):
                                 enable_hover=False)
         # a minibatch loss in its own unit (cross-entropy, L1, …): its own scale and a right axis
         self.step_ys = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
-        self.step_axis = bqplot.Axis(scale=self.step_ys, side="right", label="",
+        self.step_axis = bqplot.Axis(scale=self.step_ys, side="right", label="", visible=False,
                                      grid_lines="none", label_offset="50px", tick_format=".2g")
         self.own_axis_widgets = (self.step_ys, self.step_axis)
         self._build_dots(sc)
         self.past_marks: dict[int, bqplot.Lines] = {}
         self.figure = bqplot.Figure(
-            marks=self._marks([]), axes=[self.x_axis, self.y_axis], title=title, padding_y=0.0,
+            marks=self._marks([]), axes=[self.x_axis, self.y_axis, self.step_axis], title=title, padding_y=0.0,
             fig_margin=_MARGIN, legend_location="top-right", animation_duration=0,
             layout=widgets.Layout(width="100%", height="380px"),
         )
@@ -179,11 +179,9 @@ class MainFigure(YPlot):
         if own:
             bottom, top = scene.step_axis  # type: ignore[misc]
             set_traits(self.step_ys, min=float(bottom), max=float(top))
-            set_traits(self.step_axis, label=scene.step_label, visible=True)
-        shown = self.step_axis in self.figure.axes
-        if own != shown:  # the right axis is on the figure only while it has a line to read
-            others = [a for a in self.figure.axes if a is not self.step_axis]
-            self.figure.axes = [*others, self.step_axis] if own else others
+            set_traits(self.step_axis, label=scene.step_label)
+        if bool(self.step_axis.visible) != own:  # the right axis shows only while it has a line to read
+            set_traits(self.step_axis, visible=own)
             # room on the right for its ticks and label
             self.figure.fig_margin = {**_MARGIN, "right": 75} if own else dict(_MARGIN)
         label = scene.step_label or "minibatch loss"
