@@ -450,6 +450,8 @@ class Playground(widgets.VBox):
 
     def _predict(self, trainer: Trainer, epoch: int) -> None:
         """Training thread, after each whole epoch: the predictions panel's few samples."""
+        if trainer.model is None:  # (built before the first epoch; nothing to show otherwise)
+            return
         try:
             self.predictions.take(trainer.model, epoch, trainer.run.config.get("color", RUN_COLORS[0]))
         except Exception as exc:  # a display must never stop the training
