@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -16,3 +17,13 @@ def runs_dir_in_tmp(tmp_path_factory):
         os.environ.pop("YESWIDGET_RUNS_DIR", None)
     else:
         os.environ["YESWIDGET_RUNS_DIR"] = before
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): the
+    matrices in these tests are small, and on a shared 2-core machine OpenMP teams only contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

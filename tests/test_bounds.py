@@ -156,13 +156,7 @@ def relu_np(v):
     return np.maximum(v, 0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The matrices here are tiny: on a shared 2-core machine threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @functools.lru_cache(maxsize=None)

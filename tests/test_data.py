@@ -10,13 +10,7 @@ from yeswidget.bounds import YesCloud
 from yeswidget.monitor import Monitor
 from yeswidget.tasks import mlp
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class CountingDataset(torch.utils.data.Dataset):

@@ -13,13 +13,7 @@ from yeswidget.cli import main as cli_main
 from yeswidget.monitor import Monitor
 from yeswidget.tasks import mlp
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def digits():

@@ -37,13 +37,7 @@ RTOL = 1e-9
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2-thread OpenMP teams stall badly."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

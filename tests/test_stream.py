@@ -16,12 +16,7 @@ from yeswidget.bounds import YesCloud, anchor_sets, yes0_bound, yes_k_bounds
 RTOL = 1e-9
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_case(N=61, n=6, m=5, widths=(9, 7, 8, 6), seed=0, degenerate=False, net_seed=None):

@@ -53,6 +53,7 @@ class Playground(widgets.VBox):
     def __init__(self, task, *, lr: float | None = None, batch_size: int | None = None, epochs: int | None = None,
                  optimizer: str | None = None, schedule: str | None = None, seed: int = 0, every: Any = "auto",
                  max_samples: int | None = None, layout: str = "default", **kwargs) -> None:
+        self._closed = True  # until the widget exists: a constructor that fails has nothing to close
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
         # the task's own recipe (the paper's optimizer, lr, batch size, epochs, schedule) unless overridden
@@ -72,7 +73,6 @@ class Playground(widgets.VBox):
         self.trainers: dict[str, Trainer] = {}
         self._trainer: Trainer | None = None
         self._syncing = False
-        self._closed = False
         self._message_html: str | None = None  # a failure to show (set on any thread, drawn by the pump)
         self._pending_controls: dict[str, Any] = {}  # control values to put into the widgets (by the pump)
         self._shown_epochs: tuple[str, int] | None = None  # what the timeline shows: (run id, epochs)
@@ -171,6 +171,7 @@ class Playground(widgets.VBox):
             self.add_class("yeswidget-compact")
         # every later widget write happens on the UI pump thread: handlers only mark this dirty
         self._ui = default_pump().register(self._apply, name="playground")
+        self._closed = False
 
     def _compact(self, rows: list) -> tuple[list, list]:
         """The projector layout: badge and timeline above the chart, the controls in a column beside it."""

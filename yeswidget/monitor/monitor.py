@@ -146,6 +146,7 @@ class Monitor:
         self._Y_metric: torch.Tensor | None = None
         self.error: BaseException | None = None
         self._overfit_noted_at = 0
+        self._finished_epoch = 0  # the last epoch the worker has recorded
         self._uncaught = UncaughtWatch(self)
         if cfg.verbose:
             self.subscribe(TextPrinter())
@@ -403,19 +404,28 @@ class Monitor:
         if self.cadence.due(epoch, time_spent=spent, next_cost=self._last_bounds_cost, wall=wall,
                             busy=self.worker.busy):
             return True
-        return self._needs_confirmation(loss)
+        return self._needs_confirmation(epoch, loss)
 
-    def _needs_confirmation(self, loss: torch.Tensor) -> bool:
+    def _needs_confirmation(self, epoch: int, loss: torch.Tensor) -> bool:
         """An epoch is green only against a lower edge computed at that epoch: recompute when the
-        loss reaches the current edge (waiting for pending updates, so the choice never depends
-        on how fast the worker ran)."""
+        loss reaches the edge as it stood two epochs back. That edge is fixed whatever the worker's
+        speed (the loop waits for it only when the worker is more than an epoch behind), and it
+        sits at or above any newer one, so no chance of green is missed."""
         if not self.config.confirm_green or self.depth == 1:
             return False
         value = float(loss)  # one sync per epoch
         if not math.isfinite(value) or value > self.cloud.upper:
             return False
-        self.worker.wait()
-        return bool(self.cloud.epochs) and value <= self.cloud.lower
+        known = epoch - 2
+        self.worker.wait_until(lambda: self._finished_epoch >= known)
+        edge = self._edge_as_of(known)
+        return edge is not None and value <= edge
+
+    def _edge_as_of(self, epoch: int) -> float | None:
+        """The lower edge as it stood after ``epoch`` (None before the first update)."""
+        epochs, lower = list(self.cloud.epochs), self.cloud.curve(self.depth - 1)
+        kept = [value for e, value in zip(epochs, lower) if e <= epoch]
+        return kept[-1] if kept else None
 
     def _finish_epoch(self, item: EpochItem) -> None:
         """On the worker: the bounds (when due), then the epoch record, published in order."""
@@ -432,6 +442,7 @@ class Monitor:
                 epoch=item.epoch, loss=loss, upper=self.cloud.upper, lower=self.cloud.lower, zone=zone,
                 yes_k=self.cloud.yes_k(), bounds_updated=updated, reason=reason, **info)
             self.store.add_epoch(record, self.epochs_total)
+            self._finished_epoch = record.epoch
             self._watch_overfitting()
             note = plateau_note(self.run.epochs)  # a yellow plateau is noted once, in the run
             if note:
@@ -488,7 +499,7 @@ class Monitor:
                 self.cloud.record({tuple(range(k)): value for k, value in enumerate(record.yes_k, start=1)},
                                   epoch=record.epoch)
         self.store.restore(run)
-        self.epoch = run.epochs[-1].epoch if run.epochs else 0
+        self.epoch = self._finished_epoch = run.epochs[-1].epoch if run.epochs else 0
         self.steps.total = run.epochs[-1].step if run.epochs else 0
 
     # -------------------------------------------------------------- waiting

@@ -6,7 +6,6 @@ an interrupted run ends in moments with every finished epoch recorded.
 """
 from __future__ import annotations
 
-import collections
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..core.bus import wait_for
+from ..core.serial import SerialThread, wait_for
 
 __all__ = ["BoundsWorker", "EpochItem"]
 
@@ -46,13 +45,10 @@ class BoundsWorker:
         self._finish = finish
         self.background = background
         self._max_heavy = max_waiting_hidden
-        self._name = name
         self._cond = threading.Condition()
-        self._queue: collections.deque[EpochItem] = collections.deque()
-        self._heavy = 0       # submitted items holding hidden outputs, not yet finished
+        self._thread: SerialThread[EpochItem] = SerialThread(self._run, name=name, cond=self._cond)
+        self._heavy = 0       # queued items holding hidden outputs, not yet finished
         self._inflight = 0    # submitted items not yet finished
-        self._thread: threading.Thread | None = None
-        self._stopping = False
         self.cancelled = False
 
     @property
@@ -61,7 +57,7 @@ class BoundsWorker:
 
     @property
     def on_worker(self) -> bool:
-        return self._thread is threading.current_thread()
+        return self._thread.on_thread
 
     def submit(self, item: EpochItem) -> None:
         """Queue an epoch (waits, interruptibly, while too many hidden activations are queued)."""
@@ -85,32 +81,15 @@ class BoundsWorker:
             self._enqueue(item)
 
     def _enqueue(self, item: EpochItem) -> None:
-        """Queue under the lock and make sure the thread runs."""
-        self._inflight += 1
-        self._queue.append(item)
-        if self._thread is None or not self._thread.is_alive():
-            self._stopping = False
-            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-            self._thread.start()
-        self._cond.notify_all()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    if self._thread is threading.current_thread():
-                        self._thread = None
-                    self._cond.notify_all()
-                    return
-                item = self._queue.popleft()
-                if self.cancelled and item.hidden is not None:
-                    item.hidden = None  # dropped: the epoch is still recorded, without an update
-            self._run(item)
+        with self._cond:
+            self._inflight += 1
+            self._thread.put(item)
 
     def _run(self, item: EpochItem) -> None:
-        heavy = item.heavy  # counted in self._heavy when queued (a dropped item was uncounted then)
+        with self._cond:
+            heavy = item.heavy  # counted in self._heavy when queued (a dropped item was uncounted then)
+            if self.cancelled and heavy:
+                item.hidden = None  # dropped: the epoch is still recorded, without an update
         try:
             self._finish(item)
         finally:
@@ -128,11 +107,18 @@ class BoundsWorker:
         with self._cond:
             return wait_for(self._cond, lambda: self._inflight == 0, timeout)
 
+    def wait_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Block until ``done()`` holds (checked after each finished item) or nothing is left to run."""
+        if self.on_worker:
+            return done()
+        with self._cond:
+            return wait_for(self._cond, lambda: done() or self._inflight == 0, timeout) and done()
+
     def cancel(self) -> None:
         """Drop heavy work not yet started (epochs are still recorded, without a YES-k update)."""
         with self._cond:
             self.cancelled = True
-            for item in self._queue:
+            for item in self._thread.items:
                 if item.hidden is not None:
                     item.hidden = None
                     self._heavy -= 1
@@ -140,14 +126,4 @@ class BoundsWorker:
 
     def stop(self, timeout: float | None = 30.0) -> bool:
         """Finish what is queued, then end the thread (a later submit restarts it)."""
-        with self._cond:
-            thread = self._thread
-            if thread is None:
-                return True
-            self._stopping = True
-            self._cond.notify_all()
-            if thread is threading.current_thread():
-                return True
-            ended = wait_for(self._cond, lambda: self._thread is not thread, timeout)
-        thread.join(0.5 if ended else 0)  # it has left its loop: let it finish returning
-        return ended and not thread.is_alive()
+        return self._thread.stop(timeout)

@@ -55,7 +55,7 @@ class PredictionsPanel:
                                             colors=["#1f77b4"], stroke_width=2.0, labels=["predicted"],
                                             enable_hover=False)
         x_axis = bqplot.Axis(scale=xs, label="output", tick_format="d", num_ticks=4)
-        y_axis = bqplot.Axis(scale=ys, orientation="vertical", visible=False)
+        y_axis = bqplot.Axis(scale=ys, side="left", visible=False)
         self.figure = bqplot.Figure(marks=[self.true_lines, self.predicted_lines], axes=[x_axis, y_axis],
                                     title="predicted vs true", fig_margin=dict(top=35, bottom=40, left=10, right=10),
                                     animation_duration=0, padding_y=0.05,
