@@ -146,7 +146,6 @@ class Monitor:
         self._Y_metric: torch.Tensor | None = None
         self.error: BaseException | None = None
         self._overfit_noted_at = 0
-        self._finished_epoch = 0  # the last epoch the worker has recorded
         self._uncaught = UncaughtWatch(self)
         if cfg.verbose:
             self.subscribe(TextPrinter())
@@ -385,9 +384,12 @@ class Monitor:
             loss = torch.tensor(union_mean(loss * self.N, self.N), dtype=torch.float64)
             if accuracy is not None:
                 accuracy = torch.tensor(union_mean(accuracy * self.N, self.N), dtype=torch.float64)
-        due = self._due(epoch, loss)
+        scheduled = self._due(epoch)
         if self._distributed:  # a bound update on every rank when any rank finds it due
-            due = bool(all_reduce_sum(torch.tensor([float(due)], dtype=torch.float64)).item() > 0)
+            scheduled = bool(all_reduce_sum(torch.tensor([float(scheduled)], dtype=torch.float64)).item() > 0)
+        # a loss below YES-0 may reach the lower edge: the worker decides, in epoch order, whether a
+        # fresh edge is needed to judge it (so the choice never depends on how fast the worker ran)
+        due = scheduled or self._may_reach_the_edge(loss)
         info: dict[str, Any] = {"lr": self.lr, "batch_size": self.batch_size, "step": self.step,
                                 "wall_time": time.perf_counter() - (self._t_start or 0.0), "accuracy": accuracy}
         if self.validation is not None:
@@ -395,42 +397,34 @@ class Monitor:
             _, val_output = capture(self.model, Xv, self.plan)
             info["val_loss"], info["val_accuracy"] = self.judge.score(val_output, labels=Lv, targets=Tv)
         pending: list[torch.Tensor | None] | None = list(hidden) if due else None
-        return EpochItem(epoch, loss, pending, info)
+        return EpochItem(epoch, loss, pending, info, scheduled=scheduled)
 
-    def _due(self, epoch: int, loss: torch.Tensor) -> bool:
+    def _due(self, epoch: int) -> bool:
+        """Whether the cadence asks for a YES-k update at ``epoch``."""
         timings = self.run.timings
         spent = timings["yes0_seconds"] + timings["certify_seconds"] + self._bounds_seconds
         wall = time.perf_counter() - (self._t_start or time.perf_counter()) + timings["yes0_seconds"]
-        if self.cadence.due(epoch, time_spent=spent, next_cost=self._last_bounds_cost, wall=wall,
-                            busy=self.worker.busy):
-            return True
-        return self._needs_confirmation(epoch, loss)
+        return self.cadence.due(epoch, time_spent=spent, next_cost=self._last_bounds_cost, wall=wall,
+                                busy=self.worker.busy)
 
-    def _needs_confirmation(self, epoch: int, loss: torch.Tensor) -> bool:
-        """An epoch is green only against a lower edge computed at that epoch: recompute when the
-        loss reaches the edge as it stood two epochs back. That edge is fixed whatever the worker's
-        speed (the loop waits for it only when the worker is more than an epoch behind), and it
-        sits at or above any newer one, so no chance of green is missed."""
+    def _may_reach_the_edge(self, loss: torch.Tensor) -> bool:
+        """An epoch is green only against a lower edge computed at that epoch: a loss below YES-0
+        sends its hidden outputs to the worker, which updates the edge if the loss reaches it."""
         if not self.config.confirm_green or self.depth == 1:
             return False
         value = float(loss)  # one sync per epoch
-        if not math.isfinite(value) or value > self.cloud.upper:
-            return False
-        known = epoch - 2
-        self.worker.wait_until(lambda: self._finished_epoch >= known)
-        edge = self._edge_as_of(known)
-        return edge is not None and value <= edge
+        return math.isfinite(value) and value <= self.cloud.upper
 
-    def _edge_as_of(self, epoch: int) -> float | None:
-        """The lower edge as it stood after ``epoch`` (None before the first update)."""
-        epochs, lower = list(self.cloud.epochs), self.cloud.curve(self.depth - 1)
-        kept = [value for e, value in zip(epochs, lower) if e <= epoch]
-        return kept[-1] if kept else None
+    def _confirmation_needed(self, item: EpochItem) -> bool:
+        """On the worker, in epoch order: does this unscheduled epoch's loss reach the current edge?"""
+        return bool(self.cloud.epochs) and float(item.loss) <= self.cloud.lower
 
     def _finish_epoch(self, item: EpochItem) -> None:
         """On the worker: the bounds (when due), then the epoch record, published in order."""
         try:
             loss = float(item.loss)
+            if item.hidden is not None and not item.scheduled and not self._confirmation_needed(item):
+                item.hidden = None  # the loss stays above the edge: yellow without a new update
             updated = self._update_bounds(item) if item.hidden is not None and math.isfinite(loss) else False
             fresh = updated or not self.config.confirm_green
             zone, reason = verdict(loss, self.cloud.upper, self.cloud.lower, depth=self.depth,
@@ -442,7 +436,6 @@ class Monitor:
                 epoch=item.epoch, loss=loss, upper=self.cloud.upper, lower=self.cloud.lower, zone=zone,
                 yes_k=self.cloud.yes_k(), bounds_updated=updated, reason=reason, **info)
             self.store.add_epoch(record, self.epochs_total)
-            self._finished_epoch = record.epoch
             self._watch_overfitting()
             note = plateau_note(self.run.epochs)  # a yellow plateau is noted once, in the run
             if note:
@@ -499,7 +492,7 @@ class Monitor:
                 self.cloud.record({tuple(range(k)): value for k, value in enumerate(record.yes_k, start=1)},
                                   epoch=record.epoch)
         self.store.restore(run)
-        self.epoch = self._finished_epoch = run.epochs[-1].epoch if run.epochs else 0
+        self.epoch = run.epochs[-1].epoch if run.epochs else 0
         self.steps.total = run.epochs[-1].step if run.epochs else 0
 
     # -------------------------------------------------------------- waiting

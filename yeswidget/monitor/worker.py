@@ -27,6 +27,7 @@ class EpochItem:
     loss: Any
     hidden: list[torch.Tensor | None] | None
     info: dict[str, Any] = field(default_factory=dict)  # lr, batch_size, step, wall_time, accuracy, …
+    scheduled: bool = True  # False: the hidden outputs came for a possible confirmation only
 
     @property
     def heavy(self) -> bool:
@@ -106,13 +107,6 @@ class BoundsWorker:
             return self._inflight <= 1  # inside a subscriber of this worker: the rest runs after it
         with self._cond:
             return wait_for(self._cond, lambda: self._inflight == 0, timeout)
-
-    def wait_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Block until ``done()`` holds (checked after each finished item) or nothing is left to run."""
-        if self.on_worker:
-            return done()
-        with self._cond:
-            return wait_for(self._cond, lambda: done() or self._inflight == 0, timeout) and done()
 
     def cancel(self) -> None:
         """Drop heavy work not yet started (epochs are still recorded, without a YES-k update)."""
