@@ -1,6 +1,6 @@
 """The run log: every run appended to a JSON-lines file as it happens, so a crash loses nothing finished.
 
-One file per run, ``<runs folder>/<YYYYmmdd-HHMMSS>-<run id>.jsonl``. Lines, each one
+One file per run, ``<runs folder>/<YYYYmmdd-HHMMSS.mmm>-<run id>.jsonl``. Lines, each one
 ``os.write`` to a file opened for appending (a killed process leaves whole lines,
 at worst a torn last one, which :func:`load_run` skips):
 
@@ -89,7 +89,10 @@ class RunLog(Output):
     # ---- writing ------------------------------------------------------------
     def start(self, run: Run) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{run.run_id or 'run'}"
+        # the start time to the millisecond first, so a folder's logs sort oldest first by name
+        now = time.time()
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.{int(now % 1 * 1000):03d}"
+        stem = f"{stamp}-{run.run_id or 'run'}"
         path, n = self.directory / f"{stem}.jsonl", 1
         while path.exists():
             n += 1
