@@ -128,9 +128,11 @@ class Playground(widgets.VBox):
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
         self.hide_button = widgets.Button(description="Hide run", icon="eye-slash", disabled=True,
-                                          tooltip="hide or show the chosen run's line on the chart")
+                                          tooltip="hide or show the chosen run's line on the chart",
+                                          layout=widgets.Layout(width="auto", min_width="9em"))
         self.delete_button = widgets.Button(description="Delete run", icon="trash", disabled=True,
-                                            tooltip="remove the chosen run from the table and the chart")
+                                            tooltip="remove the chosen run from the table and the chart",
+                                            layout=widgets.Layout(width="auto", min_width="9em"))
         self.hide_button.on_click(lambda _: self._toggle_chosen())
         self.delete_button.on_click(lambda _: self._delete_chosen())
         self.lr_slider.observe(self._on_lr, names="value")

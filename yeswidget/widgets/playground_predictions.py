@@ -51,7 +51,9 @@ class PredictionsPanel:
         self.true_lines = bqplot.Lines(x=f32(self.x), y=f32(y + self.offsets), scales=sc, colors=[_TRUE_COLOR],
                                        line_style="dashed", stroke_width=1.5, labels=["true"],
                                        enable_hover=False)
-        self.predicted_lines = bqplot.Lines(x=f32(self.x[:, :0]), y=f32(np.empty((k, 0))), scales=sc,
+        # (NaN until the first epoch: the same shape as the true lines, drawn as nothing; bqplot does
+        # not draw a figure whose lines start as empty 2-D arrays)
+        self.predicted_lines = bqplot.Lines(x=f32(self.x), y=f32(np.full_like(y, np.nan)), scales=sc,
                                             colors=["#1f77b4"], stroke_width=2.0, labels=["predicted"],
                                             enable_hover=False)
         x_axis = bqplot.Axis(scale=xs, label="output", tick_format="d", num_ticks=4)
