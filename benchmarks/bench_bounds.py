@@ -1,6 +1,6 @@
 """How fast and how accurate is one epoch of YES-k bounds?
 
-``yeswidget.bounds.yes_k_bounds`` (prefix-shared orthonormal bases, batched
+``yeswidget.engine.bounds.yes_k_bounds`` (prefix-shared orthonormal bases, batched
 GEMMs, one host transfer) against a plain re-implementation of the published
 per-epoch procedure, in the same process on the same data:
 
@@ -48,7 +48,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from yeswidget import bounds  # noqa: E402
-from yeswidget.bounds import anchor_sets, solve_counter, yes_k_bounds  # noqa: E402
+from yeswidget.engine.bounds import anchor_sets, solve_counter, yes_k_bounds  # noqa: E402
 
 SIZES = {
     "paper": dict(N=800, n=20, m=100, depth=5, width=100),
@@ -246,7 +246,7 @@ def main(argv=None):
     sizes = ["paper"] if args.quick else ["paper", "large"]
 
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"yeswidget.bounds benchmark on {where}; torch {torch.__version__}; best of {repeats} (median)")
+    print(f"yeswidget.engine.bounds benchmark on {where}; torch {torch.__version__}; best of {repeats} (median)")
     if hasattr(os, "getloadavg"):
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (a loaded machine inflates "
               "multi-threaded timings; try --threads 1)")

@@ -127,7 +127,10 @@ def bench_chart(upper, records, pos, loss, steps, steps_per_second, step_batch, 
 
     redraw_time = [0.0]
 
+    redraws = [0]
+
     def redraw():
+        redraws[0] += 1
         t0 = time.process_time()
         chart.flush()
         redraw_time[0] += time.process_time() - t0
@@ -136,7 +139,6 @@ def bench_chart(upper, records, pos, loss, steps, steps_per_second, step_batch, 
     pos_list = pos.tolist()
     loss_list = loss.tolist()
     dt = step_batch / steps_per_second
-    start_redraws = chart.redraw_count
     now, next_draw = 0.0, interval
 
     with SendCounter() as sent:
@@ -158,7 +160,7 @@ def bench_chart(upper, records, pos, loss, steps, steps_per_second, step_batch, 
         cpu = time.process_time() - c0
     sim_seconds = epochs * steps / steps_per_second
     result = dict(
-        wall=wall, cpu=cpu, redraws=chart.redraw_count - start_redraws, redraw_time=redraw_time[0],
+        wall=wall, cpu=cpu, redraws=redraws[0], redraw_time=redraw_time[0],
         bytes=sent.bytes, messages=sent.messages, sim_seconds=sim_seconds,
         initial_state=state_nbytes(chart), error=chart.last_error,
         step_points=int(chart.step_line.x.size),

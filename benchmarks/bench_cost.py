@@ -1,4 +1,4 @@
-"""Does the cost estimate (yeswidget.cost) predict what the bounds really cost?
+"""Does the cost estimate (yeswidget.engine.cost) predict what the bounds really cost?
 
 For several shapes (N samples, n inputs, hidden widths, m outputs), compare the
 estimate made from the shapes alone with a measurement of the same computation:
@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from yeswidget import cost  # noqa: E402  (the checkout first on the path)
-from yeswidget.bounds import YesCloud  # noqa: E402
+from yeswidget.engine.bounds import YesCloud  # noqa: E402
 
 # (label, N, n, hidden widths, m)
 SHAPES = [

@@ -50,7 +50,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from yeswidget.monitor import Monitor  # noqa: E402
-from yeswidget.tasks import phase_retrieval  # noqa: E402
+from yeswidget.training.tasks import phase_retrieval  # noqa: E402
 
 SEED = 0
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from yeswidget.integrations import load_run
 from yeswidget.monitor import Monitor
-from yeswidget.outputs import load_run
 
 
 def train(epochs: int, runs_dir) -> tuple[float, Monitor]:

@@ -1,4 +1,4 @@
-"""yeswidget.bounds: the YES bounds against a float64 least-squares ground truth.
+"""yeswidget.engine.bounds: the YES bounds against a float64 least-squares ground truth.
 
 The ground truth below is a direct, unoptimised reading of YES-BOUNDS.md:
 ``fit`` is ``numpy.linalg.lstsq`` (rcond=None) on ``[Z, 1]``, every anchor set
@@ -22,7 +22,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from yeswidget.bounds import YesCloud, anchor_sets, solve_counter, yes0_bound, yes_k_bounds
+from yeswidget.engine.bounds import YesCloud, anchor_sets, solve_counter, yes0_bound, yes_k_bounds
 
 EXACT_RTOL = 1e-6
 FAST_RTOL = 1e-3

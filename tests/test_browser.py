@@ -120,8 +120,8 @@ def _write_notebook(path: Path, epochs: int) -> None:
     nb.cells = [
         nbformat.v4.new_markdown_cell("# yeswidget browser test\nThe Playground on a small task."),
         nbformat.v4.new_code_cell(
-            "from yeswidget.playground import Playground\n"
-            "from yeswidget.tasks import phase_retrieval\n"
+            "from yeswidget.widgets.playground import Playground\n"
+            "from yeswidget.training.tasks import phase_retrieval\n"
             f"pg = Playground(phase_retrieval(), epochs={epochs})\n"
             "pg"
         ),
@@ -144,7 +144,7 @@ def _write_classifier_notebook(path: Path) -> None:
         "import torch\n"
         "from sklearn.datasets import load_digits\n"
         "from yeswidget import LiveCloud\n"
-        "from yeswidget.tasks import mlp\n"
+        "from yeswidget.training.tasks import mlp\n"
         "digits = load_digits()\n"
         "X = torch.tensor(digits.data / 16.0, dtype=torch.float32)\n"
         "labels = torch.tensor(digits.target)\n"
@@ -588,8 +588,8 @@ def _band(info: dict, zone: str) -> dict | None:
 
 def _check_chart(playground) -> dict:
     """The main figure: big enough, three filled bands, the loss line, a zone badge."""
-    from yeswidget.playground import RUN_COLORS
     from yeswidget.view.render import LOSS_COLOR
+    from yeswidget.widgets.playground import RUN_COLORS
 
     svg = playground.locator(".bqplot.figure svg").first
     svg.wait_for(timeout=30_000)
@@ -1002,7 +1002,7 @@ def test_compact_playground_fits_a_projector_in_light_and_dark(jupyter, guarded)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
-        "from yeswidget.playground import Playground\nfrom yeswidget.tasks import phase_retrieval\n"
+        "from yeswidget.widgets.playground import Playground\nfrom yeswidget.training.tasks import phase_retrieval\n"
         f"pg = Playground(phase_retrieval(n_samples=500), layout='compact', epochs={COMPACT_EPOCHS}, every=5)\npg"),
         nbformat.v4.new_code_cell("run = pg.retry()\npg.wait(timeout=300)\nprint(f'compact run {run.status}')")]
     nbformat.write(nb, str(jupyter.root / "compact.ipynb"))

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yeswidget.bounds import YesCloud, yes_k_bounds
-from yeswidget.capture import CaptureError, capture, trace
+from yeswidget.engine.bounds import YesCloud, yes_k_bounds
+from yeswidget.engine.capture import CaptureError, capture, trace
 
 torch.manual_seed(0)
 

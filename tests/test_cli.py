@@ -25,7 +25,7 @@ import torch
 
 from yeswidget import cli
 from yeswidget.core.run import EpochRecord, Run
-from yeswidget.tasks import TASKS
+from yeswidget.training.tasks import TASKS
 
 DEMO_EPOCHS = 8
 SUBPROCESS_TIMEOUT = 600
@@ -370,7 +370,7 @@ def test_certify_recomputes_the_zone_and_refuses_a_contradicting_record(tmp_path
 
 
 def test_demo_runs_the_published_protocol_without_reshuffling(tmp_path, monkeypatch):
-    import yeswidget.training as training
+    import yeswidget.training.trainer as training
 
     orders = []
     real_arange = training.torch.arange

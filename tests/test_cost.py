@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from yeswidget import cost
-from yeswidget.capture import trace
+from yeswidget.engine.capture import trace
 
 
 class MnistCNN(nn.Module):

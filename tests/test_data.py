@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from yeswidget.bounds import YesCloud
+from yeswidget.engine.bounds import YesCloud
 from yeswidget.monitor import Monitor
-from yeswidget.tasks import mlp
+from yeswidget.training.tasks import mlp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

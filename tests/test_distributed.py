@@ -17,8 +17,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from yeswidget.bounds import YesCloud, yes0_bound, yes_k_bounds
-from yeswidget.distributed import all_reduce_sum, is_distributed, is_main_process, union_metric
+from yeswidget.engine.bounds import YesCloud, yes0_bound, yes_k_bounds
+from yeswidget.engine.distributed import all_reduce_sum, is_distributed, is_main_process, union_metric
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="torch.distributed with gloo is not available")
@@ -296,7 +296,7 @@ if lightning is not None:
 
 
 def _lightning_fit(out_dir: str) -> None:
-    from yeswidget.lightning import YesCallback
+    from yeswidget.integrations.lightning import YesCallback
 
     torch.manual_seed(0)
     X, Y, _ = make_data()

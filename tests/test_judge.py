@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from yeswidget.bounds import YesCloud
 from yeswidget.cli import main as cli_main
+from yeswidget.engine.bounds import YesCloud
 from yeswidget.monitor import Monitor
-from yeswidget.tasks import mlp
+from yeswidget.training.tasks import mlp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,8 +7,8 @@ from torch import nn
 
 lightning = pytest.importorskip("lightning")
 
-from yeswidget.bounds import YesCloud  # noqa: E402
-from yeswidget.lightning import YesCallback  # noqa: E402
+from yeswidget.engine.bounds import YesCloud  # noqa: E402
+from yeswidget.integrations.lightning import YesCallback  # noqa: E402
 
 
 class Regressor(lightning.LightningModule):

@@ -15,7 +15,7 @@ from output_helpers import data  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
-from yeswidget.lightning import YesCallback  # noqa: E402
+from yeswidget.integrations.lightning import YesCallback  # noqa: E402
 
 
 class Regressor(lightning.LightningModule):

@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-import yeswidget.tasks as tasks
+import yeswidget.training.tasks as tasks
 from yeswidget.core.run import to_db
-from yeswidget.live import LiveCloud
+from yeswidget.widgets.live import LiveCloud
 
 N = 64
 BATCH = 16
@@ -261,7 +261,7 @@ def test_close_stops_the_loop_and_leaves_no_thread():
     live.close()
     assert new_threads(before) == []
     assert live.run.status == "stopped"
-    assert live.monitor.hooks_registered == 0
+    assert live.monitor.closed and not any(m._forward_hooks or m._forward_pre_hooks for m in live.monitor.model.modules())
 
 
 def test_close_after_a_finished_run_leaves_no_thread():

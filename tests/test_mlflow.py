@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from output_helpers import monitored_run  # noqa: E402
 
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
-from yeswidget.outputs import MlflowOutput, load_run  # noqa: E402
+from yeswidget.integrations import MlflowOutput, load_run  # noqa: E402
 
 
 @pytest.fixture

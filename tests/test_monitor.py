@@ -23,13 +23,14 @@ import pytest
 import torch
 from torch import nn
 
+import yeswidget.monitor.certify as certify_module
 import yeswidget.monitor.monitor as monitor_module
-from yeswidget.bounds import YesCloud
-from yeswidget.capture import CaptureError
 from yeswidget.core.run import EpochEvent, StatusEvent, StepEvent, to_db
-from yeswidget.cost import CostError
-from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError, discover_layers
-from yeswidget.tasks import mlp, phase_retrieval
+from yeswidget.engine.bounds import YesCloud
+from yeswidget.engine.capture import CaptureError
+from yeswidget.engine.cost import CostError
+from yeswidget.monitor import Monitor, TextPrinter, UnsupportedModelError
+from yeswidget.training.tasks import mlp, phase_retrieval
 
 RTOL = 1e-9
 
@@ -167,7 +168,6 @@ def test_acceptance_2_close_removes_hooks_keeps_outputs_and_frees_memory(data, b
         before = model(probe).clone()
     monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, background=background)
     # the pre-hook (batch size) and the optimizer hook (steps); the layers are read in the monitor's own pass
-    assert monitor.hooks_registered == 1 + 1
     assert not model[1]._forward_hooks and len(model._forward_pre_hooks) == 1
     assert len(optimizer._optimizer_step_post_hooks) == 1
     with torch.no_grad():
@@ -192,7 +192,6 @@ def test_acceptance_2_close_removes_hooks_keeps_outputs_and_frees_memory(data, b
     assert_no_hooks(model, optimizer)
     with torch.no_grad():
         assert torch.equal(model(probe), before)
-    assert monitor.hooks_registered == 0
     del keep_ref, probes  # our own references
     gc.collect()
     assert len(refs) == 3 * 3 and all(ref() is None for ref in refs), "hidden outputs are still referenced"
@@ -456,10 +455,11 @@ def test_acceptance_6_a_diverging_run_is_recorded_not_raised(task):
 # --------------------------------------------------------------------------- #
 def test_discovers_the_paper_mlp(task):
     model = task.model(seed=0)
-    plan = discover_layers(model)
-    assert plan.depth == 5 and plan.bias is True and plan.activation == "relu" and plan.auto
-    assert plan.taps == [model[1], model[3], model[5], model[7]]
-    assert plan.widths == [100, 100, 100, 100] and plan.output_width == 100
+    with Monitor(model, task.X_train[:64], task.Y_train[:64], background=False) as monitor:
+        plan = monitor.plan
+        assert plan.depth == 5 and plan.bias is True and plan.bounds_kwargs()["activation"] == "relu"
+        assert plan.hidden_widths == [100, 100, 100, 100] and plan.layers[-1].width == 100
+        assert monitor.run.config["activation"] == "relu"
 
 
 def test_discovers_nested_containers_with_dropout(data):
@@ -774,8 +774,9 @@ class FakeClock:
 def test_time_cadence_keeps_bounds_within_the_budget(data, monkeypatch, train_seconds, bounds_seconds, expect):
     X, Y = data
     clock = FakeClock()
-    monkeypatch.setattr(monitor_module, "time",
-                        types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=time.monotonic))
+    for module in (monitor_module, certify_module):  # the façade and the certification read the clock
+        monkeypatch.setattr(module, "time",
+                            types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=time.monotonic))
     monitor = Monitor(tiny(), X, Y, every="time", background=False, confirm_green=False)
     monitor.run.timings["yes0_seconds"] = 0.0  # measured on the fake clock: 0 anyway
     n = 100 if expect == "some" else 20
@@ -791,7 +792,7 @@ def test_time_cadence_keeps_bounds_within_the_budget(data, monkeypatch, train_se
     monitor.close()
     records = monitor.run.epochs
     assert len(records) == n and records[0].bounds_updated
-    budget = monitor.budget
+    budget = monitor.config.budget
     done = 1
     for record in records[1:]:
         # the rule: update when the bounds' time so far plus one more update fits in 20% of the wall time
@@ -1488,7 +1489,7 @@ def test_a_script_whose_loop_raises_fails_the_run(tmp_path):
     script.write_text(
         "import sys, torch\n"
         "from yeswidget.monitor import Monitor\n"
-        "from yeswidget.tasks import mlp\n"
+        "from yeswidget.training.tasks import mlp\n"
         "def report(kind, value, tb):\n"
         "    run = monitor.run\n"
         "    print('STATUS', run.status, '|', run.message, '|', 'boom' in run.traceback, len(run.epochs))\n"
@@ -1704,7 +1705,7 @@ def test_issue11_acceptance_1d_lightning_autoencoder_with_predict_and_the_callba
     """(d) The autoencoder LightningModule of Lightning's README, class unedited: its forward returns the
     embedding; the trained map decoder(encoder(x)) is given as predict=, attached with YesCallback."""
     lightning = pytest.importorskip("lightning")
-    from yeswidget.lightning import YesCallback
+    from yeswidget.integrations.lightning import YesCallback
 
     class LitAutoEncoder(lightning.LightningModule):
         def __init__(self):

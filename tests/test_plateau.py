@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from yeswidget.core.plateau import find_plateau, plateau_note, plateau_starts
 from yeswidget.core.run import EpochRecord
-from yeswidget.outputs import find_plateau, plateau_note, plateau_starts
 
 
 def records(losses_db, zones=None):

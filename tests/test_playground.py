@@ -19,12 +19,12 @@ import pytest
 import torch
 from torch import nn
 
-import yeswidget.bounds as bounds
-import yeswidget.playground as playground
-import yeswidget.tasks as tasks
+import yeswidget.engine.bounds as bounds
+import yeswidget.training.tasks as tasks
+import yeswidget.widgets.playground as playground
 from yeswidget.core.run import to_db
-from yeswidget.playground import Playground
 from yeswidget.training import SCHEDULES, batch_size_options
+from yeswidget.widgets.playground import Playground
 from yeswidget.widgets.pump import default_pump
 from yeswidget.widgets.sync import iter_widgets
 
@@ -507,8 +507,8 @@ def test_the_cloud_uses_the_models_bias(make_pg):
 
 def test_buttons_disabled_once_a_clicked_run_has_ended():
     """Seen in the browser: Pause/Stop stayed enabled after a Retry-click run finished."""
-    from yeswidget.playground import Playground
-    from yeswidget.tasks import phase_retrieval
+    from yeswidget.training.tasks import phase_retrieval
+    from yeswidget.widgets.playground import Playground
 
     pg = Playground(phase_retrieval(), epochs=2, every=1)
     try:
@@ -909,7 +909,7 @@ def test_run_colours_keep_3_to_1_against_every_band_in_light_and_dark_themes():
     the zone colour at BAND_OPACITY over a light (#ffffff) or dark (#111111) background); the dark
     theme draws each run in the lighter shade the theme rules give it."""
     from yeswidget.core.zones import BAND_OPACITY, ZONE_COLORS
-    from yeswidget.widgets.playground_theme import _css_rgb, _rgb, dark_shade, theme_html
+    from yeswidget.widgets.playground.theme import _css_rgb, _rgb, dark_shade, theme_html
 
     def luminance(rgb):
         c = np.asarray(rgb, dtype=float) / 255

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("bqplot")
 from output_helpers import monitored_run  # noqa: E402
 
-from yeswidget.outputs.reopen import reopen  # noqa: E402
+from yeswidget.widgets.reopen import reopen  # noqa: E402
 
 
 def test_two_logs_reopen_as_an_overlay_with_the_runs_table(tmp_path):

@@ -216,7 +216,7 @@ def test_json_round_trip_property(losses, edges, timing, text):
 # --------------------------------------------------------------------------- a monitor's run
 def _tiny_run(lr: float) -> Run:
     from yeswidget.monitor import Monitor
-    from yeswidget.tasks import mlp
+    from yeswidget.training.tasks import mlp
 
     torch.manual_seed(0)
     X = torch.randn(64, 4)

@@ -8,7 +8,7 @@ import pytest
 from output_helpers import Monitor, data, model, monitored_run
 
 from yeswidget.core.run import Run
-from yeswidget.outputs import RunLog, load_run, load_runs
+from yeswidget.integrations import RunLog, load_run, load_runs
 
 
 def lines(path):

@@ -18,7 +18,7 @@ from output_helpers import monitored_run  # noqa: E402
 import yeswidget  # noqa: E402
 from yeswidget.cli import main  # noqa: E402
 from yeswidget.core.zones import ZONE_COLORS  # noqa: E402
-from yeswidget.outputs import load_run  # noqa: E402
+from yeswidget.integrations import load_run  # noqa: E402
 
 TRAINING_SCRIPT = textwrap.dedent("""
     import sys, time

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from yeswidget import bounds
-from yeswidget.bounds import YesCloud, anchor_sets, yes0_bound, yes_k_bounds
+from yeswidget.engine.bounds import YesCloud, anchor_sets, yes0_bound, yes_k_bounds
 
 RTOL = 1e-9
 

@@ -1,4 +1,4 @@
-"""Tests for yeswidget.tasks: the paper's experiments as built-in teaching tasks."""
+"""Tests for yeswidget.training.tasks: the paper's experiments as built-in teaching tasks."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from yeswidget import tasks as T
-from yeswidget.tasks import Task, get_task, mnist, mnist_targets
+from yeswidget.training.tasks import Task, get_task, mnist, mnist_targets
 
 TASK_NAMES = ["phase-retrieval", "signal-denoising", "patch-recovery", "digits"]
 
@@ -31,7 +31,7 @@ def no_network(monkeypatch):
     """Tasks must never touch the network: any connection attempt fails the test."""
 
     def refuse(*args, **kwargs):
-        raise AssertionError("yeswidget.tasks tried to open a network connection")
+        raise AssertionError("yeswidget.training.tasks tried to open a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)

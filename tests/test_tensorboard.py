@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
-from yeswidget.outputs import TensorBoardOutput  # noqa: E402
+from yeswidget.integrations import TensorBoardOutput  # noqa: E402
 
 
 def read_back(log_dir) -> EventAccumulator:

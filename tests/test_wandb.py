@@ -15,7 +15,7 @@ from output_helpers import monitored_run  # noqa: E402
 from wandb.proto import wandb_internal_pb2  # noqa: E402
 
 from yeswidget.core.zones import ZONE_CODES  # noqa: E402
-from yeswidget.outputs import WandbOutput  # noqa: E402
+from yeswidget.integrations import WandbOutput  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

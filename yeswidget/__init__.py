@@ -11,24 +11,33 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .bounds import YesCloud
+from .core.persist import register_log_reader
 from .core.run import Run
+from .engine.bounds import YesCloud
+from .integrations.runlog import enable_run_log, load_run
 from .monitor import Monitor, MonitorConfig, TextPrinter
-from .outputs.runlog import load_run
+from .monitor.outputs import add_default_output
+
+# the wiring (this is the only module that sees every room): the core and the monitor import no
+# output, so the run log's reader and the monitor's default run log are plugged in here
+register_log_reader(load_run)
+add_default_output("run_log", lambda monitor: enable_run_log(monitor, monitor.config.runs_dir))
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
-    from . import tasks
-    from .live import LiveCloud
-    from .playground import Playground
+    from .training import tasks
     from .widgets.chart import CloudChart
+    from .widgets.live import LiveCloud
+    from .widgets.playground import Playground
+    from .widgets.reopen import reopen
 
 __version__ = "0.1.0"
 
 __all__ = ["YesCloud", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart", "LiveCloud",
-           "Playground", "tasks", "__version__"]
+           "Playground", "reopen", "tasks", "__version__"]
 
 #: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
-_LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".live", "Playground": ".playground", "tasks": ".tasks"}
+_LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".widgets.live", "Playground": ".widgets.playground",
+         "tasks": ".training.tasks", "reopen": ".widgets.reopen"}
 
 
 def __getattr__(name: str) -> Any:

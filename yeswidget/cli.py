@@ -10,111 +10,34 @@ Exit codes of ``certify`` (and of ``demo``): 0 green, 3 yellow, 4 red,
 from __future__ import annotations
 
 import argparse
-import base64
-import html
 import math
 import os
 import sys
 from pathlib import Path
 
-from .core.zones import ZONE_STYLES, verdict  # the one zone rule, colours and words (light: no torch, no UI)
+from .core.zones import verdict  # the one zone rule, colours and words (light: no torch, no UI)
+from .report.verdict import verdict_lines, write_report_html
 
 EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
 EXIT_USAGE = 2
 
-__all__ = ["main", "EXIT_CODES", "verdict_lines", "write_report_html", "runs_table"]
+__all__ = ["main", "EXIT_CODES", "runs_table"]
 
 
 def _task_names() -> list[str]:
-    from .tasks import TASKS
+    from .training.tasks import TASKS
 
     return sorted(TASKS)
-
-
-def verdict_lines(run) -> list[str]:
-    """Human-readable verdict of a run: final zone, epochs until green, margins (dB)."""
-    from .core.run import to_db
-    from .monitor import ZONE_WORDS
-
-    final = run.final
-    if final is None:
-        return [f"run {run.run_id or ''}: no epochs recorded (status {run.status}); no verdict".replace("  ", " ")]
-    green = run.epochs_to_green
-    lines = [
-        f"final zone: {final.zone} ({final.reason or ZONE_WORDS[final.zone]})",
-        f"epochs: {final.epoch} · status: {run.status}" + (f" ({run.message})" if run.message else ""),
-        f"epochs until green: {green if green is not None else 'never'}",
-        f"final loss {_db(final.loss)} · YES-0 {_db(final.upper)} · lower edge {_db(final.lower)}",
-    ]
-    if final.zone != "none":
-        lines.append(f"margin to YES-0: {to_db(final.loss) - to_db(final.upper):+.2f} dB · "
-                     f"margin to the lower edge: {to_db(final.loss) - to_db(final.lower):+.2f} dB")
-    if run.certification.get("text"):
-        lines.append(run.certification["text"])
-    lines.extend(f"note: {w}" for w in dict.fromkeys(run.warnings))
-    return lines
-
-
-def _db(value: float) -> str:
-    """A loss in dB for people: '0 (exact)' rather than '-inf dB'."""
-    from .core.run import to_db
-
-    db = to_db(value)
-    if db == -math.inf:
-        return "0 (exact)"
-    return f"{db:.2f} dB"
-
-
-def _table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
-
-
-def write_report_html(run, png_path: Path, out_path: Path) -> None:
-    """A self-contained report: the cloud picture inline (base64), settings and verdict tables."""
-    from .core.run import to_db
-
-    image = base64.b64encode(png_path.read_bytes()).decode("ascii")
-    settings = [(str(k), str(v)) for k, v in sorted(run.config.items())]
-    verdict = [(line.split(":", 1)[0], line.split(":", 1)[1].strip()) if ":" in line else ("", line)
-               for line in verdict_lines(run)]
-    epochs = run.epochs
-    shown = epochs if len(epochs) <= 40 else [epochs[i * (len(epochs) - 1) // 39] for i in range(40)]
-    epoch_rows = "".join(
-        f"<tr class='{r.zone}'><td>{r.epoch}</td><td>{to_db(r.loss):.2f}</td><td>{to_db(r.upper):.2f}</td>"
-        f"<td>{to_db(r.lower):.2f}</td><td>{r.zone}</td></tr>" for r in shown
-    )
-    # the zones' colours and words: the one definition (yeswidget.core.zones)
-    zone_rows = " ".join(f"tr.{name} td {{ background: {style.band}66; }}" for name, style in ZONE_STYLES.items())
-    zone_words = "".join(f"<li><b>{name}</b>: {html.escape(style.meaning)}</li>" for name, style in ZONE_STYLES.items())
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>yeswidget report: {html.escape(run.label)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ padding: .2em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
-{zone_rows}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>YES training report</h1>
-<ul>{zone_words}</ul>
-<p>Losses are the metric E (squared error summed over outputs, mean over samples) in dB.</p>
-<img alt="the YES cloud and the training loss" src="data:image/png;base64,{image}">
-<h2>Verdict</h2>{_table(verdict)}
-<h2>Settings</h2>{_table(settings)}
-<h2>Epochs</h2><table><tr><th>epoch</th><th>loss dB</th><th>YES-0 dB</th><th>lower dB</th><th>zone</th></tr>{epoch_rows}</table>
-</body></html>
-"""
-    out_path.write_text(page, encoding="utf-8")
 
 
 def _demo(args) -> int:
     import torch
 
-    from .bounds import YesCloud
+    from .engine.bounds import YesCloud
     from .monitor import TextPrinter
-    from .tasks import get_task
     from .training import Settings, Trainer
+    from .training.tasks import get_task
     from .view.render import save_cloud
 
     try:
@@ -157,9 +80,9 @@ def _demo(args) -> int:
 
 
 def _depth_of(task) -> int:
-    from .monitor import discover_layers
+    from .engine.capture import trace
 
-    return discover_layers(task.model(0)).depth
+    return trace(task.model(0), task.X_train[:2]).depth
 
 
 def _certify(args) -> int:
@@ -233,7 +156,7 @@ def _show_out(paths: list[str]) -> Path:
 
 
 def _show(args) -> int:
-    from .outputs.runlog import load_runs
+    from .integrations.runlog import load_runs
     from .view.render import save_cloud
 
     try:

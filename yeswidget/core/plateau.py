@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..core.zones import to_db
+from .zones import to_db
 
 #: how a plateau note begins (displays hide it once the loss has left the plateau's zone)
 PLATEAU_NOTE = "plateau:"

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .persist import decode, encode, is_run_log, read_log
 from .zones import ZONES, to_db
 
 __all__ = [
@@ -135,27 +136,6 @@ def change_text(mark: dict[str, Any]) -> str:
     return text
 
 
-def _encode(value: Any) -> Any:
-    """JSON-safe copy: non-finite floats become tagged strings, tuples lists."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"$float": repr(value)}  # 'nan', 'inf', '-inf'
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$float"}:
-            return float(value["$float"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
 @dataclass
 class Run:
     """Everything one training run produced.
@@ -222,11 +202,11 @@ class Run:
     # ---- serialisation ----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        return dict(_encode(data))
+        return dict(encode(data))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
-        data = _decode(dict(data))
+        data = decode(dict(data))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -249,10 +229,9 @@ class Run:
         if not text.lstrip().startswith("{"):
             with open(path_or_text, encoding="utf-8") as handle:
                 text = handle.read()
-            if text.lstrip().startswith('{"kind"'):  # a crash-safe run log (JSON lines), not one document
-                from ..outputs.runlog import load_run
-
-                return load_run(path_or_text)
+            if is_run_log(text):  # a crash-safe run log (JSON lines), not one document
+                run: Run = read_log(path_or_text)
+                return run
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -43,14 +43,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
 import torch
 
-from .core.zones import zone_of
+from ..core.zones import zone_of
 
 if TYPE_CHECKING:
     import numpy as np
     from torch.distributed import ProcessGroup
 
-    from .bounds_stream import ChunkSource
     from .distributed import GroupLike
+    from .stream import ChunkSource
 
 __all__ = ["yes0_bound", "yes_k_bounds", "YesCloud", "anchor_sets", "solve_counter", "SolveCount"]
 
@@ -699,7 +699,7 @@ def yes0_bound(X: DataLike, Y: DataLike | None, depth: int, *, bias: bool = True
     precision = _resolve_dtype(dtype)
     group = _group(process_group)
     if _streamed(X, Y, None, chunk_size, group):
-        from .bounds_stream import stream_yes0
+        from .stream import stream_yes0
         source = _source(X, Y, chunk_size, None, depth)
         return stream_yes0(source, depth, bias=bias, act=act, group=group, keep_states=_keep(source, X))[0]
     X_mem, Y_mem = _prepare(X, Y, dtype=precision)
@@ -723,7 +723,7 @@ def yes_k_bounds(X: DataLike, Y: DataLike | None, hidden: HiddenLike, *, bias: b
     if not isinstance(hidden, (list, tuple)) and not (callable(hidden) and not isinstance(hidden, torch.Tensor)):
         raise TypeError(f"hidden must be a list of hidden-layer outputs (each N × h); got {type(hidden).__name__}")
     if _streamed(X, Y, hidden, chunk_size, group):
-        from .bounds_stream import stream_yes_k
+        from .stream import stream_yes_k
         if callable(hidden):
             raise TypeError("hidden as a callable needs the depth: use YesCloud(X, Y, depth).compute(hidden)")
         depth = len(hidden) + 1
@@ -786,7 +786,7 @@ def _streamed(X: object, Y: object, hidden: object, chunk_size: int | None, grou
 
 def _source(X: DataLike, Y: DataLike | None, chunk_size: int | None, hidden: HiddenLike | None, depth: int,
             device: torch.device | None = None) -> ChunkSource:
-    from .bounds_stream import ChunkSource
+    from .stream import ChunkSource
     if chunk_size is None and isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor):
         # hidden here is None or a list (tuple) of per-layer outputs: sized only when all are tensors
         tensors = hidden if _tensor_list(hidden) else None
@@ -879,7 +879,7 @@ class YesCloud:
         self.Y: torch.Tensor | None = None
         self.device: torch.device
         if self.streamed:
-            from .bounds_stream import stream_yes0
+            from .stream import stream_yes0
             source = _source(X, Y, chunk_size, None, self.depth,
                              device=None if device is None else torch.device(device))
             self._source = source
@@ -967,7 +967,7 @@ class YesCloud:
                 bounds = _yes_k(X, Y, tensors, self.depth, self.bias, self._act, sticky)
             self._float64_from_now = sticky is not None or count.float64_fallbacks > 0
             return bounds
-        from .bounds_stream import stream_yes_k
+        from .stream import stream_yes_k
         if self._source is None:  # an in-memory cloud given chunked or callable hidden outputs
             X, Y = self._tensors()
             chunk_size = self.chunk_size or _auto_chunk_size(X, Y, None, self.depth)

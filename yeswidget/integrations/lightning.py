@@ -32,9 +32,9 @@ except ImportError:  # pragma: no cover - depends on what is installed
             'yeswidget.lightning needs PyTorch Lightning: pip install "yeswidget[lightning]"'
         ) from exc
 
-from .core.run import EpochEvent, Run
-from .monitor import Monitor
-from .outputs.metrics import epoch_metrics
+from ..core.run import EpochEvent, Run
+from ..monitor import Monitor
+from .metrics import epoch_metrics
 
 __all__ = ["YesCallback"]
 
@@ -83,7 +83,7 @@ class YesCallback(Callback):
         if self.chart_wanted and trainer.is_global_zero:
             from IPython.display import display
 
-            from .widgets.chart import CloudChart
+            from ..widgets.chart import CloudChart
 
             self.chart = CloudChart(self.monitor)
             display(self.chart)

@@ -50,7 +50,7 @@ def verdict_of(run) -> str:
 
 def verdict_summary(run) -> str:
     """The verdict in a few lines of Markdown: zone and meaning, margins, certification set, notes."""
-    from ..cli import verdict_lines
+    from ..report.verdict import verdict_lines
 
     verdict = verdict_of(run)
     lines = [f"**YES verdict: {verdict}** ({ZONE_WORDS.get(verdict, '')})", ""]

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..core.plateau import plateau_starts
 from ..core.run import Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_of
-from .plateau import plateau_starts
 
 __all__ = ["MlflowOutput"]
 
@@ -113,7 +113,7 @@ class MlflowOutput(Output):
             self.client.set_terminated(self.mlflow_run_id, _MLFLOW_STATUS.get(event.status, "FINISHED"))
 
     def _log_artifacts(self) -> None:
-        from ..cli import write_report_html
+        from ..report.verdict import write_report_html
         from ..view.render import save_cloud
 
         with tempfile.TemporaryDirectory(prefix="yeswidget-mlflow-") as name:

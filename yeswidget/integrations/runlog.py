@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.handle import Handle
-from ..core.run import EpochRecord, Run, StatusEvent, StepEvent, _decode, _encode
+from ..core.persist import LOG_FORMAT, LOG_VERSION
+from ..core.persist import decode as _decode
+from ..core.persist import encode as _encode
+from ..core.run import EpochRecord, Run, StatusEvent, StepEvent
 from ._base import Output
 
 __all__ = ["RunLog", "RunLogHandle", "load_run", "load_runs", "enable_run_log", "DEFAULT_RUNS_DIR",
@@ -39,9 +42,6 @@ __all__ = ["RunLog", "RunLogHandle", "load_run", "load_runs", "enable_run_log", 
 DEFAULT_RUNS_DIR = "yeswidget-runs"
 #: environment variable overriding the default runs folder ("" / "none" / "off": no run log)
 RUNS_DIR_ENV = "YESWIDGET_RUNS_DIR"
-#: the header's ``format`` value
-LOG_FORMAT = "yeswidget-run-log"
-_VERSION = 1
 _SYNC_SECONDS = 1.0
 # run fields carried by "update" lines (the rest have lines of their own)
 _OWN_LINES = {"epochs", "step_losses", "step_positions", "status", "message", "traceback"}
@@ -100,7 +100,7 @@ class RunLog(Output):
         self.path = path
         self._open()
         self._written = self._snapshot(run)
-        self._write({"kind": "header", "format": LOG_FORMAT, "version": _VERSION, "run": run.to_dict()}, sync=True)
+        self._write({"kind": "header", "format": LOG_FORMAT, "version": LOG_VERSION, "run": run.to_dict()}, sync=True)
 
     def on_steps(self, event: StepEvent) -> None:
         self._write({"kind": "steps", "first": event.first_step, "positions": list(event.positions),
@@ -244,7 +244,7 @@ def load_run(path: str | os.PathLike) -> Run:
             if run is None:
                 if entry.get("kind") != "header" or entry.get("format") != LOG_FORMAT:
                     raise ValueError("the first line is not a yeswidget run-log header")
-                if entry.get("version", 0) > _VERSION:
+                if entry.get("version", 0) > LOG_VERSION:
                     raise ValueError(f"written by a newer yeswidget (log version {entry['version']}); "
                                      "upgrade yeswidget")
                 run = Run.from_dict(entry["run"])

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.plateau import plateau_starts
 from ..core.run import Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_summary
-from .plateau import plateau_starts
 
 __all__ = ["TensorBoardOutput"]
 

@@ -6,9 +6,9 @@ the cadence and the bounds worker; the run it produces lives in :mod:`yeswidget.
 from ..core.zones import ZONE_WORDS
 from .config import MonitorConfig
 from .data import certification_set, describe_certification
-from .discovery import LayerPlan, UnsupportedModelError, discover_layers
+from .discovery import UnsupportedModelError
 from .monitor import Monitor
 from .printer import TextPrinter
 
-__all__ = ["Monitor", "MonitorConfig", "TextPrinter", "LayerPlan", "UnsupportedModelError", "discover_layers",
+__all__ = ["Monitor", "MonitorConfig", "TextPrinter", "UnsupportedModelError",
            "certification_set", "describe_certification", "ZONE_WORDS"]

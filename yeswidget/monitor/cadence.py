@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..bounds import anchor_sets
+from ..engine.bounds import anchor_sets
 
 __all__ = ["Cadence", "update_flops"]
 

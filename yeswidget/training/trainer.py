@@ -8,96 +8,21 @@ change of the base (the slider) composes with the schedule at the next step:
 """
 from __future__ import annotations
 
-import math
 import threading
 import time
 import traceback as traceback_module
-from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from .bounds import YesCloud
-from .core.run import Run, StatusEvent
-from .monitor import Monitor
+from ..core.run import Run, StatusEvent
+from ..engine.bounds import YesCloud
+from ..monitor import Monitor
+from .recipe import Settings, check_lr, make_optimizer, schedule_factor
 
-__all__ = ["Settings", "Trainer", "SCHEDULES", "OPTIMIZERS", "schedule_factor", "batch_size_options"]
-
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "step", "cosine", "cyclic")
-
-
-@dataclass
-class Settings:
-    """One run's hyper-parameters. ``schedule``: constant, step (×gamma every
-    ``step_size`` epochs, the paper's StepLR), cosine (to 0 over the run) or
-    cyclic (triangular between 0.1× and 1× the base, period ``2·cycle`` epochs).
-    ``shuffle``: reshuffle the minibatches every epoch (False: the published scripts' protocol)."""
-
-    lr: float = 1e-3
-    batch_size: int = 50
-    epochs: int = 200
-    optimizer: str = "adam"
-    schedule: str = "step"
-    seed: int = 0
-    step_size: int = 50
-    gamma: float = 0.9
-    cycle: int = 10
-    every: Any = "auto"
-    shuffle: bool = True
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive finite number; got {self.lr!r}")
-        for name in ("batch_size", "epochs", "step_size", "cycle"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int ≥ 1; got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an int ≥ 0; got {self.seed!r}")
-        if not isinstance(self.shuffle, bool):
-            raise ValueError(f"shuffle must be True or False; got {self.shuffle!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1]; got {self.gamma!r}")
-
-    def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def schedule_factor(settings: Settings, epoch: int) -> float:
-    """Multiplier of the base learning rate during 0-based ``epoch``."""
-    if settings.schedule == "step":
-        return settings.gamma ** (epoch // settings.step_size)
-    if settings.schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, settings.epochs) / settings.epochs))
-    if settings.schedule == "cyclic":
-        phase = (epoch % (2 * settings.cycle)) / settings.cycle  # 0 … 2
-        return 0.1 + 0.9 * (1.0 - abs(phase - 1.0))
-    return 1.0
-
-
-def batch_size_options(n_samples: int) -> list[int]:
-    """Powers of two and the paper's 20/50/100/500, clamped to the number of samples."""
-    sizes = {2 ** k for k in range(0, 16)} | {20, 50, 100, 500}
-    options = sorted(s for s in sizes if s <= n_samples)
-    if n_samples not in options:
-        options.append(n_samples)
-    return options
-
-
-def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
-
+__all__ = ["Trainer"]
 
 class Trainer:
     """One training run of ``task`` with ``settings``, in a background thread.
@@ -116,7 +41,7 @@ class Trainer:
                  subscribers: tuple[Callable[[Any], None], ...] = (), run_id: str | None = None,
                  max_samples: int | None = None, on_monitor: Callable[[Monitor], None] | None = None,
                  stop_on_divergence: bool = True,
-                 on_epoch: Callable[["Trainer", int], None] | None = None) -> None:
+                 on_epoch: Callable[[Trainer, int], None] | None = None) -> None:
         self.task = task
         self.settings = settings
         self.base_lr = float(settings.lr)
@@ -146,9 +71,7 @@ class Trainer:
     # ------------------------------------------------------------- controls
     def set_lr(self, lr: float) -> None:
         """New base learning rate; reaches the optimizer at the next step."""
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive finite number; got {lr!r}")
-        self.base_lr = float(lr)
+        self.base_lr = check_lr(lr)
 
     def set_batch_size(self, batch_size: int) -> None:
         """New batch size; applies from the next epoch (and is marked on the run)."""
@@ -206,7 +129,7 @@ class Trainer:
         return not self.thread.is_alive()
 
     # ------------------------------------------------------------- the run
-    def start(self, *, background: bool = True) -> "Trainer":
+    def start(self, *, background: bool = True) -> Trainer:
         """Build everything and train (in a daemon thread unless ``background=False``)."""
         if background:
             self.thread = threading.Thread(target=self._main, name="yeswidget-train", daemon=True)
@@ -220,7 +143,7 @@ class Trainer:
         s = self.settings
         self.model = self.task.model(s.seed)
         self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.optimizer = _make_optimizer(s.optimizer, self.model.parameters(), self.base_lr)
+        self.optimizer = make_optimizer(s.optimizer, self.model.parameters(), self.base_lr)
         cloud = self._cloud.fresh() if self._cloud is not None else None
         config = dict(s.as_dict(), task=getattr(self.task, "name", ""))
         self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=self.optimizer,

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.plateau import PLATEAU_NOTE
 from ..core.run import change_text
 from ..core.zones import BAND_OPACITY, NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONE_WORDS, to_db
-from ..outputs.plateau import PLATEAU_NOTE
 
 __all__ = [
     "SCALES", "AXIS_LABELS", "BAND_OPACITY", "ZONE_COLORS", "UPPER_COLOR", "LOWER_COLOR", "LOSS_COLOR",
@@ -272,6 +272,8 @@ class SceneSettings:
     show_depth: bool = False
     epochs_total: int | None = None
     hover_points: int = 400
+    line_color: str | None = None  # the current run's loss line (None: the default LOSS_COLOR)
+    line_visible: bool = True
 
     @property
     def max_points(self) -> int:
@@ -475,6 +477,8 @@ class Scene:
     depth: DepthView | None = None
     step_axis: tuple[float, float] | None = None  # limits of the minibatch losses' own axis, if any
     step_label: str = ""
+    line_color: str | None = None  # the current run's loss line colour (None: the default)
+    line_visible: bool = True
 
     @property
     def empty(self) -> bool:
@@ -544,6 +548,7 @@ def compose(current: RunSeries | None, settings: SceneSettings, *, past: Sequenc
         marks=_marks(run.marks), label=run.label, status=status or Status(),
         orders=_orders(run, loss, up, scale, settings.max_points) if settings.show_orders else None,
         depth=depth_view(run.layer_errors, scale) if settings.show_depth else None,
+        line_color=settings.line_color, line_visible=settings.line_visible,
     )
 
 

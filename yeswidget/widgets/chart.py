@@ -33,6 +33,7 @@ from .chart_figures import DepthFigure, MainFigure, OrdersFigure
 from .chart_panels import ChartControls, StatusPanel, legend
 from .chart_state import ChartModel
 from .pump import Pump, default_pump
+from .saved import SavedRun, saved_runs
 from .sync import close_all, iter_widgets, set_traits, state_nbytes
 
 __all__ = ["CloudChart", "ZONE_WORDS", "state_nbytes", "iter_widgets"]
@@ -93,6 +94,7 @@ class CloudChart(widgets.VBox):
         self._handle: Any = None
         self._closed = True  # until registered with the pump
         self._error_note = ""
+        self._line: tuple[str | None, bool] = (None, True)  # the current run's line: colour, shown
         self.last_error: BaseException | None = None
         self._main = MainFigure(title or "")
         self._panels = _Panels()
@@ -191,11 +193,6 @@ class CloudChart(widgets.VBox):
         """Draw everything received now (on the pump thread) and wait; False if the redraw failed."""
         return False if self._closed else self._reg.flush(timeout)
 
-    @property
-    def redraw_count(self) -> int:
-        """How many times the chart was redrawn."""
-        return self._reg.applies
-
     # ------------------------------------------------------------------ the pump's side
     def _apply(self) -> None:
         """Drain, compose and draw (pump thread only)."""
@@ -215,7 +212,8 @@ class CloudChart(widgets.VBox):
             track, past, highlight = model.track, list(model.past), model.highlight
             settings = SceneSettings(scale=self.scale, width_px=self.MAX_POINTS // 2, show_steps=self.show_steps,
                                      show_orders=self.show_orders, show_depth=self.show_depth,
-                                     epochs_total=model.epochs_total(), hover_points=self.HOVER_POINTS)
+                                     epochs_total=model.epochs_total(), hover_points=self.HOVER_POINTS,
+                                     line_color=self._line[0], line_visible=self._line[1])
             series, status = track.series(), track.reading(settings.epochs_total)
             if (track.serial, track.revision) != self._steps_seen:
                 self._steps.reset()  # a new run, or steps that moved
@@ -251,14 +249,18 @@ class CloudChart(widgets.VBox):
     def from_runs(cls, *runs_or_paths: Any, **options: Any) -> CloudChart:
         """A chart of saved runs (run logs, ``run.json`` files, folders of logs, or ``Run`` objects),
         e.g. after a kernel restart: the first with its cloud, the others overlaid as faded lines."""
-        from ..outputs.reopen import reopen
-
-        box = reopen(*runs_or_paths, **options)
-        chart: CloudChart = box.chart
-        box.table.close()  # the chart alone (``yeswidget.outputs.reopen`` gives the runs table too)
-        box.children = ()
-        box.close()
+        runs = saved_runs(runs_or_paths)
+        chart = cls(**options)
+        for other in runs[1:]:
+            chart.add_run(other)
+        chart.watch(SavedRun(runs[0]), keep_previous=False)
+        chart.unwatch()
         return chart
+
+    def line_style(self, color: str | None = None, visible: bool = True) -> None:
+        """The current run's loss line: its colour (None: the default) and whether it is shown."""
+        self._line = (color, bool(visible))
+        self._reg.mark()
 
     def add_run(self, run: Run, *, color: str | None = None) -> None:
         """Draw a finished run as a faded line labelled ``run.label`` (kept across :meth:`watch`)."""

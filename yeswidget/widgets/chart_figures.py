@@ -206,6 +206,11 @@ class MainFigure(YPlot):
         set_arrays(self.diverged_dots, x=f32(scene.diverged.x), y=f32(scene.diverged.y))
         label = f"current: {scene.label}" if scene.label else "current run"
         set_traits(self.loss_line, labels=[label], display_legend=bool(scene.past))
+        color = scene.line_color or LOSS_COLOR
+        for mark in (self.loss_line, self.loss_dots):
+            if list(mark.colors) != [color]:
+                mark.colors = [color]
+            set_traits(mark, visible=scene.line_visible)
 
     def _marks_lines(self, scene: Scene) -> None:
         bottom, top = scene.y_limits

@@ -20,13 +20,14 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .core.run import EpochEvent, Run
-from .monitor import Monitor
-from .monitor.registry import claim, release
-from .playground import _set_lr_value
-from .widgets.chart import CloudChart
-from .widgets.pump import default_pump
-from .widgets.sync import close_all
+from ..core.run import EpochEvent, Run
+from ..monitor import Monitor
+from ..monitor.registry import claim, release
+from ..training.recipe import check_lr
+from .chart import CloudChart
+from .lr_slider import lr_slider, set_lr_value
+from .pump import default_pump
+from .sync import close_all
 
 __all__ = ["LiveCloud"]
 
@@ -50,12 +51,7 @@ class LiveCloud(widgets.VBox):
             self.chart = CloudChart(self.monitor, scale=scale)
             children: list[widgets.Widget] = []
             if optimizer is not None:
-                lr = float(optimizer.param_groups[0]["lr"])
-                self.lr_slider = widgets.FloatLogSlider(
-                    value=lr, base=10, min=-6, max=1, step=0.1, description="learning rate",
-                    readout_format=".1e", continuous_update=False, style={"description_width": "initial"},
-                )
-                _set_lr_value(self.lr_slider, lr)  # widen the range for an lr outside 1e-6 … 10
+                self.lr_slider = lr_slider(float(optimizer.param_groups[0]["lr"]))
                 self.lr_slider.observe(self._on_lr, names="value")
                 children.append(self.lr_slider)
             children.append(self.chart)
@@ -97,8 +93,7 @@ class LiveCloud(widgets.VBox):
         """
         if self.optimizer is None:
             raise ValueError("LiveCloud was created without optimizer=…; there is no learning rate to set")
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+        lr = check_lr(lr)
         previous = float(self.optimizer.param_groups[0]["lr"])
         for group in self.optimizer.param_groups:
             group["lr"] = float(lr)
@@ -123,7 +118,7 @@ class LiveCloud(widgets.VBox):
             return
         self._syncing = True
         try:
-            _set_lr_value(self.lr_slider, current)
+            set_lr_value(self.lr_slider, current)
         finally:
             self._syncing = False
 

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..recipe import complete_recipe
 
 __all__ = [
     "Task",
@@ -54,18 +57,6 @@ TEST_FRACTION = 0.2
 
 _INSTALL_HINT = 'pip install "yeswidget[tasks]"'
 
-#: Keys a trainer reads from ``Task.defaults``; ``from_tensors`` fills the ones
-#: a user leaves out so every task carries a complete recipe.
-_BASE_DEFAULTS: dict[str, Any] = {
-    "lr": 1e-3,
-    "batch_size": 50,
-    "epochs": 100,
-    "optimizer": "adam",
-    "schedule": "constant",
-    "step_size": 50,
-    "gamma": 0.9,
-}
-_OPTIMIZERS = ("adam", "sgd")
 
 
 # --------------------------------------------------------------------------- #
@@ -204,7 +195,7 @@ class Task:
         split_seed: int = 0,
         check_model: bool = True,
         **defaults: Any,
-    ) -> "Task":
+    ) -> Task:
         """Wrap your own data as a Task.
 
         ``X`` is ``(N, n)`` and ``Y`` ``(N, m)``: torch tensors or numpy arrays,
@@ -240,7 +231,7 @@ class Task:
             raise ValueError(
                 f"test_fraction must be a number with 0 <= test_fraction < 1; got {test_fraction!r}"
             )
-        recipe = _complete_defaults(defaults)
+        recipe = complete_recipe(defaults)
         if check_model:
             _check_model_fits(make_model, Xt, Yt)
         if test_fraction > 0:
@@ -361,27 +352,6 @@ def _check_pair(X: Any, Y: Any, xname: str, yname: str) -> None:
         )
 
 
-def _complete_defaults(given: dict) -> dict:
-    recipe = dict(_BASE_DEFAULTS)
-    recipe.update(given)
-    lr = recipe["lr"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
-    for key in ("batch_size", "epochs", "step_size"):
-        v = recipe[key]
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{key} must be a positive integer; got {v!r}")
-        recipe[key] = int(v)
-    opt = str(recipe["optimizer"]).lower()
-    if opt not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}; got {recipe['optimizer']!r}")
-    recipe["optimizer"] = opt
-    recipe["lr"] = float(lr)
-    recipe["gamma"] = float(recipe["gamma"])
-    recipe["schedule"] = str(recipe["schedule"]).lower()
-    return recipe
-
-
 def _check_model_fits(make_model: Callable[[], nn.Module], X: torch.Tensor, Y: torch.Tensor) -> None:
     # fork_rng: checking the model must not shift the user's random stream.
     with torch.random.fork_rng(devices=[]):
@@ -437,7 +407,7 @@ def _paper_split(X: np.ndarray, Y: np.ndarray) -> tuple[torch.Tensor, ...]:
 
 
 def _paper_defaults(**kw: Any) -> dict:
-    return _complete_defaults(kw)
+    return complete_recipe(kw)
 
 
 def _rng(seed: Any) -> np.random.RandomState:

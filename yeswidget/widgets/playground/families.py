@@ -10,11 +10,13 @@ import dataclasses
 import string
 from typing import Any
 
+import torch
 from torch import nn
 
-from ..bounds import YesCloud
-from ..monitor import certification_set, describe_certification, discover_layers
-from ..tasks import _model_factory
+from ...engine.bounds import YesCloud
+from ...engine.capture import trace
+from ...monitor import certification_set, describe_certification
+from ...training.tasks.catalog import _model_factory
 
 __all__ = ["Family", "architecture", "make_family", "check_architecture"]
 
@@ -45,10 +47,11 @@ class Family:
         return f"{where[0].upper()}{where[1:]}"
 
 
-def architecture(model: nn.Module) -> tuple[int, int]:
-    """(depth L = number of Linear layers, the first hidden width) of an MLP-style model."""
-    plan = discover_layers(model)
-    widths = plan.widths or [0]
+def architecture(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    """(depth L = number of affine layers, the first hidden width) of ``model``, read by
+    :func:`~yeswidget.engine.capture.trace` from one pass on ``example`` (a few samples)."""
+    plan = trace(model, example[:2])
+    widths = plan.hidden_widths or [0]
     return plan.depth, int(widths[0])
 
 
@@ -56,14 +59,14 @@ def make_family(task: Any, depth: int, width: int, index: int, max_samples: int 
     """The family of ``task`` with ``depth`` Linear layers of hidden ``width`` (the task's own
     model when that is its architecture, else a ReLU MLP ``n → width … → m``)."""
     source, own = task, task.model(0)
-    if architecture(own) != (depth, width):
+    if architecture(own, task.X_train) != (depth, width):
         check_architecture(depth, width)
         sizes = (task.n_inputs, *([width] * (depth - 1)), task.n_outputs)
         task = dataclasses.replace(task, make_model=_model_factory(sizes))
         own = task.model(0)
-    plan = discover_layers(own)
+    plan = trace(own, task.X_train[:2])
     X_cert, Y_cert, certification = certification_set(task.X_train, task.Y_train, max_samples, 0)
-    cloud = YesCloud(X_cert, Y_cert, plan.depth, bias=plan.bias, activation=plan.activation)
+    cloud = YesCloud(X_cert, Y_cert, **plan.bounds_kwargs())
     label = string.ascii_uppercase[index % 26] + ("" if index < 26 else str(index // 26))
     return Family(task, cloud, depth, width, label, certification, source)
 

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .sync import close_all, f32, set_arrays, set_traits
+from ..sync import close_all, f32, set_arrays, set_traits
 
 __all__ = ["PredictionsPanel"]
 

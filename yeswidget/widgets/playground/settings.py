@@ -6,15 +6,25 @@ Query-string syntax (``urllib.parse``), so it also fits after ``?`` in a link.
 """
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["SETTINGS_KEYS", "format_settings", "parse_settings"]
+from ...training.recipe import SETTINGS_KEYS as RECIPE_SETTINGS_KEYS
+from ...training.recipe import Settings
+from ...training.tasks import get_task
 
-#: the keys of a settings string, in order, with how each value is read back
+if TYPE_CHECKING:
+    from .app import Playground
+
+__all__ = ["SETTINGS_KEYS", "format_settings", "parse_settings", "from_settings"]
+
+_RECIPE_TYPES = {f.name: type(f.default) for f in dataclasses.fields(Settings)}
+#: the keys of a settings string, in order, with how each value is read back: the task, the
+#: recipe's settings (yeswidget.training.recipe.SETTINGS_KEYS), the architecture, the cadence
 SETTINGS_KEYS: dict[str, Any] = {
-    "task": str, "lr": float, "batch_size": int, "epochs": int, "optimizer": str, "schedule": str,
-    "seed": int, "depth": int, "width": int, "every": str,
+    "task": str, **{key: _RECIPE_TYPES[key] for key in RECIPE_SETTINGS_KEYS}, "depth": int, "width": int,
+    "every": str,
 }
 
 
@@ -44,3 +54,25 @@ def parse_settings(text: str) -> dict[str, Any]:
         except ValueError:
             raise ValueError(f"every={values['every']!r}: 'auto' or a whole number of epochs") from None
     return values
+
+
+def from_settings(cls: type[Playground], task: Any, text: str, **kwargs: Any) -> Playground:
+    """A Playground set up as ``text`` says (see :meth:`Playground.from_settings`)."""
+    values = parse_settings(text)
+    if task is None:
+        if "task" not in values:
+            raise ValueError("the settings string names no task: pass the Task as the first argument")
+        task = get_task(values["task"])
+    elif values.get("task", task.name) != task.name:
+        raise ValueError(f"these settings are for the task {values['task']!r}, not {task.name!r}: "
+                         f"pass that task, or None to build the built-in one")
+    given = {k: values[k] for k in ("lr", "batch_size", "epochs", "optimizer", "schedule") if k in values}
+    pg = cls(task, seed=values.get("seed", 0), every=values.get("every", "auto"), **given, **kwargs)
+    arch = {k: values[k] for k in ("depth", "width") if k in values}
+    if arch:
+        try:
+            pg.set_controls(**arch)
+        except Exception:
+            pg.close()
+            raise
+    return pg

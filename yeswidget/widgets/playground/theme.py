@@ -9,9 +9,13 @@ keeps a contrast of at least 3:1 against every band (the table swatch follows it
 """
 from __future__ import annotations
 
-from ..core.zones import ZONE_COLORS
+from ...core.zones import ZONE_COLORS
 
-__all__ = ["theme_html", "dark_shade", "HATCHES"]
+__all__ = ["theme_html", "dark_shade", "HATCHES", "RUN_COLORS"]
+
+#: line colours of successive runs: none of the zone colours, each at least 3:1 against every band
+#: on a light background (dark themes draw a lighter shade, see :func:`dark_shade`)
+RUN_COLORS = ("#1f77b4", "#c2185b", "#6a3d9a", "#b15928", "#0b6e4f", "#2e5e8a", "#8c564b", "#555555")
 
 #: pattern id → (zone, SVG path of the hatch lines in an 8×8 tile)
 HATCHES = {"yw-hatch-red": ("red", "M0,0 L8,8 M8,0 L0,8"),

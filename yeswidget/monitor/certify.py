@@ -1,0 +1,177 @@
+"""Certification: close an epoch (one no-grad pass on the certification set), decide whether the
+bounds are due, and on the worker compute them, judge the epoch and publish its record in order.
+
+Functions of the :class:`~yeswidget.monitor.Monitor` they are given (its façade calls them).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..core.plateau import plateau_note
+from ..core.run import EpochRecord, Run
+from ..core.zones import verdict
+from ..engine.capture import capture
+from ..engine.distributed import all_reduce_sum, union_mean
+from .worker import EpochItem
+
+if TYPE_CHECKING:
+    from .monitor import Monitor
+
+__all__ = ["end_epoch", "finish_epoch", "resume"]
+
+_FLOAT_INFO = ("accuracy", "val_loss", "val_accuracy")  # 0-d tensors until the worker reads them
+
+
+def end_epoch(m: Monitor) -> None:
+    """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch."""
+    m._check_open()
+    if m._t_start is None:
+        m._t_start = time.perf_counter()
+    t0 = time.perf_counter()
+    m.steps.end_epoch()
+    epoch = m.epoch + 1
+    if m.cadence.period is None and m.cadence.every == "auto":  # the first epoch this monitor sees
+        samples = m._samples_this_epoch or int(m.certification.get("of", m.N))
+        m.cadence.fix_period(3.0 * m._flops_per_sample * samples)  # forward + backward ≈ 3 forwards
+    m._samples_this_epoch = 0
+    # an interrupt before the epoch is queued leaves it uncounted: only certified epochs count
+    item = certify(m, epoch)
+    m._check_open()  # closed meanwhile (a subscriber's close): queue nothing, start no thread
+    m.epoch = epoch
+    m.store.add_timing("certify_seconds", time.perf_counter() - t0)
+    m.worker.submit(item)
+
+
+def certify(m: Monitor, epoch: int) -> EpochItem:
+    """The epoch's loss (and accuracy, validation) and, when YES-k is due, the hidden outputs."""
+    hidden, output = capture(m.model, m.X, m.plan)
+    if m._Y_metric is None:
+        # the metric in the bounds' precision: a float32 sum over N·m squared errors is off by
+        # ~1e-6 relative, enough to flip a zone at an edge
+        m._Y_metric = m._Y_data.to(m.cloud.dtype)
+    loss, accuracy = m.judge.score(output, targets=m._Y_metric)
+    if m._distributed:  # E (and accuracy) over the union of the ranks' shards
+        loss = torch.tensor(union_mean(loss * m.N, m.N), dtype=torch.float64)
+        if accuracy is not None:
+            accuracy = torch.tensor(union_mean(accuracy * m.N, m.N), dtype=torch.float64)
+    scheduled = is_due(m, epoch)
+    if m._distributed:  # a bound update on every rank when any rank finds it due
+        scheduled = bool(all_reduce_sum(torch.tensor([float(scheduled)], dtype=torch.float64)).item() > 0)
+    # a loss below YES-0 may reach the lower edge: the worker decides, in epoch order, whether a
+    # fresh edge is needed to judge it (so the choice never depends on how fast the worker ran)
+    wanted = scheduled or may_reach_the_edge(m, loss)
+    info: dict[str, Any] = {"lr": m.lr, "batch_size": m.batch_size, "step": m.step,
+                            "wall_time": time.perf_counter() - (m._t_start or 0.0), "accuracy": accuracy}
+    if m.validation is not None:
+        Xv, Tv, Lv = m.validation
+        _, val_output = capture(m.model, Xv, m.plan)
+        info["val_loss"], info["val_accuracy"] = m.judge.score(val_output, labels=Lv, targets=Tv)
+    pending: list[torch.Tensor | None] | None = list(hidden) if wanted else None
+    return EpochItem(epoch, loss, pending, info, scheduled=scheduled)
+
+
+def is_due(m: Monitor, epoch: int) -> bool:
+    """Whether the cadence asks for a YES-k update at ``epoch``."""
+    timings = m.run.timings
+    spent = timings["yes0_seconds"] + timings["certify_seconds"] + m._bounds_seconds
+    wall = time.perf_counter() - (m._t_start or time.perf_counter()) + timings["yes0_seconds"]
+    return m.cadence.due(epoch, time_spent=spent, next_cost=m._last_bounds_cost, wall=wall,
+                            busy=m.worker.busy)
+
+
+def may_reach_the_edge(m: Monitor, loss: torch.Tensor) -> bool:
+    """An epoch is green only against a lower edge computed at that epoch: a loss below YES-0
+    sends its hidden outputs to the worker, which updates the edge if the loss reaches it."""
+    if not m.config.confirm_green or m.depth == 1:
+        return False
+    value = float(loss)  # one sync per epoch
+    return math.isfinite(value) and value <= m.cloud.upper
+
+
+def confirmation_needed(m: Monitor, item: EpochItem) -> bool:
+    """On the worker, in epoch order: does this unscheduled epoch's loss reach the current edge?"""
+    return bool(m.cloud.epochs) and float(item.loss) <= m.cloud.lower
+
+
+def finish_epoch(m: Monitor, item: EpochItem) -> None:
+    """On the worker: the bounds (when due), then the epoch record, published in order."""
+    try:
+        loss = float(item.loss)
+        if item.hidden is not None and not item.scheduled and not confirmation_needed(m, item):
+            item.hidden = None  # the loss stays above the edge: yellow without a new update
+        updated = update_bounds(m, item) if item.hidden is not None and math.isfinite(loss) else False
+        fresh = updated or not m.config.confirm_green
+        zone, reason = verdict(loss, m.cloud.upper, m.cloud.lower, depth=m.depth,
+                               has_lower_edge=bool(m.cloud.epochs) and fresh,
+                               target_scale=m.judge.target_scale)
+        info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
+                                for k, v in item.info.items()}
+        record = EpochRecord(
+            epoch=item.epoch, loss=loss, upper=m.cloud.upper, lower=m.cloud.lower, zone=zone,
+            yes_k=m.cloud.yes_k(), bounds_updated=updated, reason=reason, **info)
+        m.store.add_epoch(record, m.epochs_total)
+        watch_overfitting(m)
+        note = plateau_note(m.run.epochs)  # a yellow plateau is noted once, in the run
+        if note:
+            m.store.note(note)
+        if not math.isfinite(loss) and m.run.status == "running":
+            m.store.set_status("diverged", f"the epoch loss became {loss} at epoch {record.epoch}")
+    except Exception as exc:  # never raise into the training loop
+        m.error = exc
+        m.store.note(f"epoch {item.epoch}: {type(exc).__name__}: {exc}")
+
+
+def watch_overfitting(m: Monitor) -> None:
+    """A note when validation rises ``overfit_epochs`` epochs in a row while training is green."""
+    k = m.config.overfit_epochs
+    recent = m.run.epochs[-(k + 1):]
+    if len(recent) < k + 1 or recent[-1].zone != "green" or any(r.val_loss is None for r in recent):
+        return
+    rising = all(b.val_loss > a.val_loss for a, b in zip(recent, recent[1:]))  # type: ignore[operator]
+    if rising and m._overfit_noted_at < recent[0].epoch:
+        m._overfit_noted_at = recent[-1].epoch
+        m.store.note(f"overfitting: the validation loss rose for {k} epochs in a row (to epoch "
+                        f"{recent[-1].epoch}) while the training loss is green")
+
+
+def update_bounds(m: Monitor, item: EpochItem) -> bool:
+    t0 = time.perf_counter()
+    hidden = item.hidden
+    assert hidden is not None and all(h is not None for h in hidden)
+    try:
+        bounds = m.cloud.compute([h for h in hidden if h is not None])
+    except ValueError as exc:
+        if "non-finite" not in str(exc):
+            raise
+        m.store.note(f"epoch {item.epoch}: bounds skipped ({exc})")  # a diverging network
+        return False
+    finally:
+        item.hidden = None
+        m._last_bounds_cost = time.perf_counter() - t0
+        m._bounds_seconds += m._last_bounds_cost
+        m.store.set_timing("bounds_seconds", m._bounds_seconds)
+    m.cloud.record(bounds, epoch=item.epoch)
+    return True
+
+
+def resume(m: Monitor, run: Run) -> None:
+    """Continue an earlier run of this model on the same data (e.g. a Lightning fit resumed from a
+    checkpoint): its epochs, steps and marks are kept and the lower edge keeps its running minimum."""
+    if m.epoch or m.run.epochs:
+        raise RuntimeError("resume() must come before the first epoch of this monitor")
+    if run.depth != m.depth or not math.isclose(run.upper, m.cloud.upper, rel_tol=1e-6, abs_tol=1e-12):
+        raise ValueError(f"cannot resume run {run.run_id!r}: it was certified on other data or another "
+                         f"architecture (depth {run.depth}, YES-0 {run.upper!r}; here depth {m.depth}, "
+                         f"YES-0 {m.cloud.upper!r})")
+    for record in run.epochs:
+        if record.bounds_updated and m.depth > 1:
+            # the stored YES-k are running minima: recording them again rebuilds the same curves
+            m.cloud.record({tuple(range(k)): value for k, value in enumerate(record.yes_k, start=1)},
+                              epoch=record.epoch)
+    m.store.restore(run)
+    m.epoch = run.epochs[-1].epoch if run.epochs else 0
+    m.steps.total = run.epochs[-1].step if run.epochs else 0
