@@ -330,7 +330,7 @@ def test_float32_mlp_hidden_outputs_match_the_networks_exact_outputs():
 @pytest.mark.parametrize("kind", ["plain", "degenerate"])
 def test_cpu_cholesky_route_equals_the_eigh_route(kind, monkeypatch):
     """On CPU, certified states use Cholesky (~d³) instead of eigh (~9d³): same bounds."""
-    from yeswidget import bounds as engine
+    from yeswidget.engine import _linalg as engine
     X, Y, hidden_epochs, *_ = build_case(5, True, kind)
     X, Y, hidden = torch.from_numpy(X), torch.from_numpy(Y), [torch.from_numpy(h) for h in hidden_epochs[0]]
     fast, fast0 = yes_k_bounds(X, Y, hidden), yes0_bound(X, Y, 5)
@@ -372,7 +372,7 @@ def wide_case(N=30, n=6, m=4, widths=(50, 64, 45), seed=5):
 
 
 def test_wide_layers_use_the_dual_form_and_equal_the_primal(monkeypatch):
-    from yeswidget import bounds as engine
+    from yeswidget.engine import _linalg as engine
     X, Y, hidden = wide_case()
     Xt, Yt, Ht = torch.from_numpy(X), torch.from_numpy(Y), [torch.from_numpy(h) for h in hidden]
     duals = []
@@ -622,7 +622,7 @@ def host_sync_counter(monkeypatch):
 
 def test_no_host_round_trip_per_layer(host_sync_counter, monkeypatch):
     """The route CUDA takes (eigh only; on CPU a certificate read per level is free)."""
-    from yeswidget import bounds as engine
+    from yeswidget.engine import _linalg as engine
     monkeypatch.setattr(engine, "CPU_CHOLESKY", False)
     per_depth = {}
     for depth in (3, 5, 7):

@@ -21,7 +21,7 @@ from torch import nn
 
 import yeswidget.engine.bounds as bounds
 import yeswidget.training.tasks as tasks
-import yeswidget.widgets.playground as playground
+import yeswidget.widgets.playground.runs as playground  # where the Playground builds its Trainer
 from yeswidget.core.run import to_db
 from yeswidget.training import SCHEDULES, batch_size_options
 from yeswidget.widgets.playground import Playground

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .core.zones import verdict  # the one zone rule, colours and words (light: no torch, no UI)
 from .report.verdict import verdict_lines, write_report_html
+from .training.recipe import OPTIMIZERS, SCHEDULES
 
 EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
@@ -45,18 +46,14 @@ def _demo(args) -> int:
     except (ValueError, ImportError) as exc:
         print(f"yeswidget demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    defaults = dict(task.defaults)
     fast = os.environ.get("YESWIDGET_FAST") == "1"
-    epochs = args.epochs if args.epochs is not None else (min(defaults.get("epochs", 100), 40) if fast else defaults.get("epochs", 100))
     try:
-        settings = Settings(
-            lr=defaults.get("lr", 1e-3) if args.lr is None else args.lr, batch_size=defaults.get("batch_size", 50) if args.batch_size is None else args.batch_size,
-            epochs=epochs, optimizer=args.optimizer or defaults.get("optimizer", "adam"),
-            schedule=args.schedule or defaults.get("schedule", "step"), seed=args.seed,
-            step_size=defaults.get("step_size", 50), gamma=defaults.get("gamma", 0.9),
-            every=args.every if args.every in ("auto", "time") else int(args.every),
-            shuffle=args.shuffle == "on",
-        )
+        recipe = Settings.for_task(task)
+        epochs = args.epochs if args.epochs is not None else (min(recipe.epochs, 40) if fast else recipe.epochs)
+        given = {"lr": args.lr, "batch_size": args.batch_size, "epochs": epochs, "optimizer": args.optimizer,
+                 "schedule": args.schedule}
+        settings = Settings.for_task(task, given, seed=args.seed, shuffle=args.shuffle == "on",
+                                     every=args.every if args.every in ("auto", "time") else int(args.every))
     except ValueError as exc:
         print(f"yeswidget demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,17 +130,18 @@ def _inconsistency(run) -> str | None:
 def runs_table(runs) -> str:
     """One text row per run: id, settings, status, epochs, final zone, loss / YES-0 / lower edge (dB),
     first green epoch."""
-    from .core.run import to_db
+    from .core.formats import db_number
+    from .view.rows import run_row
 
     header = ("run", "settings", "status", "epochs", "zone", "loss dB", "YES-0 dB", "lower dB", "green at")
     rows = [header]
-    for run in runs:
-        final = run.final
-        status = "no end recorded" if run.status == "running" else run.status
-        numbers = [f"{to_db(v):.2f}" for v in (final.loss, final.upper, final.lower)] if final else ["-"] * 3
-        green = run.epochs_to_green
-        rows.append((run.run_id, run.label if run.label != run.run_id else "-", status,
-                     str(final.epoch if final else 0), final.zone if final else "none", *numbers,
+    for index, run in enumerate(runs):
+        row, final = run_row(run, index), run.final
+        status = "no end recorded" if row["status"] == "running" else str(row["status"])
+        numbers = [db_number(v) for v in (final.loss, final.upper, final.lower)] if final else ["-"] * 3
+        green = row["epochs_to_green"]
+        rows.append((run.run_id, row["label"] if row["label"] != run.run_id else "-", status,
+                     str(final.epoch if final else 0), row["final_zone"] or "none", *numbers,
                      "never" if green is None else str(green)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
@@ -213,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="number of epochs (default: the task's)")
     demo.add_argument("--lr", type=float, default=None, help="learning rate (default: the task's)")
     demo.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the task's)")
-    demo.add_argument("--optimizer", choices=("adam", "sgd"), default=None, help="default: the task's")
-    demo.add_argument("--schedule", choices=("constant", "step", "cosine", "cyclic"), default=None,
+    demo.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: the task's")
+    demo.add_argument("--schedule", choices=SCHEDULES, default=None,
                       help="learning-rate schedule (default: the task's)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
     demo.add_argument("--every", type=_every, default="auto",

@@ -7,7 +7,7 @@
 // zone_definitions()). Every DOM node is created through `el.ownerDocument`,
 // so the module also runs under jsdom in the unit tests (js/test/).
 
-import { DASH, formatDb, formatLr, toNumber, zoneTable } from "./shared.js";
+import { DASH, formatDb, formatLr, formatsOf, toNumber, zoneTable } from "./shared.js";
 
 /**
  * The table's columns, in display order. `type` picks the sort order:
@@ -113,6 +113,7 @@ function render({ model, el }) {
 
   let disposed = false;
   let zones = zoneTable(model.get("zones"));
+  let formats = formatsOf(model.get("formats"));
 
   function cellFor(column, row) {
     const td = make("td", `yw-col-${column.key}`);
@@ -131,10 +132,10 @@ function render({ model, el }) {
         break;
       }
       case "lr":
-        td.textContent = formatLr(value);
+        td.textContent = formatLr(value, formats);
         break;
       case "final_loss_db":
-        td.textContent = formatDb(value);
+        td.textContent = formatDb(value, formats);
         break;
       case "wall_time":
         td.textContent = formatWallTime(value);
@@ -223,6 +224,7 @@ function render({ model, el }) {
       else if (active.dataset.id) refocus = `tr[data-id="${active.dataset.id}"]`;
     }
     zones = zoneTable(model.get("zones"));
+    formats = formatsOf(model.get("formats"));
     const sortBy = COLUMN_BY_KEY.has(model.get("sort_by")) ? model.get("sort_by") : "id";
     const ascending = model.get("sort_ascending") !== false;
     const selected = toNumber(model.get("selected"));

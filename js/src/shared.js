@@ -25,23 +25,41 @@ export function toNumber(value) {
   return Number.isNaN(number) ? null : number;
 }
 
-/** A value in dB with one decimal, e.g. `-12.3 dB`; `±∞ dB`; a dash for no value. */
-export function formatDb(value) {
+/**
+ * The number formats: Python sends them in each widget's synced `formats` trait
+ * (yeswidget/core/formats.py, format_definitions()); `formatsOf(model.get("formats"))`
+ * reads them. FORMAT_FALLBACK only serves a model that has no such trait.
+ */
+export const FORMAT_FALLBACK = Object.freeze({ db_decimals: 1, lr_significant: 3 });
+
+/** `{db_decimals, lr_significant}` from the `formats` trait (bad or missing fields: the fallback). */
+export function formatsOf(definitions) {
+  const given = isObject(definitions) ? definitions : {};
+  const pick = (key, low, high) => {
+    const value = given[key];
+    return Number.isInteger(value) && value >= low && value <= high ? value : FORMAT_FALLBACK[key];
+  };
+  return { db_decimals: pick("db_decimals", 0, 6), lr_significant: pick("lr_significant", 1, 8) };
+}
+
+/** A value in dB, e.g. `-12.3 dB` (decimals from `formats`); `±∞ dB`; a dash for no value. */
+export function formatDb(value, formats = FORMAT_FALLBACK) {
   const number = toNumber(value);
   if (number === null) return DASH;
   if (number === Infinity) return "+\u221e dB";
   if (number === -Infinity) return "-\u221e dB";
-  const rounded = Math.abs(number) < 0.05 ? 0 : number; // no "-0.0"
-  return `${rounded.toFixed(1)} dB`;
+  const decimals = formatsOf(formats).db_decimals;
+  const rounded = Math.abs(number) < 0.5 * 10 ** -decimals ? 0 : number; // no "-0.0"
+  return `${rounded.toFixed(decimals)} dB`;
 }
 
-/** A learning rate as `1e-3`, `2.5e-4`, `0` (at most three significant digits). */
-export function formatLr(value) {
+/** A learning rate as `1e-3`, `2.5e-4`, `0` (at most `formats.lr_significant` significant digits). */
+export function formatLr(value, formats = FORMAT_FALLBACK) {
   const number = toNumber(value);
   if (number === null) return DASH;
   if (number === 0) return "0";
   if (!Number.isFinite(number)) return number > 0 ? "inf" : "-inf";
-  const [mantissa, exponent] = number.toExponential(2).split("e");
+  const [mantissa, exponent] = number.toExponential(formatsOf(formats).lr_significant - 1).split("e");
   return `${Number(mantissa)}e${Number(exponent)}`;
 }
 

@@ -10,7 +10,7 @@
 // zone_definitions()). Every DOM node is created through `el.ownerDocument`
 // (jsdom-testable).
 
-import { formatDb, toNumber, zoneTable } from "./shared.js";
+import { formatDb, formatsOf, toNumber, zoneTable } from "./shared.js";
 
 const MIN_CELLS = 10;
 
@@ -56,11 +56,11 @@ function zoneCounts(records, zones) {
   return counts;
 }
 
-/** "loss X dB · YES-0 Y dB · lower edge Z dB" for one record. */
-function readings(record) {
+/** "loss X dB · YES-0 Y dB · lower edge Z dB" for one record (`formats`: the `formats` trait's). */
+function readings(record, formats) {
   return (
-    `loss ${formatDb(record.loss_db)} \u00b7 YES-0 ${formatDb(record.upper_db)}` +
-    ` \u00b7 lower edge ${formatDb(record.lower_db)}`
+    `loss ${formatDb(record.loss_db, formats)} \u00b7 YES-0 ${formatDb(record.upper_db, formats)}` +
+    ` \u00b7 lower edge ${formatDb(record.lower_db, formats)}`
   );
 }
 
@@ -68,7 +68,7 @@ function readings(record) {
 export function cellText(cell, zones) {
   if (cell.size === 1) {
     const zone = zones.label(cell.zone) ?? "no zone";
-    return `epoch ${cell.firstEpoch} \u00b7 ${readings(cell.first)} \u00b7 ${zone}`;
+    return `epoch ${cell.firstEpoch} \u00b7 ${readings(cell.first, zones.formats)} \u00b7 ${zone}`;
   }
   const counts = zones.order
     .filter((zone) => cell.counts[zone] > 0)
@@ -78,7 +78,7 @@ export function cellText(cell, zones) {
   return (
     `epochs ${cell.firstEpoch}\u2013${cell.lastEpoch} \u00b7 ${worst}` +
     (counts ? ` (${counts})` : "") +
-    ` \u00b7 at epoch ${cell.lastEpoch}: ${readings(cell.last)}`
+    ` \u00b7 at epoch ${cell.lastEpoch}: ${readings(cell.last, zones.formats)}`
   );
 }
 
@@ -154,7 +154,8 @@ function render({ model, el }) {
   function rerender() {
     if (disposed) return;
     const records = validRecords(model.get("records"));
-    const zones = zoneTable(model.get("zones"));
+    // the cells' tooltips read the formats with the zones
+    const zones = { ...zoneTable(model.get("zones")), formats: formatsOf(model.get("formats")) };
     renderBadge(records, zones);
     renderStrip(records, zones);
   }

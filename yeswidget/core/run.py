@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .formats import lr_change_text, lr_text
 from .persist import decode, encode, is_run_log, read_log
 from .zones import ZONES, to_db
 
@@ -126,7 +127,7 @@ def change_text(mark: dict[str, Any]) -> str:
     name = {"lr": "lr", "batch_size": "batch"}.get(kind, kind.replace("_", " "))
 
     def shown(value: Any) -> str:
-        return f"{value:.1e}" if kind == "lr" and isinstance(value, numbers.Real) else str(value)
+        return lr_change_text(value) if kind == "lr" else str(value)
 
     value, previous = mark.get("value"), mark.get("previous")
     text = f"{name} {shown(previous)} → {shown(value)}" if previous is not None else f"{name} → {shown(value)}"
@@ -190,7 +191,7 @@ class Run:
             parts.append(str(self.config["name"]))
         # a monitor's config holds None for what it does not know (no optimizer given)
         if isinstance(self.config.get("lr"), numbers.Real):
-            parts.append(f"lr {self.config['lr']:.0e}")
+            parts.append(f"lr {lr_text(self.config['lr'])}")
         if self.config.get("batch_size") is not None:
             parts.append(f"batch {self.config['batch_size']}")
         if self.config.get("optimizer") is not None:

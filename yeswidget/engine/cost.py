@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .bounds import Y_TARGET, _cached_plan
+from ._linalg import Y_TARGET, _cached_plan
 
 __all__ = ["CostError", "CostEstimate", "Rates", "check", "estimate", "estimate_for_plan", "free_memory", "rates"]
 

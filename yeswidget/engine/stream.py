@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 
-from . import bounds as _b
+from . import _linalg as _la
 from .distributed import agree, all_reduce_sum
 
 if TYPE_CHECKING:
@@ -39,11 +39,11 @@ def _is_ndarray(value: object) -> bool:
     return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
 
 
-def _is_tensor(value: object) -> TypeGuard[_b.MatrixLike]:
+def _is_tensor(value: object) -> TypeGuard[_la.MatrixLike]:
     return isinstance(value, torch.Tensor) or _is_ndarray(value)
 
 
-def _is_chunk_list(value: object) -> TypeGuard[Sequence[_b.MatrixLike]]:
+def _is_chunk_list(value: object) -> TypeGuard[Sequence[_la.MatrixLike]]:
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(_is_tensor(v) for v in value)
 
 
@@ -52,10 +52,10 @@ def _matrix(name: str, value: object, rows: int | None = None) -> torch.Tensor:
         value = torch.from_numpy(value)
     if isinstance(value, torch.Tensor) and value.ndim > 2:
         value = value.flatten(1)
-    return _b._as_matrix(name, value, rows=rows)
+    return _la._as_matrix(name, value, rows=rows)
 
 
-def _reiterable(name: str, value: _b.DataLike) -> Iterable[Any]:
+def _reiterable(name: str, value: _la.DataLike) -> Iterable[Any]:
     try:
         one_shot = iter(value) is value
     except TypeError:
@@ -78,7 +78,7 @@ def _check_chunk_size(chunk_size: object) -> int | None:
 class _Rows:
     """A sequence of row chunks (or one tensor) addressed by sample rows: ``get(start, rows)``."""
 
-    def __init__(self, name: str, value: _b.MatrixLike | Sequence[_b.MatrixLike]) -> None:
+    def __init__(self, name: str, value: _la.MatrixLike | Sequence[_la.MatrixLike]) -> None:
         self.name = name
         parts: list[object] = [value] if _is_tensor(value) else list(value)
         self.parts = [_matrix(f"{name} chunk {i}" if len(parts) > 1 else name, p) for i, p in enumerate(parts)]
@@ -114,7 +114,7 @@ class ChunkSource:
     every chunk further (and a whole tensor into chunks).
     """
 
-    def __init__(self, X: _b.DataLike, Y: _b.DataLike | None, *, chunk_size: int | None = None,
+    def __init__(self, X: _la.DataLike, Y: _la.DataLike | None, *, chunk_size: int | None = None,
                  device: torch.device | str | None = None) -> None:
         self.chunk_size = _check_chunk_size(chunk_size)
         self.device: torch.device | None = None if device is None else torch.device(device)
@@ -167,7 +167,7 @@ class ChunkSource:
                 xc = x[a:a + size].to(device=self.device, dtype=SUM_DTYPE)
                 yc = y[a:a + size].to(device=self.device, dtype=SUM_DTYPE)
                 if not self._checked:  # the first full pass checks; later passes re-read the same data
-                    _b._check_finite([(f"X chunk {i}", xc), (f"Y chunk {i}", yc)])
+                    _la._check_finite([(f"X chunk {i}", xc), (f"Y chunk {i}", yc)])
                 yield start + a, xc, yc
             start += x.shape[0]
         self._checked = True
@@ -209,10 +209,10 @@ class HiddenSource:
     model's hidden outputs, recomputed per chunk: nothing N-sized is kept).
     """
 
-    def __init__(self, hidden: _b.HiddenLike, depth: int) -> None:
+    def __init__(self, hidden: _la.HiddenLike, depth: int) -> None:
         self.depth = depth
         self.widths: list[int] | None = None
-        self._call: Callable[[torch.Tensor], Sequence[_b.MatrixLike]] | None = (
+        self._call: Callable[[torch.Tensor], Sequence[_la.MatrixLike]] | None = (
             hidden if callable(hidden) and not isinstance(hidden, torch.Tensor) else None)
         self._rows: list[_Rows] | None = None
         self.checked = False  # set after a full pass over every layer
@@ -241,7 +241,7 @@ class HiddenSource:
         chosen = range(len(raw)) if layers is None else layers
         out = [_present(raw[i]).detach().to(device=x.device, dtype=SUM_DTYPE) for i in chosen]
         if not self.checked:
-            _b._check_finite([(f"hidden[{i}] at row {start}", h) for i, h in zip(chosen, out)])
+            _la._check_finite([(f"hidden[{i}] at row {start}", h) for i, h in zip(chosen, out)])
         return out
 
     def _called(self, start: int, x: torch.Tensor) -> list[torch.Tensor | None]:
@@ -283,7 +283,7 @@ def _whiten(gram: torch.Tensor, N: int) -> torch.Tensor:
     diag = torch.diagonal(gram, dim1=-2, dim2=-1)
     scale = torch.where(diag > 0, diag.rsqrt(), torch.zeros_like(diag))
     gram_eq = gram * scale.unsqueeze(-1) * scale.unsqueeze(-2)
-    return _b._exact_whitener(gram_eq, rtol) * scale.unsqueeze(-1)
+    return _la._exact_whitener(gram_eq, rtol) * scale.unsqueeze(-1)
 
 
 def _solve(gram: torch.Tensor, cross: torch.Tensor, N: int) -> torch.Tensor:
@@ -344,7 +344,7 @@ class _Group:
         return self.map
 
 
-def _group_level(nodes: list[_b._Node], column: dict[int, tuple[int, int]]) -> list[_Group]:
+def _group_level(nodes: list[_la._Node], column: dict[int, tuple[int, int]]) -> list[_Group]:
     by_parent: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
         by_parent.setdefault(node.parent, []).append(i)
@@ -369,13 +369,13 @@ class _Stream:
     through every solved level (memory independent of N).
     """
 
-    def __init__(self, source: ChunkSource, hidden: HiddenSource | None, bias: bool, act: _b.Activation,
+    def __init__(self, source: ChunkSource, hidden: HiddenSource | None, bias: bool, act: _la.Activation,
                  group: ProcessGroup | None, keep_states: bool) -> None:
         self.source, self.hidden, self.bias, self.act = source, hidden, bias, act
         self.group, self.keep_states = group, keep_states
         self.solved: list[list[_Group]] = []
         #: target index → its columns in the full block [A_0, …, A_{L-2}, Y]
-        self.column: dict[int, tuple[int, int]] = {_b.Y_TARGET: (0, 0)}
+        self.column: dict[int, tuple[int, int]] = {_la.Y_TARGET: (0, 0)}
         self._kept: dict[int, tuple[int, list[torch.Tensor]]] = {}
         self.N = 0  # samples over the union
 
@@ -383,7 +383,7 @@ class _Stream:
         """[Z, 1] of every node of the newest solved level for this chunk ([X, 1] before any)."""
         level, states = self._kept.get(start, (0, None))
         if states is None:
-            level, states = 0, [_b._with_bias(x, self.bias)]
+            level, states = 0, [_la._with_bias(x, self.bias)]
         for groups in self.solved[level:]:
             states = self._apply(groups, states)
         if self.keep_states:
@@ -435,8 +435,8 @@ class _Stream:
             a, b = self.column[t]
             local[(a, b)] = (offset, offset + b - a)
             offset += b - a
-        layers = [t for t in needed if t != _b.Y_TARGET]
-        return layers, _b.Y_TARGET in needed, [[local[span] for span in g.columns] for g in groups]
+        layers = [t for t in needed if t != _la.Y_TARGET]
+        return layers, _la.Y_TARGET in needed, [[local[span] for span in g.columns] for g in groups]
 
     def pass_sums(self, groups: list[_Group], widths: list[int],
                   extra: Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
@@ -498,8 +498,8 @@ def _shapes(source: ChunkSource, hidden: HiddenSource | None, group: ProcessGrou
     return n, m, widths
 
 
-def stream_yes_k(source: ChunkSource, hidden: _b.HiddenLike | HiddenSource, depth: int, *, bias: bool,
-                 act: _b.Activation, group: ProcessGroup | None = None,
+def stream_yes_k(source: ChunkSource, hidden: _la.HiddenLike | HiddenSource, depth: int, *, bias: bool,
+                 act: _la.Activation, group: ProcessGroup | None = None,
                  keep_states: bool = False) -> dict[tuple[int, ...], float]:
     """e(S) for every non-empty anchor set, from sums read chunk by chunk."""
     if depth == 1:
@@ -510,8 +510,8 @@ def stream_yes_k(source: ChunkSource, hidden: _b.HiddenLike | HiddenSource, dept
     for w in [*widths, m]:
         offsets.append(offsets[-1] + w)
     column = {i: (offsets[i], offsets[i + 1]) for i in range(depth - 1)}
-    column[_b.Y_TARGET] = (offsets[-2], offsets[-1])
-    levels, leaves = _b._cached_plan(depth)
+    column[_la.Y_TARGET] = (offsets[-2], offsets[-1])
+    levels, leaves = _la._cached_plan(depth)
     stream = _Stream(source, hidden_source, bias, act, group, keep_states)
     stream.column = column
     for nodes in levels:
@@ -521,25 +521,25 @@ def stream_yes_k(source: ChunkSource, hidden: _b.HiddenLike | HiddenSource, dept
             hidden_source.check_rows(source.N)
         for g, G, C in zip(groups, sums.grams, sums.crosses):
             g.map = _solve(G, C, stream.N)
-        _b._count(solves=len(nodes), bases=len(groups))
+        _la._count(solves=len(nodes), bases=len(groups))
         stream.solved.append(groups)
     # the last layer, linear, fitted to Y from every leaf state
-    leaf_groups = [_Group(i, [i], [column[_b.Y_TARGET]]) for i in range(len(levels[-1]))]
+    leaf_groups = [_Group(i, [i], [column[_la.Y_TARGET]]) for i in range(len(levels[-1]))]
     sums = stream.pass_sums(leaf_groups, [n])
-    _b._count(solves=len(leaf_groups), bases=len(leaf_groups))
+    _la._count(solves=len(leaf_groups), bases=len(leaf_groups))
     y_norm = sums.scalars[1]
     errors = torch.stack([(y_norm - _explained(G, C, stream.N)).clamp_min(0) / stream.N
                           for G, C in zip(sums.grams, sums.crosses)]).tolist()
     return {s: errors[i] for s, i in leaves.items()}
 
 
-def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: _b.Activation,
+def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: _la.Activation,
                 group: ProcessGroup | None = None, keep_states: bool = False) -> tuple[float, list[float], int]:
     """YES-0, the per-layer errors E(Z_l), l = 1 … L, and the sample count (over every
     rank), from sums read chunk by chunk."""
     n, m, _ = _shapes(source, None, group, depth)
     stream = _Stream(source, None, bias, act, group, keep_states)
-    stream.column = {_b.Y_TARGET: (0, m)}
+    stream.column = {_la.Y_TARGET: (0, m)}
 
     def error(states: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         """E(Z_l) of the newest states (Z_l has Y's width; the bias column follows), summed."""
@@ -556,6 +556,6 @@ def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: _b.Activati
         if groups:
             groups[0].map = _solve(sums.grams[0], sums.crosses[0], stream.N)
             groups[0].linear = layer == depth - 1  # the last layer has no activation
-            _b._count(solves=1, bases=1)
+            _la._count(solves=1, bases=1)
             stream.solved.append(groups)
     return layer_errors[-1], layer_errors, stream.N

@@ -4,8 +4,9 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from ..core.formats import db_number
 from ..core.run import EpochEvent, EpochRecord, StatusEvent
-from ..core.zones import ZONE_WORDS, to_db
+from ..core.zones import ZONE_WORDS
 
 __all__ = ["TextPrinter"]
 
@@ -20,8 +21,8 @@ class TextPrinter:
     @staticmethod
     def format(record: EpochRecord, epochs_total: int | None = None) -> str:
         total = f"/{epochs_total}" if epochs_total else ""
-        return (f"epoch {record.epoch:>4}{total}  loss {to_db(record.loss):8.2f} dB  "
-                f"YES-0 {to_db(record.upper):8.2f} dB  lower {to_db(record.lower):8.2f} dB  "
+        return (f"epoch {record.epoch:>4}{total}  loss {db_number(record.loss):>8} dB  "
+                f"YES-0 {db_number(record.upper):>8} dB  lower {db_number(record.lower):>8} dB  "
                 f"{record.zone:<6} ({ZONE_WORDS[record.zone]})")
 
     def __call__(self, event: Any) -> None:

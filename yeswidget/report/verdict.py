@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from pathlib import Path
 
+from ..core.formats import db_number, db_text, margin_text
 from ..core.run import Run
-from ..core.zones import ZONE_STYLES, ZONE_WORDS, to_db
+from ..core.zones import ZONE_STYLES, ZONE_WORDS
 
 __all__ = ["verdict_lines", "write_report_html"]
 
@@ -25,23 +25,15 @@ def verdict_lines(run: Run) -> list[str]:
         f"final zone: {final.zone} ({final.reason or ZONE_WORDS[final.zone]})",
         f"epochs: {final.epoch} · status: {run.status}" + (f" ({run.message})" if run.message else ""),
         f"epochs until green: {green if green is not None else 'never'}",
-        f"final loss {_db(final.loss)} · YES-0 {_db(final.upper)} · lower edge {_db(final.lower)}",
+        f"final loss {db_text(final.loss)} · YES-0 {db_text(final.upper)} · lower edge {db_text(final.lower)}",
     ]
     if final.zone != "none":
-        lines.append(f"margin to YES-0: {to_db(final.loss) - to_db(final.upper):+.2f} dB · "
-                     f"margin to the lower edge: {to_db(final.loss) - to_db(final.lower):+.2f} dB")
+        lines.append(f"margin to YES-0: {margin_text(final.loss, final.upper)} · "
+                     f"margin to the lower edge: {margin_text(final.loss, final.lower)}")
     if run.certification.get("text"):
         lines.append(run.certification["text"])
     lines.extend(f"note: {w}" for w in dict.fromkeys(run.warnings))
     return lines
-
-
-def _db(value: float) -> str:
-    """A loss in dB for people: '0 (exact)' rather than '-inf dB'."""
-    db = to_db(value)
-    if db == -math.inf:
-        return "0 (exact)"
-    return f"{db:.2f} dB"
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
@@ -58,8 +50,8 @@ def write_report_html(run: Run, png_path: Path, out_path: Path) -> None:
     epochs = run.epochs
     shown = epochs if len(epochs) <= 40 else [epochs[i * (len(epochs) - 1) // 39] for i in range(40)]
     epoch_rows = "".join(
-        f"<tr class='{r.zone}'><td>{r.epoch}</td><td>{to_db(r.loss):.2f}</td><td>{to_db(r.upper):.2f}</td>"
-        f"<td>{to_db(r.lower):.2f}</td><td>{r.zone}</td></tr>" for r in shown
+        f"<tr class='{r.zone}'><td>{r.epoch}</td><td>{db_number(r.loss)}</td><td>{db_number(r.upper)}</td>"
+        f"<td>{db_number(r.lower)}</td><td>{r.zone}</td></tr>" for r in shown
     )
     # the zones' colours and words: the one definition (yeswidget.core.zones)
     zone_rows = " ".join(f"tr.{name} td {{ background: {style.band}66; }}" for name, style in ZONE_STYLES.items())

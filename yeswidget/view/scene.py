@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.formats import DB_DECIMALS
 from ..core.plateau import PLATEAU_NOTE
 from ..core.run import change_text
 from ..core.zones import BAND_OPACITY, NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONE_WORDS, to_db
@@ -444,7 +445,7 @@ class Status:
             return ""
         edge = {"red": "above YES-0 (to yellow)", "yellow": "above the lower edge (to green)",
                 "green": "below the lower edge"}[self.zone]
-        return f"{abs(self.margin_db):.2f} dB {edge}"
+        return f"{abs(self.margin_db):.{DB_DECIMALS}f} dB {edge}"
 
 
 def step_kind(run: Any) -> dict[str, Any]:

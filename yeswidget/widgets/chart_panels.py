@@ -11,6 +11,7 @@ import math
 
 import ipywidgets as widgets
 
+from ..core.formats import DB_DECIMALS
 from ..core.zones import NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONES, to_db
 from ..view.scene import Status
 from .sync import set_traits
@@ -27,7 +28,7 @@ def _db_text(value: float) -> str:
         return "n/a"
     if math.isinf(d):
         return "+∞ dB" if d > 0 else "−∞ dB"
-    return f"{d:.2f} dB".replace("-", "−")
+    return f"{d:.{DB_DECIMALS}f} dB".replace("-", "−")
 
 
 def duration(seconds: float) -> str:

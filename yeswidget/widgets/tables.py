@@ -30,7 +30,9 @@ import anywidget
 import traitlets
 
 from ..core.run import RUN_STATUSES
+from ..core.formats import format_definitions
 from ..core.zones import VERDICTS, to_db, zone_definitions
+from ..view.rows import ROW_KEYS, RUNS_TABLE_COLUMNS, run_row
 
 __all__ = [
     "RunsTable",
@@ -82,26 +84,6 @@ def compose_esm(name: str, static: pathlib.Path | None = None) -> str:
         )
     shared = (folder / SHARED_MODULE).read_text(encoding="utf-8")
     return f"{shared}\n// ---- {name} (its import of ./shared.js is the code above) ----\n{body}"
-
-
-#: sortable columns of :class:`RunsTable`, in display order (``js/src/runs_table.js`` ``COLUMNS``)
-RUNS_TABLE_COLUMNS = (
-    "id",
-    "label",
-    "lr",
-    "batch_size",
-    "optimizer",
-    "schedule",
-    "seed",
-    "final_loss_db",
-    "final_zone",
-    "epochs_to_green",
-    "wall_time",
-    "status",
-)
-
-#: every key a row of :class:`RunsTable` may carry (``color`` is drawn, not a column)
-ROW_KEYS = RUNS_TABLE_COLUMNS + ("color",)
 
 
 def _json_safe(value: Any) -> Any:
@@ -166,29 +148,6 @@ class SelectHandle:
         self.remove()
 
 
-def _row_from_run(run: Any, index: int) -> dict[str, Any]:
-    """A row from a :class:`yeswidget.core.run.Run`-like object (duck-typed)."""
-    config = dict(getattr(run, "config", None) or {})
-    final = getattr(run, "final", None)
-    loss = getattr(final, "loss", None)
-    schedule = config.get("schedule")
-    return {
-        "id": index,
-        "label": getattr(run, "label", None) or str(getattr(run, "run_id", "") or f"run {index}"),
-        "lr": config.get("lr"),
-        "batch_size": config.get("batch_size"),
-        "optimizer": None if config.get("optimizer") is None else str(config["optimizer"]),
-        "schedule": None if schedule is None else str(schedule),
-        "seed": config.get("seed"),
-        "final_loss_db": None if loss is None else to_db(loss),
-        "final_zone": getattr(run, "final_zone", None),
-        "epochs_to_green": getattr(run, "epochs_to_green", None),
-        "wall_time": getattr(final, "wall_time", None),
-        "status": getattr(run, "status", None),
-        "color": config.get("color"),
-    }
-
-
 _STYLE_FIELDS: dict[str, type] = {"band": str, "edge": str, "word": str, "meaning": str, "code": int}
 _KIND_WORDS = {str: "a string", int: "an int"}
 
@@ -224,9 +183,18 @@ class _ZoneWidget(anywidget.AnyWidget):
         ),
     ).tag(sync=True, to_json=_to_json)
 
+    formats = traitlets.Dict(
+        help=("The number formats the front end writes with: yeswidget.core.formats.format_definitions() "
+              "(db_decimals, lr_significant)."),
+    ).tag(sync=True, to_json=_to_json)
+
     @traitlets.default("zones")
     def _default_zones(self) -> dict[str, Any]:
         return zone_definitions()
+
+    @traitlets.default("formats")
+    def _default_formats(self) -> dict[str, Any]:
+        return format_definitions()
 
     @traitlets.validate("zones")
     def _validate_zones(self, proposal: dict[str, Any]) -> dict[str, Any]:
@@ -333,7 +301,7 @@ class RunsTable(_ZoneWidget):
                 row["id"] = index
                 row.update(item)
             else:
-                row = _row_from_run(item, index)
+                row = run_row(item, index)
             normalised.append(row)
         with self.hold_sync():
             self.rows = normalised

@@ -211,38 +211,12 @@ class Task:
         """
         if isinstance(make_model, nn.Module) or not callable(make_model):
             raise TypeError(_not_callable_message(make_model))
-        Xt = _as_data(X, "X")
-        Yt = _as_data(Y, "Y")
-        if Xt.shape[0] != Yt.shape[0]:
-            hint = ""
-            if Yt.shape[1] == Xt.shape[0] or Xt.shape[1] == Yt.shape[0]:
-                hint = (
-                    " yeswidget is samples-first (rows are samples, like PyTorch); "
-                    "if one array is stored (features, samples), pass its transpose (.T)."
-                )
-            raise ValueError(
-                "X and Y must have the same number of rows (one per sample); got "
-                f"X with {Xt.shape[0]} rows (shape {tuple(Xt.shape)}) and Y with "
-                f"{Yt.shape[0]} rows (shape {tuple(Yt.shape)}).{hint}"
-            )
-        if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not (
-            0.0 <= float(test_fraction) < 1.0
-        ):
-            raise ValueError(
-                f"test_fraction must be a number with 0 <= test_fraction < 1; got {test_fraction!r}"
-            )
+        Xt, Yt = _paired_rows(X, Y)
+        _check_test_fraction(test_fraction)
         recipe = complete_recipe(defaults)
         if check_model:
             _check_model_fits(make_model, Xt, Yt)
-        if test_fraction > 0:
-            if Xt.shape[0] < 2:
-                raise ValueError(
-                    f"test_fraction={test_fraction} needs at least 2 samples to split; X has {Xt.shape[0]}"
-                )
-            train_idx, test_idx = _split_indices(Xt.shape[0], float(test_fraction), int(split_seed))
-            X_tr, Y_tr, X_te, Y_te = Xt[train_idx], Yt[train_idx], Xt[test_idx], Yt[test_idx]
-        else:
-            X_tr, Y_tr, X_te, Y_te = Xt, Yt, None, None
+        X_tr, Y_tr, X_te, Y_te = _hold_out(Xt, Yt, float(test_fraction), int(split_seed))
         return cls(
             name=str(name),
             description=str(description),
@@ -259,6 +233,42 @@ class Task:
 # --------------------------------------------------------------------------- #
 # validation helpers
 # --------------------------------------------------------------------------- #
+def _paired_rows(X: Any, Y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``X`` and ``Y`` as float32 tensors with one row per sample each (a clear error otherwise)."""
+    Xt = _as_data(X, "X")
+    Yt = _as_data(Y, "Y")
+    if Xt.shape[0] != Yt.shape[0]:
+        hint = ""
+        if Yt.shape[1] == Xt.shape[0] or Xt.shape[1] == Yt.shape[0]:
+            hint = (
+                " yeswidget is samples-first (rows are samples, like PyTorch); "
+                "if one array is stored (features, samples), pass its transpose (.T)."
+            )
+        raise ValueError(
+            "X and Y must have the same number of rows (one per sample); got "
+            f"X with {Xt.shape[0]} rows (shape {tuple(Xt.shape)}) and Y with "
+            f"{Yt.shape[0]} rows (shape {tuple(Yt.shape)}).{hint}"
+        )
+    return Xt, Yt
+
+
+def _check_test_fraction(test_fraction: Any) -> None:
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not (
+        0.0 <= float(test_fraction) < 1.0
+    ):
+        raise ValueError(f"test_fraction must be a number with 0 <= test_fraction < 1; got {test_fraction!r}")
+
+
+def _hold_out(X: torch.Tensor, Y: torch.Tensor, test_fraction: float, split_seed: int) -> tuple[Any, ...]:
+    """``(X_train, Y_train, X_test, Y_test)``: ``ceil(f·N)`` rows held out (none: the tests are None)."""
+    if test_fraction <= 0:
+        return X, Y, None, None
+    if X.shape[0] < 2:
+        raise ValueError(f"test_fraction={test_fraction} needs at least 2 samples to split; X has {X.shape[0]}")
+    train_idx, test_idx = _split_indices(X.shape[0], test_fraction, split_seed)
+    return X[train_idx], Y[train_idx], X[test_idx], Y[test_idx]
+
+
 def _positive_int(value: Any, arg: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{arg} must be an integer >= {minimum}; got {value!r}")
@@ -572,6 +582,46 @@ def _reconstruct(
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
 
 
+_PATCH_DESCRIPTION = (
+    "Image patch recovery (the paper's 'image denoising'): each {patch}x{patch} patch of the "
+    "cameraman photo ({d} pixels) is measured as b = |A p|^2 plus noise, {measurements} noisy "
+    "measurements per patch, and the network maps the {d} measurements back to the {d} pixels. "
+    "Averaging the predicted overlapping patches shows the recovered image next to the cloud "
+    "as training moves from red through yellow to green."
+)
+
+
+def _patch_geometry(image_size: Any, patch: Any, stride: Any, measurements: Any,
+                    noise_std: Any) -> tuple[int, int, int, int]:
+    """The checked geometry of :func:`patch_recovery` (a clear error for a bad value)."""
+    image_size = _positive_int(image_size, "image_size")
+    patch = _positive_int(patch, "patch")
+    stride = _positive_int(stride, "stride")
+    measurements = _positive_int(measurements, "measurements")
+    if patch > image_size:
+        raise ValueError(f"patch ({patch}) must not be larger than image_size ({image_size})")
+    if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
+        raise ValueError(f"noise_std must be a finite number >= 0; got {noise_std!r}")
+    return image_size, patch, stride, measurements
+
+
+def _patch_measurements(image: np.ndarray, patch: int, stride: int, measurements: int, noise_std: float,
+                        seed: Any) -> tuple[np.ndarray, ...]:
+    """``(positions, which, A, b, p)``: the patches' top-left corners, the patch of each row, the
+    measurement matrix, the noisy measurements ``b = (A p)² + n`` and the clean patches ``p``."""
+    size = image.shape[0]
+    starts = range(0, size - patch + 1, stride)
+    positions = np.array([(r, c) for r in starts for c in starts], dtype=np.int64)
+    clean = np.stack([image[r : r + patch, c : c + patch].reshape(-1) for r, c in positions])
+    P, d = clean.shape
+    rng = _rng(seed)
+    A = rng.normal(0.0, math.sqrt(1.0 / d), size=(d, d)).astype(np.float32)
+    which = np.repeat(np.arange(P), measurements)
+    p = clean[which].astype(np.float32)
+    b = (p.astype(np.float64) @ A.astype(np.float64).T) ** 2 + rng.normal(0.0, noise_std, size=(P * measurements, d))
+    return positions, which, A, b, p
+
+
 def patch_recovery(
     *,
     image_size: int = 128,
@@ -601,44 +651,23 @@ def patch_recovery(
     measurements of a patch are averaged too) or (P, 64), one row per patch.
     Requires scikit-image (``pip install "yeswidget[tasks]"``).
     """
-    image_size = _positive_int(image_size, "image_size")
-    patch = _positive_int(patch, "patch")
-    stride = _positive_int(stride, "stride")
-    measurements = _positive_int(measurements, "measurements")
-    if patch > image_size:
-        raise ValueError(f"patch ({patch}) must not be larger than image_size ({image_size})")
-    if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
-        raise ValueError(f"noise_std must be a finite number >= 0; got {noise_std!r}")
+    image_size, patch, stride, measurements = _patch_geometry(image_size, patch, stride, measurements, noise_std)
     image = _cameraman(image_size)
-    starts = range(0, image_size - patch + 1, stride)
-    positions = np.array([(r, c) for r in starts for c in starts], dtype=np.int64)
-    clean = np.stack([image[r : r + patch, c : c + patch].reshape(-1) for r, c in positions])
-    P, d = clean.shape
-    rng = _rng(seed)
-    A = rng.normal(0.0, math.sqrt(1.0 / d), size=(d, d)).astype(np.float32)
-    which = np.repeat(np.arange(P), measurements)
-    p = clean[which].astype(np.float32)
-    b = (p.astype(np.float64) @ A.astype(np.float64).T) ** 2 + rng.normal(0.0, noise_std, size=(P * measurements, d))
+    positions, which, A, b, p = _patch_measurements(image, patch, stride, measurements, noise_std, seed)
+    d = p.shape[1]
     reconstruct = functools.partial(
         _reconstruct, positions=positions, patch=patch, image_size=image_size, measurements=measurements
     )
     return Task(
         name="patch-recovery",
-        description=(
-            f"Image patch recovery (the paper's 'image denoising'): each {patch}x{patch} patch of the "
-            f"cameraman photo ({d} pixels) is measured as b = |A p|^2 plus noise, {measurements} noisy "
-            f"measurements per patch, and the network maps the {d} measurements back to the {d} pixels. "
-            "Averaging the predicted overlapping patches shows the recovered image next to the cloud "
-            "as training moves from red through yellow to green."
-        ),
+        description=_PATCH_DESCRIPTION.format(patch=patch, d=d, measurements=measurements),
         make_model=_model_factory((d,) * 6),
         X_train=torch.from_numpy(b.astype(np.float32)),
         Y_train=torch.from_numpy(p),
         X_test=None,
         Y_test=None,
-        defaults=_paper_defaults(
-            lr=1e-3, batch_size=90, epochs=1000, optimizer="adam", schedule="step", step_size=20, gamma=0.9
-        ),
+        defaults=_paper_defaults(lr=1e-3, batch_size=90, epochs=1000, optimizer="adam", schedule="step",
+                                 step_size=20, gamma=0.9),
         extras={
             "image": image,
             "positions": positions,
@@ -807,6 +836,39 @@ def _mnist_images(images: Any, size: int, arg: str) -> torch.Tensor:
     return t.reshape(t.shape[0], size * size).contiguous()
 
 
+def _mnist_digits(imgs: Any, labs: Any, argi: str, argl: str, size: int,
+                  limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images resized and flattened, and their digit labels, checked (the first ``limit``)."""
+    X = _mnist_images(imgs, size, argi)
+    lab = torch.as_tensor(np.asarray(labs) if not isinstance(labs, torch.Tensor) else labs).reshape(-1)
+    if lab.is_floating_point() or lab.dtype == torch.bool:
+        raise TypeError(f"{argl} must be integer digits 0..9; got dtype {lab.dtype}")
+    lab = lab.long()
+    if lab.numel() != X.shape[0]:
+        raise ValueError(f"{argi} has {X.shape[0]} images but {argl} has {lab.numel()} labels")
+    if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) > 9):
+        raise ValueError(f"{argl} must be digits 0..9; got range {int(lab.min())}..{int(lab.max())}")
+    if limit is not None:
+        X, lab = X[:limit], lab[:limit]
+    return X, lab
+
+
+def _mnist_split(images: Any, labels: Any, test_images: Any, test_labels: Any, size: int,
+                 limit: int | None) -> tuple[torch.Tensor, ...]:
+    """``(X_train, labels_train, X_test, labels_test)``: the given test set, or the fixed 80/20 split."""
+    X, lab = _mnist_digits(images, labels, "images", "labels", size, limit)
+    if (test_images is None) != (test_labels is None):
+        raise ValueError("pass test_images and test_labels together (or neither, for an 80/20 split)")
+    if test_images is not None:
+        X_te, lab_te = _mnist_digits(test_images, test_labels, "test_images", "test_labels", size, limit)
+        return X, lab, X_te, lab_te
+    if X.shape[0] < 2:
+        raise ValueError(f"images must hold at least 2 samples to split 80/20; got {X.shape[0]}")
+    train, test = _split_indices(X.shape[0], TEST_FRACTION, PAPER_SPLIT_SEED)
+    train_t, test_t = torch.from_numpy(train), torch.from_numpy(test)
+    return X[train_t], lab[train_t], X[test_t], lab[test_t]
+
+
 def mnist(
     images: Any,
     labels: Any,
@@ -830,32 +892,7 @@ def mnist(
     """
     size = _positive_int(size, "size", minimum=10)  # (d, d) needs room for ten digits
 
-    def prepare(imgs: Any, labs: Any, argi: str, argl: str) -> tuple[torch.Tensor, torch.Tensor]:
-        X = _mnist_images(imgs, size, argi)
-        lab = torch.as_tensor(np.asarray(labs) if not isinstance(labs, torch.Tensor) else labs).reshape(-1)
-        if lab.is_floating_point() or lab.dtype == torch.bool:
-            raise TypeError(f"{argl} must be integer digits 0..9; got dtype {lab.dtype}")
-        lab = lab.long()
-        if lab.numel() != X.shape[0]:
-            raise ValueError(f"{argi} has {X.shape[0]} images but {argl} has {lab.numel()} labels")
-        if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) > 9):
-            raise ValueError(f"{argl} must be digits 0..9; got range {int(lab.min())}..{int(lab.max())}")
-        if limit is not None:
-            X, lab = X[:limit], lab[:limit]
-        return X, lab
-
-    X, lab = prepare(images, labels, "images", "labels")
-    if (test_images is None) != (test_labels is None):
-        raise ValueError("pass test_images and test_labels together (or neither, for an 80/20 split)")
-    if test_images is not None:
-        X_tr, lab_tr = X, lab
-        X_te, lab_te = prepare(test_images, test_labels, "test_images", "test_labels")
-    else:
-        if X.shape[0] < 2:
-            raise ValueError(f"images must hold at least 2 samples to split 80/20; got {X.shape[0]}")
-        train, test = _split_indices(X.shape[0], TEST_FRACTION, PAPER_SPLIT_SEED)
-        train_t, test_t = torch.from_numpy(train), torch.from_numpy(test)
-        X_tr, lab_tr, X_te, lab_te = X[train_t], lab[train_t], X[test_t], lab[test_t]
+    X_tr, lab_tr, X_te, lab_te = _mnist_split(images, labels, test_images, test_labels, size, limit)
     classes = mnist_targets(torch.arange(10), size)
     decode = functools.partial(decode_nearest, targets=classes)
     m = size * size

@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from ...core.run import Run, change_text, to_db
+from ...core.formats import db_text
+from ...core.run import Run, change_text
+from ...view.rows import run_row
 from .controls import apply_controls
 
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ def info_html(pg: Playground) -> str:
     return (f"<b>{html.escape(pg.task.name)}</b>: {html.escape(pg.task.description)}<br><small>"
             f"{family.certification_text()}; losses in the metric E "
             f"(squared error summed over outputs, mean over samples), in dB. "
-            f"Family {family.description}: YES-0 = {to_db(family.cloud.upper):.2f} dB "
+            f"Family {family.description}: YES-0 = {db_text(family.cloud.upper)} "
             f"for this data and architecture.</small>")
 
 
@@ -90,19 +92,9 @@ def number(run: Run) -> int:
 
 
 def row(run: Run, hidden: bool = False) -> dict[str, Any]:
-    """The runs table's row of ``run``."""
-    final = run.final
-    ended = run.status != "running"
-    green = run.epochs_to_green
-    return {
-        "id": number(run), "label": _row_label(run) + (" (hidden)" if hidden else ""), "lr": float(run.config.get("lr", float("nan"))),
-        "batch_size": int(run.config.get("batch_size", 0)), "optimizer": str(run.config.get("optimizer", "")),
-        "schedule": str(run.config.get("schedule", "")), "seed": int(run.config.get("seed", 0)),
-        "final_loss_db": to_db(final.loss) if final else None, "final_zone": final.zone if final else None,
-        "epochs_to_green": green if green is not None or not ended else None,
-        "wall_time": float(final.wall_time) if final else 0.0, "status": run.status,
-        "color": run.config.get("color", "#333"),
-    }
+    """The runs table's row of ``run`` (:func:`~yeswidget.view.rows.run_row`): numbered as its
+    name, labelled with its family and live changes."""
+    return run_row(run, number(run), label=_row_label(run) + (" (hidden)" if hidden else ""))
 
 
 def _row_label(run: Run) -> str:
