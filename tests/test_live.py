@@ -261,7 +261,8 @@ def test_close_stops_the_loop_and_leaves_no_thread():
     live.close()
     assert new_threads(before) == []
     assert live.run.status == "stopped"
-    assert live.monitor.closed and not any(m._forward_hooks or m._forward_pre_hooks for m in live.monitor.model.modules())
+    modules = live.monitor.model.modules()
+    assert live.monitor.closed and not any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
 def test_close_after_a_finished_run_leaves_no_thread():

@@ -309,7 +309,8 @@ PROBES = {
         "psnr_untrained": float(psnr(snapshots[0])), "psnr_final": float(psnr(image)),
         "n_image_axes": sum(bool(ax.images) for ax in fig.axes),
         "has_cloud_axes": any(len(ax.collections) >= 3 and not ax.images for ax in fig.axes),
-        "hooks_left": sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in monitor.model.modules())}""", check_patch_recovery),
+        "hooks_left": sum(len(m._forward_hooks) + len(m._forward_pre_hooks)
+                          for m in monitor.model.modules())}""", check_patch_recovery),
     "07-lightning.ipynb": ("""{
         "fast": FAST, "EPOCHS": EPOCHS, "status": run.status, "n_epochs": len(run.epochs),
         "bounds_updated": [r.bounds_updated for r in run.epochs], "zones": [r.zone for r in run.epochs],

@@ -13,7 +13,7 @@ matplotlib = pytest.importorskip("matplotlib")
 import matplotlib.image as mpimg  # noqa: E402
 
 from yeswidget.core.run import EpochRecord, Run  # noqa: E402
-from yeswidget.view import render  # noqa: E402
+from yeswidget.view import render, scene  # noqa: E402
 from yeswidget.view.render import ZONE_COLORS, draw_cloud, draw_depth, save_cloud  # noqa: E402
 
 UPPER, LOWER = 1.0, 0.1          # 0 dB and -10 dB
@@ -246,13 +246,13 @@ def test_render_uses_no_pyplot_and_no_widgets():
 
 
 def test_shared_helpers():
-    assert render.check_scale("dB") == "db"
+    assert scene.check_scale("dB") == "db"
     with pytest.raises(ValueError):
-        render.check_scale("furlongs")
-    d = render.to_display([1.0, 0.0, -1.0, math.inf, math.nan], "db")
+        scene.check_scale("furlongs")
+    d = scene.to_display([1.0, 0.0, -1.0, math.inf, math.nan], "db")
     assert d[0] == 0.0 and d[1] == -math.inf and math.isnan(d[2]) and d[3] == math.inf and math.isnan(d[4])
-    bottom, top = render.y_limits([[0.0, -10.0], [math.nan, math.inf]], "db")
+    bottom, top = scene.y_limits([[0.0, -10.0], [math.nan, math.inf]], "db")
     assert bottom < -10.0 and top > 0.0 and math.isfinite(top)
-    x, up, lo = render.band_geometry([1, 2, 3], [1, 1, 1], [0.5, math.nan, 0.2], x_end=3.5)
+    x, up, lo = scene.band_geometry([1, 2, 3], [1, 1, 1], [0.5, math.nan, 0.2], x_end=3.5)
     np.testing.assert_allclose(x, [0, 1, 2, 3, 3.5])
     np.testing.assert_allclose(lo, [0.5, 0.5, 0.5, 0.2, 0.2])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .zones import to_db
 
@@ -47,7 +48,7 @@ def _check(epochs: int, min_improvement_db: float) -> None:
         raise ValueError(f"min_improvement_db must be a positive number of dB; got {min_improvement_db!r}")
 
 
-def find_plateau(records: Sequence, epochs: int = PLATEAU_EPOCHS,
+def find_plateau(records: Sequence[Any], epochs: int = PLATEAU_EPOCHS,
                  min_improvement_db: float = PLATEAU_DB) -> Plateau | None:
     """The plateau ending at the last record, or None.
 
@@ -66,7 +67,7 @@ def find_plateau(records: Sequence, epochs: int = PLATEAU_EPOCHS,
     return Plateau(window[0].epoch, window[-1].epoch, improvement, epochs, float(min_improvement_db))
 
 
-def plateau_starts(records: Sequence, epochs: int = PLATEAU_EPOCHS,
+def plateau_starts(records: Sequence[Any], epochs: int = PLATEAU_EPOCHS,
                    min_improvement_db: float = PLATEAU_DB) -> Plateau | None:
     """The plateau ending at the last record if it is a new one, else None.
 
@@ -84,7 +85,7 @@ def plateau_starts(records: Sequence, epochs: int = PLATEAU_EPOCHS,
     return found
 
 
-def plateau_note(records: Sequence, epochs: int = PLATEAU_EPOCHS,
+def plateau_note(records: Sequence[Any], epochs: int = PLATEAU_EPOCHS,
                  min_improvement_db: float = PLATEAU_DB) -> str | None:
     """The note's text when a new plateau ends at the last record (for ``Run.warnings``), else None."""
     found = plateau_starts(records, epochs, min_improvement_db)

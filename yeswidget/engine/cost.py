@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +74,7 @@ _rates_cache: dict[tuple[str, torch.dtype, int], Rates] = {}
 _rates_lock = threading.Lock()
 
 
-def _typical_time(fn, repeats: int, sync) -> float:
+def _typical_time(fn: Callable[[], object], repeats: int, sync: Callable[[], object]) -> float:
     """Median seconds of ``fn`` after a warm-up: on a busy machine (a training loop
     running beside the bounds) the median, not the best, is what the bounds will see."""
     fn()
@@ -130,7 +130,7 @@ def _matrix(rows: int, cols: int, dtype: torch.dtype, device: torch.device) -> t
     return torch.randn(rows, cols, dtype=dtype, device=device, generator=generator)
 
 
-def _eigh_time(d: int, dtype: torch.dtype, device: torch.device, sync) -> float:
+def _eigh_time(d: int, dtype: torch.dtype, device: torch.device, sync: Callable[[], object]) -> float:
     m = _matrix(d, d, dtype, device)
     spd = m @ m.mT + d * torch.eye(d, dtype=dtype, device=device)
     return _typical_time(lambda: torch.linalg.eigh(spd), 3, sync)

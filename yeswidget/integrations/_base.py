@@ -84,7 +84,7 @@ class Output:
     def on_steps(self, event: StepEvent) -> None:
         """Some minibatch losses were logged."""
 
-    def on_epoch(self, record) -> None:
+    def on_epoch(self, record: EpochRecord) -> None:
         """An epoch finished with its bounds (``self.records`` already holds it)."""
 
     def on_status(self, event: StatusEvent) -> None:

@@ -34,12 +34,13 @@ from .config import MonitorConfig
 from .judge import step_loss_info
 from .outputs import attach_outputs
 from .registry import claim, release
+from .state import MonitorState
 from .taps import model_dtype
 
 __all__ = ["Monitor"]
 
 
-class Monitor:
+class Monitor(MonitorState):
     """Watch a training loop and compute the YES cloud epoch by epoch.
 
     ``model``: any module, unedited. The certified network is read from what ``forward``
@@ -99,7 +100,7 @@ class Monitor:
             raise
         setup.start(self, yes0_seconds)
         try:
-            self.outputs: dict[str, Any] = attach_outputs(self, outputs, defaults=not self.bus.muted)
+            self.outputs = attach_outputs(self, outputs, defaults=not self.bus.muted)
         except BaseException:  # a monitor that fails to start leaves nothing on the model
             self.close()
             raise

@@ -72,15 +72,15 @@ def start(m: Monitor, yes0_seconds: float) -> None:
                                background=cfg.background and not m._distributed)
     m.steps = StepLog(m.store, functools.partial(metric_scale, m))
     m.epoch = 0  # completed epochs
-    m.epochs_total: int | None = cfg.epochs
-    m.lr: float | None = m.run.config.get("lr")
-    m.batch_size: int | None = None
+    m.epochs_total = cfg.epochs
+    m.lr = m.run.config.get("lr")
+    m.batch_size = None
     m._samples_this_epoch = 0
-    m._t_start: float | None = None
+    m._t_start = None
     m._bounds_seconds = m._last_bounds_cost = 0.0
     m.stop_requested = m._discard_epoch = False
-    m._Y_metric: torch.Tensor | None = None
-    m.error: BaseException | None = None
+    m._Y_metric = None
+    m.error = None
     m._overfit_noted_at = 0
     m._uncaught = UncaughtWatch(m)
     m.outputs = {}

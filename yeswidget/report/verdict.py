@@ -60,7 +60,8 @@ def write_report_html(run: Run, png_path: Path, out_path: Path) -> None:
 <html lang="en"><head><meta charset="utf-8"><title>yeswidget report: {html.escape(run.label)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ padding: .2em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+th, td {{ padding: .2em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
 {zone_rows}
 img {{ max-width: 100%; }}
 </style></head><body>
@@ -70,7 +71,8 @@ img {{ max-width: 100%; }}
 <img alt="the YES cloud and the training loss" src="data:image/png;base64,{image}">
 <h2>Verdict</h2>{_table(verdict)}
 <h2>Settings</h2>{_table(settings)}
-<h2>Epochs</h2><table><tr><th>epoch</th><th>loss dB</th><th>YES-0 dB</th><th>lower dB</th><th>zone</th></tr>{epoch_rows}</table>
+<h2>Epochs</h2><table><tr><th>epoch</th><th>loss dB</th><th>YES-0 dB</th><th>lower dB</th><th>zone</th></tr>
+{epoch_rows}</table>
 </body></html>
 """
     out_path.write_text(page, encoding="utf-8")

@@ -63,7 +63,7 @@ LR_RANGE = (1e-5, 1.0)
 
 def check_lr(lr: Any) -> float:
     """``lr`` as a float, or a ``ValueError`` saying what a learning rate must be."""
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(float(lr)) and float(lr) > 0):
         raise ValueError(f"lr must be a positive finite number; got {lr!r}")
     return float(lr)
 

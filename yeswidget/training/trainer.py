@@ -37,7 +37,7 @@ class Trainer:
     (e.g. a few predictions for a display; the weights do not move while it runs).
     """
 
-    def __init__(self, task, settings: Settings, *, cloud: YesCloud | None = None,
+    def __init__(self, task: Any, settings: Settings, *, cloud: YesCloud | None = None,
                  subscribers: tuple[Callable[[Any], None], ...] = (), run_id: str | None = None,
                  max_samples: int | None = None, on_monitor: Callable[[Monitor], None] | None = None,
                  stop_on_divergence: bool = True,

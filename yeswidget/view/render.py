@@ -33,21 +33,14 @@ from .scene import (
     RunSeries,
     Scene,
     SceneSettings,
-    band_geometry,
     check_scale,
     compose,
-    decimate_minmax,
     depth_view,
-    mark_label,
-    to_display,
-    y_limits,
 )
 
 __all__ = [
     "ZONE_COLORS", "BAND_OPACITY", "UPPER_COLOR", "LOWER_COLOR", "LOSS_COLOR", "STEP_COLOR", "PAST_COLORS",
     "SCALES", "DOTS_UP_TO", "draw_cloud", "save_cloud", "draw_depth", "draw_scene", "scene_of",
-    # numeric helpers, re-exported from view.scene for callers of the old module
-    "check_scale", "to_display", "y_limits", "band_geometry", "decimate_minmax", "mark_label",
 ]
 
 

@@ -35,7 +35,7 @@ __all__ = [
     "SCALES", "AXIS_LABELS", "BAND_OPACITY", "ZONE_COLORS", "UPPER_COLOR", "LOWER_COLOR", "LOSS_COLOR",
     "STEP_COLOR", "PAST_COLORS", "DOTS_UP_TO",
     "check_scale", "to_display", "y_limits", "band_geometry", "decimate_minmax", "clip_display",
-    "mark_label", "order_colors", "estimate_eta", "step_kind",
+    "order_colors", "estimate_eta", "step_kind",
     "SceneSettings", "RunSeries", "Line", "Hover", "PastLine", "MarkLine", "OrdersView", "DepthView",
     "Status", "Scene", "StepDecimator", "compose", "compose_status", "depth_view",
 ]
@@ -216,11 +216,6 @@ def _breakpoints(*rows: np.ndarray) -> np.ndarray:
     keep[:-1] |= change
     keep[1:] |= change
     return np.flatnonzero(keep)
-
-
-def mark_label(mark: dict[str, Any]) -> str:
-    """Human words for a ``Run.marks`` entry, e.g. ``batch 50 → 128 @ 3.50`` (one definition: the run's)."""
-    return change_text(mark)
 
 
 def order_colors(k: int) -> list[str]:
@@ -649,7 +644,7 @@ def _marks(marks: Sequence[dict]) -> tuple[MarkLine, ...]:
     for mark in marks:
         pos = _f(mark.get("position")) if isinstance(mark, dict) else math.nan
         if math.isfinite(pos):
-            out.append(MarkLine(pos, mark_label(mark)))
+            out.append(MarkLine(pos, change_text(mark)))
     return tuple(out)
 
 

@@ -29,8 +29,8 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..core.run import RUN_STATUSES
 from ..core.formats import format_definitions
+from ..core.run import RUN_STATUSES
 from ..core.zones import VERDICTS, to_db, zone_definitions
 from ..view.rows import ROW_KEYS, RUNS_TABLE_COLUMNS, run_row
 

@@ -823,7 +823,8 @@ def _mnist_images(images: Any, size: int, arg: str) -> torch.Tensor:
     if t.ndim == 4 and t.shape[1] == 1:
         t = t[:, 0]
     if t.ndim != 3:
-        raise ValueError(f"{arg} must be (K, H, W) grey images (or (K, 1, H, W) / (K, H*W)); got shape {tuple(t.shape)}")
+        raise ValueError(f"{arg} must be (K, H, W) grey images (or (K, 1, H, W) / (K, H*W)); "
+                         f"got shape {tuple(t.shape)}")
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{arg} must be numeric grey images; got dtype {t.dtype}")
     was_int = not t.is_floating_point()

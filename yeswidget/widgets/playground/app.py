@@ -125,7 +125,8 @@ class Playground(widgets.VBox):
         unknown = set(values) - set(SETTINGS_KEYS) - set(_ARCH_KEYS)
         if unknown:
             raise TypeError(f"unknown setting(s) {sorted(unknown)}; choose from {list(SETTINGS_KEYS + _ARCH_KEYS)}")
-        check_architecture(values.get("depth", int(self.depth_box.value)), values.get("width", int(self.width_box.value)))
+        check_architecture(values.get("depth", int(self.depth_box.value)),
+                           values.get("width", int(self.width_box.value)))
         # validate all first: a clear error, nothing half-set
         Settings(**{**self.settings().as_dict(), **{k: v for k, v in values.items() if k in SETTINGS_KEYS}})
         self._pending_controls.update(values)

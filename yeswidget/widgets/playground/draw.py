@@ -117,7 +117,8 @@ def edge_note(run: Run) -> str:
 
 
 def failure_html(message: str, traceback: str) -> str:
-    details = f"<details><summary>last frames</summary><pre>{html.escape(traceback)}</pre></details>" if traceback else ""
+    details = (f"<details><summary>last frames</summary><pre>{html.escape(traceback)}</pre></details>"
+               if traceback else "")
     return (f"<div style='color:#a00'><b>training failed</b>: {html.escape(message)} "
             f"(the run is kept in the table){details}</div>")
 
