@@ -26,7 +26,7 @@ float64 everywhere. The paper's phase-retrieval states have condition numbers
 ~1e4, so there float32 mode always runs in float64.
 
 Data larger than memory, or spread over torch.distributed ranks, goes through
-``bounds_stream``: the same solves from float64 sums ``[Z,1]ᵀ[Z,1]`` and
+``stream``: the same solves from float64 sums ``[Z,1]ᵀ[Z,1]`` and
 ``[Z,1]ᵀT`` read chunk by chunk (``chunk_size=``, chunk lists, loaders) and
 all-reduced across ranks (``process_group=``). Wide layers (more columns than
 samples) use the dual N × N form when it is cheaper.

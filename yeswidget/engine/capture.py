@@ -16,7 +16,7 @@ What is certified (the YES network of YES-BOUNDS.md, made explicit):
   convolutional feature extractor, pooling, ``Flatten``) is part of layer 1: the
   bounds fit layer 1 straight from the raw input. With ``include_conv=True``
   the convolutions count as affine layers too (their feature maps are then
-  hidden layers: wide and costly, see :mod:`yeswidget.cost`).
+  hidden layers: wide and costly, see :mod:`yeswidget.engine.cost`).
 * **The hidden outputs** ``A_0 … A_{L-2}`` are the tensors the activation
   returns (post-activation), whether the activation is a module (also one module
   called several times), ``F.relu``, ``torch.tanh`` or ``Tensor.relu()``.
@@ -86,7 +86,7 @@ _AFFINE_LIKE = _SILENT_NAMES | _ADD_NAMES | frozenset({
 _ACTIVATION_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "logsigmoid": F.logsigmoid,
 }
-# activations yeswidget.bounds knows by name (with their default parameters)
+# activations yeswidget.engine.bounds knows by name (with their default parameters)
 _BOUNDS_NAMES = frozenset({"relu", "tanh", "sigmoid"})
 
 

@@ -1,7 +1,7 @@
 """What the YES bounds will cost, from shapes alone, before training starts.
 
 Imports only torch and the standard library. The model follows the engine in
-:mod:`yeswidget.bounds` step by step:
+:mod:`yeswidget.engine.bounds` step by step:
 
 * a least-squares basis of a state ``[Z, 1]`` (N × d): the Gram matrix
   (2·N·d² flop), its eigen-decomposition (timed ∝ d³), a few d × d temporaries;
@@ -312,7 +312,7 @@ def estimate(n_samples: int, input_features: int, hidden_widths: Sequence[int], 
 
 
 def estimate_for_plan(plan: Any, n_samples: int, **kwargs: Any) -> CostEstimate:
-    """:func:`estimate` for a :class:`yeswidget.capture.CapturePlan` on ``n_samples`` samples."""
+    """:func:`estimate` for a :class:`yeswidget.engine.capture.CapturePlan` on ``n_samples`` samples."""
     kwargs.setdefault("bias", plan.bias)
     return estimate(n_samples, plan.input_features, plan.hidden_widths, plan.output_features, **kwargs)
 

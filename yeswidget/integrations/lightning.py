@@ -1,13 +1,13 @@
 """A PyTorch Lightning callback that runs a :class:`~yeswidget.monitor.Monitor` (optional extra).
 
-    from yeswidget.lightning import YesCallback
+    from yeswidget.integrations.lightning import YesCallback
     callback = YesCallback(X_train, Y_train, verbose=True)
     lightning.Trainer(max_epochs=200, callbacks=[callback]).fit(module, loader)
     callback.run            # the Run record; callback.monitor while fitting
 
 Every logger the trainer has (``trainer.loggers``: TensorBoardLogger, CSVLogger,
 MLFlowLogger, WandbLogger, …) receives the YES metrics of each epoch through its
-``log_metrics`` (names as in :mod:`yeswidget.outputs.metrics`, plus ``yes/epoch``),
+``log_metrics`` (names as in :mod:`yeswidget.integrations.metrics`, plus ``yes/epoch``),
 at the optimizer step the epoch ended on; ``log_metrics=False`` turns that off.
 
 Lightning is imported when this module is, not by ``import yeswidget``
@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - depends on what is installed
         from pytorch_lightning.callbacks import Callback
     except ImportError as exc:
         raise ImportError(
-            'yeswidget.lightning needs PyTorch Lightning: pip install "yeswidget[lightning]"'
+            'yeswidget.integrations.lightning needs PyTorch Lightning: pip install "yeswidget[lightning]"'
         ) from exc
 
 from ..core.run import EpochEvent, Run

@@ -1,11 +1,11 @@
 """MLflow output: the YES metrics per epoch, the verdict as a tag, the run and its report as artifacts.
 
-    from yeswidget.outputs import MlflowOutput
+    from yeswidget.integrations import MlflowOutput
     with mlflow.start_run():
         MlflowOutput().attach(monitor)          # logs into the active MLflow run
     MlflowOutput(tracking_uri="sqlite:///mlflow.db", experiment="mlp").attach(monitor)  # a new run
 
-Metrics: those of :mod:`yeswidget.outputs.metrics` at step = epoch. Tags: ``yes.verdict``
+Metrics: those of :mod:`yeswidget.integrations.metrics` at step = epoch. Tags: ``yes.verdict``
 (the zone, kept current), ``yes.status``, ``yes.plateau`` (the last plateau note).
 Params: the run's settings as ``yes.<name>`` (logged with the first epoch). Artifacts,
 when the run ends, under ``yeswidget/``: ``run.json``, ``report.png``, ``report.html``.

@@ -1,9 +1,9 @@
 """TensorBoard output: the YES metrics as scalars, the verdict as text, the cloud as an image.
 
-    from yeswidget.outputs import TensorBoardOutput
+    from yeswidget.integrations import TensorBoardOutput
     TensorBoardOutput(log_dir="tb/run1").attach(monitor)      # or TensorBoardOutput(writer)
 
-Scalars (see :mod:`yeswidget.outputs.metrics`): ``yes/loss``, ``yes/yes0``, ``yes/lower``,
+Scalars (see :mod:`yeswidget.integrations.metrics`): ``yes/loss``, ``yes/yes0``, ``yes/lower``,
 ``yes/yes_k/<k>``, ``yes/zone`` (red 0, yellow 1, green 2), ``yes/margin_db``, ``yes/accuracy``
 when present, at the epoch (or optimizer step, ``x="step"``). Text: ``yes/verdict`` (verdict,
 margins, certification set, notes) at the end and ``yes/notes`` for each yellow plateau.

@@ -1,11 +1,11 @@
 """Weights & Biases output: the YES metrics, the verdict in the run summary, alerts when training goes wrong.
 
-    from yeswidget.outputs import WandbOutput
+    from yeswidget.integrations import WandbOutput
     WandbOutput(project="mlp").attach(monitor)      # or inside wandb.init(): logs into wandb.run
 
 Works offline (``WANDB_MODE=offline`` or ``mode="offline"``: no account, no network; the run
 is kept under ``dir`` for ``wandb sync``). History: the metrics of
-:mod:`yeswidget.outputs.metrics` against ``yes/epoch``. Summary: ``yes/verdict``,
+:mod:`yeswidget.integrations.metrics` against ``yes/epoch``. Summary: ``yes/verdict``,
 ``yes/status``, ``yes/epochs_to_green``, ``yes/margin_db``. Alerts (``wandb.alert``, WARN):
 the loss went back into red after having been yellow or green, and a yellow plateau.
 Needs ``pip install "yeswidget[wandb]"``.

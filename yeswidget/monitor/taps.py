@@ -1,5 +1,5 @@
 """Small model helpers for the monitor: its device and dtype, an activation module as a hook-free
-function. (The hidden layers are captured by :func:`yeswidget.capture.capture`, in the monitor's
+function. (The hidden layers are captured by :func:`yeswidget.engine.capture.capture`, in the monitor's
 own no-grad pass; the user's training forward is untouched.)"""
 from __future__ import annotations
 

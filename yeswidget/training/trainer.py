@@ -1,4 +1,4 @@
-"""Train a :class:`~yeswidget.tasks.Task` under a :class:`~yeswidget.monitor.Monitor`,
+"""Train a :class:`~yeswidget.training.tasks.Task` under a :class:`~yeswidget.monitor.Monitor`,
 in a background thread, with live controls (learning rate, batch size, pause,
 stop). No UI imports: the Playground, ``LiveCloud`` and the command line share it.
 

@@ -34,7 +34,7 @@ _ARCH_KEYS = ("depth", "width")
 class Playground(widgets.VBox):
     """One displayable widget: controls, the live cloud chart, the zone timeline and the runs table.
 
-    ``task``: a :class:`~yeswidget.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
+    ``task``: a :class:`~yeswidget.training.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
     ``optimizer`` ("adam"/"sgd"), ``schedule`` (constant/step/cosine/cyclic) and
     ``seed`` are the starting control values (default: the task's own recipe). ``every``: bound cadence
     (``"auto"`` or an int, see :class:`~yeswidget.monitor.Monitor`). ``layout``: ``"default"`` (controls
