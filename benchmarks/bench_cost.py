@@ -33,7 +33,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from yeswidget import cost  # noqa: E402  (the checkout first on the path)
+from yeswidget.engine import cost  # noqa: E402  (the checkout first on the path)
 from yeswidget.engine.bounds import YesCloud  # noqa: E402
 
 # (label, N, n, hidden widths, m)

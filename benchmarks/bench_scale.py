@@ -36,7 +36,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from yeswidget import bounds  # noqa: E402
+from yeswidget.engine import bounds  # noqa: E402
 from yeswidget.engine.bounds import YesCloud, yes_k_bounds  # noqa: E402
 
 DEPTH = 5

@@ -66,11 +66,23 @@ class FakeMonitor:
 
 
 
-def count_redraws(chart):
-    """One entry per redraw that sent new minibatch losses to the browser (the tail line's x)."""
-    redraws = []
-    chart.step_tail.observe(lambda change: redraws.append(change["new"].size), names="x")
-    return redraws
+def pumped(pump):
+    """``pump`` with its registrations kept (a chart's redraws are its registration's ``applies``)."""
+    registrations = []
+    register = pump.register
+
+    def keep(apply, *, name=""):
+        registrations.append(register(apply, name=name))
+        return registrations[-1]
+
+    pump.register = keep
+    pump.registrations = registrations
+    return pump
+
+
+def redraws(chart, pump):
+    """How many times ``pump`` has redrawn ``chart`` so far."""
+    return next(r for r in pump.registrations if r.name.startswith("CloudChart")).applies
 
 
 def zone_of(loss, upper, lower):
@@ -295,31 +307,33 @@ def test_legend_explains_the_colours(chart):
 # streaming: throttling, threads, errors
 # --------------------------------------------------------------------------
 def test_burst_is_coalesced_until_the_pump_applies(manual_pump):
-    chart = CloudChart(pump=manual_pump)
+    pump = pumped(manual_pump)
+    chart = CloudChart(pump=pump)
     mon = FakeMonitor()
     chart.watch(mon)
-    redraws = count_redraws(chart)
+    start = redraws(chart, pump)
     for k in range(1000):
         mon.steps(k, [k / 100.0 + 0.01], [1.0 + (k % 7) / 10])
     # the callbacks only queue: nothing is drawn until the pump applies (here: on flush)
-    assert redraws == [] and drawn_steps(chart).size == 0
+    assert redraws(chart, pump) == start and drawn_steps(chart).size == 0
     assert chart.flush() is True
-    assert len(redraws) == 1
+    assert redraws(chart, pump) - start == 1
     assert drawn_steps(chart).size == 1000
     chart.close()
 
 
 def test_burst_with_the_real_pump_draws_everything():
-    chart = CloudChart(pump=Pump(interval=0.05))
+    pump = pumped(Pump(interval=0.05))
+    chart = CloudChart(pump=pump)
     mon = FakeMonitor()
     chart.watch(mon)
-    redraws = count_redraws(chart)
+    start = redraws(chart, pump)
     t0 = time.monotonic()
     for k in range(1000):
         mon.steps(k, [k / 100.0 + 0.01], [1.0])
     assert wait_until(lambda: drawn_steps(chart).size == 1000)  # no flush: the pump draws on its own
     elapsed = time.monotonic() - t0
-    assert 1 <= len(redraws) <= 2 + elapsed / 0.05
+    assert 1 <= redraws(chart, pump) - start <= 2 + elapsed / 0.05
     chart.close()
 
 
@@ -620,10 +634,9 @@ def test_export_delegates_to_render(chart, tmp_path):
 
 
 def test_minibatch_history_is_resent_only_when_the_tail_is_full(manual_pump):
-    chart = CloudChart(pump=manual_pump)
+    chart = CloudChart(pump=pumped(manual_pump))
     mon = FakeMonitor()
     chart.watch(mon)
-    redraws = count_redraws(chart)
     history_sends = 0
     history = chart.step_line.x
     tail_sizes = []
@@ -635,7 +648,7 @@ def test_minibatch_history_is_resent_only_when_the_tail_is_full(manual_pump):
             history_sends += 1
             history = chart.step_line.x
         tail_sizes.append(chart.step_tail.x.size)
-    assert len(redraws) >= 150
+    assert redraws(chart, manual_pump) >= 150
     # the history line is rebuilt once per TAIL_POINTS new steps, not on every redraw
     assert 1 <= history_sends <= 1500 // CloudChart.TAIL_POINTS + 2
     assert max(tail_sizes) <= CloudChart.TAIL_POINTS + 1

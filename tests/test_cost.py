@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yeswidget import cost
+from yeswidget.engine import cost
 from yeswidget.engine.capture import trace
 
 

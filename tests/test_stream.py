@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from yeswidget import bounds
+from yeswidget.engine import bounds
 from yeswidget.engine.bounds import YesCloud, anchor_sets, yes0_bound, yes_k_bounds
 
 RTOL = 1e-9

@@ -21,7 +21,7 @@ from ...training import SETTINGS_KEYS, Settings, Trainer
 from ..pump import default_pump
 from . import draw, runs
 from .controls import build_controls, chosen_settings
-from .families import Family, architecture, check_architecture
+from .families import Family, architecture, check_architecture, read_plan, shape_of
 from .layout import LAYOUTS, arrange, build_displays
 from .settings import format_settings, from_settings
 from .theme import RUN_COLORS
@@ -69,8 +69,9 @@ class Playground(widgets.VBox):
         self._tasks: dict[str, Any] = {task.name: task}  # tasks built so far, by name
         self.families: list[Family] = []
         self._run_family: dict[str, Family] = {}
-        depth, width = architecture(task.model(seed), task.X_train)
-        self.family = self._family(task, depth, width)
+        plan = read_plan(task.model(seed), task.X_train)  # the task's own model, read once
+        depth, width = shape_of(plan)
+        self.family = runs.family_for(self, task, depth, width, plan)
         build_controls(self, self.defaults, depth, width)
         build_displays(self, layout, RUN_COLORS)
         self.info.value = draw.info_html(self)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ...engine.bounds import YesCloud
-from ...engine.capture import trace
+from ...engine.capture import CapturePlan, trace
 from ...monitor import certification_set, describe_certification
 from ...training.tasks.catalog import _model_factory
 
@@ -47,24 +47,36 @@ class Family:
         return f"{where[0].upper()}{where[1:]}"
 
 
-def architecture(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
-    """(depth L = number of affine layers, the first hidden width) of ``model``, read by
-    :func:`~yeswidget.engine.capture.trace` from one pass on ``example`` (a few samples)."""
-    plan = trace(model, example[:2])
+def read_plan(model: nn.Module, example: torch.Tensor) -> CapturePlan:
+    """The certified network of ``model``, read by :func:`~yeswidget.engine.capture.trace` from one
+    pass on ``example`` (a few samples)."""
+    return trace(model, example[:2])
+
+
+def shape_of(plan: CapturePlan) -> tuple[int, int]:
+    """(depth L = number of affine layers, the first hidden width) of a plan."""
     widths = plan.hidden_widths or [0]
     return plan.depth, int(widths[0])
 
 
-def make_family(task: Any, depth: int, width: int, index: int, max_samples: int | None) -> Family:
+def architecture(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    """(depth L, the first hidden width) of ``model`` (one pass on ``example``)."""
+    return shape_of(read_plan(model, example))
+
+
+def make_family(task: Any, depth: int, width: int, index: int, max_samples: int | None,
+                plan: CapturePlan | None = None) -> Family:
     """The family of ``task`` with ``depth`` Linear layers of hidden ``width`` (the task's own
-    model when that is its architecture, else a ReLU MLP ``n → width … → m``)."""
-    source, own = task, task.model(0)
-    if architecture(own, task.X_train) != (depth, width):
+    model when that is its architecture, else a ReLU MLP ``n → width … → m``). ``plan``: the
+    task's own model, read already (no model is built or run again for it)."""
+    source = task
+    if plan is None:
+        plan = read_plan(task.model(0), task.X_train)
+    if shape_of(plan) != (depth, width):
         check_architecture(depth, width)
         sizes = (task.n_inputs, *([width] * (depth - 1)), task.n_outputs)
         task = dataclasses.replace(task, make_model=_model_factory(sizes))
-        own = task.model(0)
-    plan = trace(own, task.X_train[:2])
+        plan = read_plan(task.model(0), task.X_train)
     X_cert, Y_cert, certification = certification_set(task.X_train, task.Y_train, max_samples, 0)
     cloud = YesCloud(X_cert, Y_cert, **plan.bounds_kwargs())
     label = string.ascii_uppercase[index % 26] + ("" if index < 26 else str(index // 26))

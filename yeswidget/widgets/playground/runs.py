@@ -8,12 +8,13 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from ...core.run import EpochEvent, Run, StatusEvent
+from ...engine.capture import CapturePlan
 from ...training import SETTINGS_KEYS, Settings, Trainer, batch_size_options
 from ...training.tasks import get_task
 from ..sync import close_all
 from .controls import chosen_settings
 from .draw import failure_html, number
-from .families import Family, architecture, make_family
+from .families import Family, make_family, read_plan, shape_of
 from .theme import RUN_COLORS
 
 if TYPE_CHECKING:
@@ -142,8 +143,9 @@ def set_task(pg: Playground, name: str) -> None:
         task = pg._tasks[name] = get_task(name)
     pg.task = task
     pg.defaults = Settings.for_task(task, seed=pg.defaults.seed, every=pg.every)
-    depth, width = architecture(task.model(0), task.X_train)
-    pg.family = family_for(pg, task, depth, width)
+    plan = read_plan(task.model(0), task.X_train)
+    depth, width = shape_of(plan)
+    pg.family = family_for(pg, task, depth, width, plan)
     pg.hidden.update(r.run_id for r in pg.runs if r.config.get("task") != task.name)
     pg._pending_controls.update(batch_options=batch_size_options(task.n_train), task=task.name,
                                   depth=depth, width=max(width, 1),
@@ -177,12 +179,13 @@ def step_epoch(pg: Playground) -> Run:
     return start_run(pg, pause_after=1)
 
 
-def family_for(pg: Playground, task: Any, depth: int, width: int) -> Family:
-    """The family of runs for ``task`` at this architecture (made, with its cloud, when new)."""
+def family_for(pg: Playground, task: Any, depth: int, width: int, plan: CapturePlan | None = None) -> Family:
+    """The family of runs for ``task`` at this architecture (made, with its cloud, when new;
+    ``plan``: the task's own model, read already)."""
     for family in pg.families:
         if family.matches(task, depth, width):
             return family
-    family = make_family(task, depth, width, len(pg.families), pg.max_samples)
+    family = make_family(task, depth, width, len(pg.families), pg.max_samples, plan)
     pg.families.append(family)
     return family
 
