@@ -71,9 +71,17 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
+def _db_cell(value) -> str:
+    from .core.run import to_db
+
+    try:
+        return f"{to_db(float(value)):.2f}"
+    except (TypeError, ValueError):
+        return html.escape(repr(value))
+
+
 def write_report_html(run, png_path: Path, out_path: Path) -> None:
     """A self-contained report: the cloud picture inline (base64), settings and verdict tables."""
-    from .core.run import to_db
 
     image = base64.b64encode(png_path.read_bytes()).decode("ascii")
     settings = [(str(k), str(v)) for k, v in sorted(run.config.items())]
@@ -81,9 +89,12 @@ def write_report_html(run, png_path: Path, out_path: Path) -> None:
                for line in verdict_lines(run)]
     epochs = run.epochs
     shown = epochs if len(epochs) <= 40 else [epochs[i * (len(epochs) - 1) // 39] for i in range(40)]
+    # every value that reaches the page is escaped (a loaded run may hold anything); the class is
+    # one of the known zones only
     epoch_rows = "".join(
-        f"<tr class='{r.zone}'><td>{r.epoch}</td><td>{to_db(r.loss):.2f}</td><td>{to_db(r.upper):.2f}</td>"
-        f"<td>{to_db(r.lower):.2f}</td><td>{r.zone}</td></tr>" for r in shown
+        f"<tr class='{r.zone if r.zone in ZONE_STYLES else 'none'}'><td>{html.escape(str(r.epoch))}</td>"
+        f"<td>{_db_cell(r.loss)}</td><td>{_db_cell(r.upper)}</td>"
+        f"<td>{_db_cell(r.lower)}</td><td>{html.escape(str(r.zone))}</td></tr>" for r in shown
     )
     # the zones' colours and words: the one definition (yeswidget.core.zones)
     zone_rows = " ".join(f"tr.{name} td {{ background: {style.band}66; }}" for name, style in ZONE_STYLES.items())
@@ -163,12 +174,17 @@ def _depth_of(task) -> int:
 
 
 def _certify(args) -> int:
+    import warnings
+
+    from .core.logread import RunLogWarning
     from .core.run import Run
 
     try:
-        run = Run.from_json(args.run)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"yeswidget certify: cannot read {args.run}: {exc}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunLogWarning)  # damaged lines are printed as the run's notes
+            run = Run.from_json(args.run)
+    except Exception as exc:  # one clear line, never a traceback
+        print(f"yeswidget certify: cannot read {args.run}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     problem = _inconsistency(run)
     if problem:
@@ -178,6 +194,13 @@ def _certify(args) -> int:
     if run.final is None:
         return EXIT_NO_VERDICT
     return EXIT_CODES[run.final.zone]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, (OSError, ValueError)):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:500]
 
 
 def _inconsistency(run) -> str | None:
@@ -197,8 +220,9 @@ def _inconsistency(run) -> str | None:
         expected, _ = verdict(loss, upper, lower, has_lower_edge=True, depth=run.depth or 2, target_scale=scale)
         # a zone may be more careful than the numbers: green needs an edge computed at that epoch,
         # and a record without the targets' scale cannot be checked for "no verdict"
+        # and "none" (no verdict, e.g. an epoch whose bounds failed or never reached the log) claims nothing
         careful = (record.zone == "yellow" and expected == "green" and (not record.bounds_updated or lower == upper))
-        if record.zone != expected and not careful and not (record.zone == "none" and scale == 0.0):
+        if record.zone != expected and not careful and record.zone != "none":
             return (f"epoch {record.epoch}: stored zone {record.zone!r} but loss {loss!r}, YES-0 {upper!r} "
                     f"and lower edge {lower!r} give {expected!r}")
     return None
@@ -233,13 +257,16 @@ def _show_out(paths: list[str]) -> Path:
 
 
 def _show(args) -> int:
-    from .outputs.runlog import load_runs
-    from .view.render import save_cloud
+    import warnings
+
+    from .core.logread import RunLogWarning, load_runs
 
     try:
-        runs = load_runs(args.paths)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"yeswidget show: {exc}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunLogWarning)  # damaged lines are printed as the runs' notes
+            runs = load_runs(args.paths)
+    except Exception as exc:  # one clear line, never a traceback
+        print(f"yeswidget show: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out) if args.out else _show_out(args.paths)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -255,8 +282,14 @@ def _show(args) -> int:
             print(f"note ({run.run_id}): {note}")
     more = f" and {len(others)} more run{'s' * (len(others) > 1)}" if others else ""
     title = main_run.label + more
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_cloud(main_run, out, past_runs=others, scale=args.scale, title=title)
+    from .view.render import save_cloud
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_cloud(main_run, out, past_runs=others, scale=args.scale, title=title)
+    except Exception as exc:
+        print(f"yeswidget show: cannot draw {out}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"wrote {out}")
     return 0
 

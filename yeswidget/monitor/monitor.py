@@ -29,7 +29,7 @@ from torch import nn
 
 from ..bounds import YesCloud
 from ..capture import CaptureError, CapturePlan, OutputSelector, Predict, capture, trace
-from ..core.bus import EventBus
+from ..core.bus import SUBSCRIBER_TIMEOUT, EventBus
 from ..core.handle import Handle
 from ..core.run import EpochRecord, Run
 from ..core.store import RunStore
@@ -45,7 +45,7 @@ from .discovery import activation_name, check_options, failing_module, tap_activ
 from .judge import Judge, step_loss_info
 from .printer import TextPrinter
 from .registry import claim, release
-from .steps import StepLog
+from .steps import StepLog, check_log_values
 from .taps import model_device, model_dtype
 from .uncaught import UncaughtWatch
 from .worker import BoundsWorker, EpochItem
@@ -110,7 +110,6 @@ class Monitor:
         self._closed = False
         self._set_targets()
         self.cost = self._check_cost(param_dtype)
-        claim(model, self)  # a second monitor on this model (a cell run twice) closes the first
         self._handles: list[Any] = []
         self._handles.append(model.register_forward_pre_hook(self._on_forward))
         self.optimizer: torch.optim.Optimizer | None = None
@@ -147,6 +146,10 @@ class Monitor:
         self.error: BaseException | None = None
         self._overfit_noted_at = 0
         self._uncaught = UncaughtWatch(self)
+        self._subscribers_late = False
+        # a second monitor on this model (a cell run twice) closes the first; claimed once this one is
+        # whole, so a monitor closed by another one (also from another thread) is never half-built
+        claim(model, self)
         if cfg.verbose:
             self.subscribe(TextPrinter())
         self.run_log: Any = None  # the crash-safe run log (yeswidget.outputs.runlog); .path is its file
@@ -320,6 +323,8 @@ class Monitor:
         Without an optimizer attached, each call also counts a step.
         """
         self._check_open()
+        self._relay_interrupt()
+        lr, batch_size = check_log_values(loss, lr, batch_size)
         if self._t_start is None:
             self._t_start = time.perf_counter()
         if self.optimizer is None:
@@ -327,7 +332,7 @@ class Monitor:
         if lr is not None:
             self.lr = float(lr)
         if batch_size is not None:
-            self.batch_size = int(batch_size)
+            self.batch_size = batch_size
         self.steps.log(loss, epoch=self.epoch, lr=self.lr, batch_size=self.batch_size,
                        expected_steps=self._expected_steps())
 
@@ -354,8 +359,12 @@ class Monitor:
 
     # --------------------------------------------------------------- epochs
     def epoch_end(self) -> None:
-        """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch."""
+        """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch.
+
+        With a run log, the epoch's loss is in it (a ``pending`` line) before this returns.
+        """
         self._check_open()
+        self._relay_interrupt()
         if self._t_start is None:
             self._t_start = time.perf_counter()
         t0 = time.perf_counter()
@@ -370,7 +379,16 @@ class Monitor:
         self._check_open()  # closed meanwhile (a subscriber's close): queue nothing, start no thread
         self.epoch = epoch
         self.store.add_timing("certify_seconds", time.perf_counter() - t0)
+        if self.store.has_sinks:  # the run log: this epoch's loss is durable before its bounds are known
+            self.store.add_pending({"epoch": epoch, "loss": float(item.loss), **{
+                k: item.info.get(k) for k in ("lr", "batch_size", "step", "wall_time")}})
         self.worker.submit(item)
+
+    def _relay_interrupt(self) -> None:
+        """A KeyboardInterrupt raised in a subscriber is raised here, in the training thread, once."""
+        if self.bus.interrupted is not None and not self.bus.on_dispatcher and not self.worker.on_worker:
+            exc = self.bus.take_interrupt()
+            raise KeyboardInterrupt(f"a subscriber raised KeyboardInterrupt ({exc}); the run stops here") from exc
 
     def _certify(self, epoch: int) -> EpochItem:
         """The epoch's loss (and accuracy, validation) and, when YES-k is due, the hidden outputs."""
@@ -442,9 +460,31 @@ class Monitor:
                 self.store.note(note)
             if not math.isfinite(loss) and self.run.status == "running":
                 self.store.set_status("diverged", f"the epoch loss became {loss} at epoch {record.epoch}")
-        except Exception as exc:  # never raise into the training loop
+        except Exception as exc:  # never raise into the training loop; the epoch is kept, without a verdict
             self.error = exc
             self.store.note(f"epoch {item.epoch}: {type(exc).__name__}: {exc}")
+            self._keep_failed_epoch(item, exc)
+
+    def _keep_failed_epoch(self, item: EpochItem, exc: Exception) -> None:
+        """The record of an epoch whose bounds or verdict failed: its loss, zone none, the error as reason."""
+        if any(r.epoch == item.epoch for r in self.run.epochs[-2:]):
+            return  # recorded before the failure (e.g. a note that failed afterwards)
+        try:
+            loss = float(item.loss)
+        except Exception:
+            loss = math.nan
+        info = {k: v for k, v in item.info.items() if k in ("lr", "batch_size", "step", "wall_time")}
+        try:
+            yes_k = self.cloud.yes_k()
+        except Exception:
+            yes_k = []
+        reason = f"no verdict: the bounds failed at this epoch ({type(exc).__name__}: {exc})"
+        record = EpochRecord(epoch=item.epoch, loss=loss, upper=self.cloud.upper, lower=self.cloud.lower,
+                             zone="none", yes_k=yes_k, bounds_updated=False, reason=reason, **info)
+        try:
+            self.store.add_epoch(record, self.epochs_total)
+        except Exception as again:  # pragma: no cover - the store itself failed
+            self.store.note(f"epoch {item.epoch} not recorded: {type(again).__name__}: {again}")
 
     def _watch_overfitting(self) -> None:
         """A note when validation rises ``overfit_epochs`` epochs in a row while training is green."""
@@ -525,9 +565,11 @@ class Monitor:
         self._uncaught.disarm()
         try:
             for epoch in range(self.epoch, n):
-                if self.stop_requested:
+                if self.stop_requested or self._closed:
                     break
                 yield epoch
+                if self._closed:  # closed meanwhile (by a subscriber, another thread): the run has ended
+                    break
                 if self._discard_epoch:
                     self._discard_epoch = False  # left mid-epoch: no record of a partial epoch
                     self.steps.flush()
@@ -591,7 +633,7 @@ class Monitor:
         self.worker.wait()
         self.store.set_status("failed", f"{type(exc).__name__}: {exc}", "".join(frames[-6:]))
         if self._closed:  # failed after close (an uncaught exception seen later): deliver, end the thread
-            self.bus.stop()
+            self._stop_bus()
 
     def finish(self, status: str = "finished") -> None:
         """End the run: wait for the bounds, then set ``status`` (unless it already diverged or failed)."""
@@ -601,7 +643,16 @@ class Monitor:
             self.store.set_status(status, "")
         # idle threads would keep this monitor (and its data) alive; they restart if needed
         self.worker.stop()
-        self.bus.stop()
+        self._stop_bus()
+
+    def _stop_bus(self) -> None:
+        """End the dispatcher, waiting at most SUBSCRIBER_TIMEOUT for subscribers (once per run)."""
+        if self._subscribers_late:
+            self.bus.stop(timeout=0)
+        elif not self.bus.stop(timeout=SUBSCRIBER_TIMEOUT):
+            self._subscribers_late = True
+            self.store.note(f"a subscriber was still busy {SUBSCRIBER_TIMEOUT:.0f} s after the run ended: the "
+                            "rest of its events is delivered in the background (the run log does not wait for it)")
 
     def close(self) -> None:
         """Remove every hook, stop the threads, drop activations (safe to call twice)."""
@@ -617,7 +668,7 @@ class Monitor:
             self._remove_hooks()
             release(self.model, self)
             self.worker.stop()
-            self.bus.stop()
+            self._stop_bus()
             self._Y_metric = None
             if getattr(self, "run_log", None) is not None:  # the last fields and the final sync
                 self.run_log.remove()
@@ -628,7 +679,9 @@ class Monitor:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("this Monitor is closed; create a new one for a new run")
+            why = getattr(self, "closed_reason", "")
+            why = f" ({why})" if why else ""
+            raise RuntimeError(f"this Monitor is closed{why}; create a new one for a new run")
 
     def __enter__(self) -> Monitor:
         if self._t_start is None:
@@ -649,7 +702,8 @@ class Monitor:
         return self.bus.subscribe(callback)
 
     def _subscriber_failed(self, callback: Callable[[Any], None], exc: BaseException) -> None:
-        self.store.note(f"subscriber {callback!r} raised {type(exc).__name__}: {exc}")
+        then = " (raised again in the training thread)" if isinstance(exc, KeyboardInterrupt) else ""
+        self.store.note(f"subscriber {callback!r} raised {type(exc).__name__}: {exc}{then}")
 
     # ---------------------------------------------------------------- reads
     @property
