@@ -20,7 +20,8 @@ from .core.run import EpochEvent, Run, StatusEvent, change_text, to_db
 from .tasks import TASKS, get_task
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets.chart import CloudChart
-from .widgets.playground_families import Family, architecture, check_architecture, make_family
+from .widgets.playground_families import (MAX_DEPTH, MAX_EPOCHS, MAX_WIDTH, Family, architecture, check_architecture,
+                                          make_family)
 from .widgets.playground_predictions import PredictionsPanel
 from .widgets.playground_settings import format_settings, parse_settings
 from .widgets.playground_theme import theme_html
@@ -61,6 +62,8 @@ class Playground(widgets.VBox):
         defaults = _recipe(task, given, seed, every)
         lr, batch_size, epochs = defaults.lr, defaults.batch_size, defaults.epochs
         optimizer, schedule = defaults.optimizer, defaults.schedule
+        if epochs > MAX_EPOCHS:  # the epochs box's range: an error, never clamped
+            raise ValueError(f"epochs must be at most {MAX_EPOCHS} in the Playground; got {epochs!r}")
         self.task = task
         self.layout_name = layout
         self.defaults = defaults
@@ -97,7 +100,7 @@ class Playground(widgets.VBox):
         self.batch_slider = widgets.SelectionSlider(options=options, value=_nearest(options, batch_size),
                                                     description="batch size", style=style,
                                                     continuous_update=False)
-        self.epochs_box = widgets.BoundedIntText(value=epochs, min=1, max=100_000, description="epochs",
+        self.epochs_box = widgets.BoundedIntText(value=epochs, min=1, max=MAX_EPOCHS, description="epochs",
                                                  style=style, layout=widgets.Layout(width="10em"))
         self.optimizer_box = widgets.ToggleButtons(options=list(OPTIMIZERS), value=optimizer,
                                                    description="optimizer", style={"button_width": "5em"})
@@ -108,10 +111,10 @@ class Playground(widgets.VBox):
         names = list(TASKS) if task.name in TASKS else [task.name, *TASKS]
         self.task_box = widgets.Dropdown(options=names, value=task.name, description="task", style=style,
                                          layout=widgets.Layout(width="16em"))
-        self.depth_box = widgets.BoundedIntText(value=depth, min=2, max=12, description="depth (layers)",
+        self.depth_box = widgets.BoundedIntText(value=depth, min=2, max=MAX_DEPTH, description="depth (layers)",
                                                 style=style, layout=widgets.Layout(width="10em"),
                                                 tooltip="Linear layers L; a new depth starts a new family")
-        self.width_box = widgets.BoundedIntText(value=max(width, 1), min=1, max=4096, description="width",
+        self.width_box = widgets.BoundedIntText(value=max(width, 1), min=1, max=MAX_WIDTH, description="width",
                                                 style=style, layout=widgets.Layout(width="8em"))
         self.task_box.observe(self._on_task, names="value")
         self.retry_button = widgets.Button(description="Train", button_style="primary", icon="play",
@@ -306,6 +309,9 @@ class Playground(widgets.VBox):
         if unknown:
             raise TypeError(f"unknown setting(s) {sorted(unknown)}; choose from {list(_SETTING_KEYS + _ARCH_KEYS)}")
         check_architecture(values.get("depth", int(self.depth_box.value)), values.get("width", int(self.width_box.value)))
+        epochs = values.get("epochs")
+        if isinstance(epochs, int) and epochs > MAX_EPOCHS:
+            raise ValueError(f"epochs must be at most {MAX_EPOCHS} in the Playground; got {epochs!r}")
         # validate all first: a clear error, nothing half-set
         Settings(**{**self.settings().as_dict(), **{k: v for k, v in values.items() if k in _SETTING_KEYS}})
         self._pending_controls.update(values)

@@ -231,6 +231,11 @@ class Monitor:
         else:
             Xv, Yv, _ = certification_set(validation, None, None, 0)
         Xv = Xv.to(self.device, dtype=self.X.dtype)
+        for name, value in (("inputs", Xv), ("targets", Yv)):
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                bad = int((~torch.isfinite(value)).sum())
+                raise ValueError(f"validation {name} contain {bad} non-finite value(s) (NaN or inf): the validation "
+                                 "loss would be NaN; drop or fix those samples")
         if Xv.shape[1:] != self.X.shape[1:]:
             raise ValueError(f"validation inputs have shape {tuple(Xv.shape)} but the training inputs "
                              f"{tuple(self.X.shape)}: they must be the same kind of samples")
@@ -288,6 +293,17 @@ class Monitor:
         """Count steps and read the learning rate after every ``optimizer.step()``."""
         if not hasattr(optimizer, "register_step_post_hook"):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}")
+        if self.optimizer is optimizer:
+            return Handle(lambda: None)  # attached already: counted once
+        if self.optimizer is not None:
+            raise ValueError(f"this monitor already counts steps with a {type(self.optimizer).__name__}; it counts "
+                             "one optimizer's steps (and records its lr), so a second one would count every step "
+                             "twice: attach the main optimizer only")
+        mine = {id(p) for p in self.model.parameters()}
+        theirs = [p for group in optimizer.param_groups for p in group["params"]]
+        if theirs and not any(id(p) in mine for p in theirs):
+            raise ValueError(f"the {type(optimizer).__name__} optimizer updates none of this model's parameters "
+                             "(it was built for another model?): pass the optimizer of the model being trained")
         self.optimizer = optimizer
 
         def after_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:

@@ -68,9 +68,16 @@ def make_family(task: Any, depth: int, width: int, index: int, max_samples: int 
     return Family(task, cloud, depth, width, label, certification, source)
 
 
+#: the Playground's controls' ranges (a value outside is an error, never clamped)
+MAX_DEPTH = 12
+MAX_WIDTH = 4096
+MAX_EPOCHS = 100_000
+
+
 def check_architecture(depth: Any, width: Any) -> None:
     """A clear error for a depth or width the Playground cannot build."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-        raise ValueError(f"depth must be an int ≥ 2 (Linear layers, input and output included); got {depth!r}")
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be an int ≥ 1 (hidden units per layer); got {width!r}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 2 <= depth <= MAX_DEPTH:
+        raise ValueError(f"depth must be an int from 2 to {MAX_DEPTH} (Linear layers, input and output included; "
+                         f"the Playground's range); got {depth!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"width must be an int from 1 to {MAX_WIDTH} (hidden units per layer); got {width!r}")
