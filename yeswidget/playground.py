@@ -20,8 +20,15 @@ from .core.run import EpochEvent, Run, StatusEvent, change_text, to_db
 from .tasks import TASKS, get_task
 from .training import OPTIMIZERS, SCHEDULES, Settings, Trainer, batch_size_options
 from .widgets.chart import CloudChart
-from .widgets.playground_families import (MAX_DEPTH, MAX_EPOCHS, MAX_WIDTH, Family, architecture, check_architecture,
-                                          make_family)
+from .widgets.playground_families import (
+    MAX_DEPTH,
+    MAX_EPOCHS,
+    MAX_WIDTH,
+    Family,
+    architecture,
+    check_architecture,
+    make_family,
+)
 from .widgets.playground_predictions import PredictionsPanel
 from .widgets.playground_settings import format_settings, parse_settings
 from .widgets.playground_theme import theme_html

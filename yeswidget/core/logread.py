@@ -228,7 +228,10 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     with open(path, "rb") as handle:
         start = handle.read(64).lstrip(b"\x00 \t\r\n")
     if start.startswith(b"{") and not start.startswith(b'{"kind"') and path.suffix != ".jsonl":
-        return Run.from_json(path)  # a whole run written by Run.to_json
+        try:
+            return Run.from_json(path)  # a whole run written by Run.to_json
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     run, damaged = read_log(path)
     if damaged:
         warnings.warn(run.warnings[-1], RunLogWarning, stacklevel=2)
