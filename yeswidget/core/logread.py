@@ -96,20 +96,21 @@ class _Reader:
         if b"\x00" in raw:
             self.damage(number, "NUL bytes before the entry (ignored; the entry was read)")
         try:
-            self.entry(number, entry)
+            self.entry(number, entry, tagged=b"$float" in text)
         except (SchemaError, KeyError, TypeError) as exc:
             detail = f"lacks {exc}" if isinstance(exc, KeyError) else str(exc)
             raise ValueError(f"line {number} ({entry.get('kind')!r} entry): {detail}") from None
         return None
 
-    def entry(self, number: int, entry: dict[str, Any]) -> None:
+    def entry(self, number: int, entry: dict[str, Any], tagged: bool = True) -> None:
         kind = entry["kind"]
         if self.run is None:
             self.begin(number, entry)
             if kind == "header":
                 return
         self.entries += 1
-        entry = _decode(entry)
+        if tagged:  # a non-finite float somewhere in the line (most lines have none)
+            entry = _decode(entry)
         run = self.run
         assert run is not None
         if kind == "steps":

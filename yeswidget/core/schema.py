@@ -92,10 +92,12 @@ def _raise(exc: Exception) -> Any:
 def check_value(kind: str, path: str, value: Any) -> Any:
     """``value`` checked as ``kind`` (a name in :data:`RECORD_FIELDS` or the run's fields); returns it
     (numbers as floats); a :class:`SchemaError` naming ``path`` otherwise."""
+    if kind == "number" and type(value) is float:  # the common case, first
+        return value
     if kind in ("number", "number?"):
-        return _number(path, value, kind.endswith("?"))
+        return _number(path, value, kind == "number?")
     if kind in ("count", "count?"):
-        return _count(path, value, kind.endswith("?"))
+        return _count(path, value, kind == "count?")
     if kind == "text":
         return value if isinstance(value, str) else _raise(_fail(path, "a string", value))
     if kind == "bool":
@@ -113,6 +115,8 @@ def check_value(kind: str, path: str, value: Any) -> Any:
     if kind in ("numbers", "texts"):
         if not isinstance(value, list):
             raise _fail(path, "a list of " + ("numbers" if kind == "numbers" else "strings"), value)
+        if kind == "numbers" and all(type(v) is float for v in value):  # the common case, in one pass
+            return value
         item = "number" if kind == "numbers" else "text"
         return [check_value(item, f"{path}[{i}]", v) for i, v in enumerate(value)]
     if kind == "mapping":
