@@ -59,7 +59,8 @@ def synthetic_log(path: Path, epochs: int, steps: int = 16) -> Path:
     run = Run(run_id="long", config={"lr": 1e-3, "optimizer": "adam", "depth": 3}, depth=3, upper=0.2,
               layer_errors=[0.5, 0.3, 0.2], timings={"yes0_seconds": 0.1})
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(_dumps({"kind": "header", "format": LOG_FORMAT, "version": LOG_VERSION, "run": run.to_dict()}) + "\n")
+        header = {"kind": "header", "format": LOG_FORMAT, "version": LOG_VERSION, "run": run.to_dict()}
+        handle.write(_dumps(header) + "\n")
         for epoch in range(1, epochs + 1):
             loss = 0.3 * math.exp(-epoch / epochs) + 0.01
             first = (epoch - 1) * steps

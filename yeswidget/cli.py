@@ -42,7 +42,7 @@ def verdict_lines(run) -> list[str]:
         return [f"run {run.run_id or ''}: no epochs recorded (status {run.status}); no verdict".replace("  ", " ")]
     green = run.epochs_to_green
     lines = [
-        f"final zone: {final.zone} ({final.reason or ZONE_WORDS[final.zone]})",
+        f"final zone: {final.zone} ({final.reason or ZONE_WORDS.get(final.zone, 'unknown zone')})",
         f"epochs: {final.epoch} · status: {run.status}" + (f" ({run.message})" if run.message else ""),
         f"epochs until green: {green if green is not None else 'never'}",
         f"final loss {_db(final.loss)} · YES-0 {_db(final.upper)} · lower edge {_db(final.lower)}",

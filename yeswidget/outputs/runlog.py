@@ -56,6 +56,7 @@ SYNC_SECONDS = 0.25
 # run fields carried by "update" lines (the rest have lines of their own)
 _OWN_LINES = {"epochs", "step_losses", "step_positions", "status", "message", "traceback"}
 _UPDATED = tuple(f.name for f in fields(Run) if f.name not in _OWN_LINES)
+_STEPS_A_LINE = 100_000  # ≈ 4 MB of JSON, well under MAX_LINE_BYTES
 _PENDING_FIELDS = ("epoch", "loss", "lr", "batch_size", "step", "wall_time")
 
 
@@ -146,8 +147,11 @@ class RunLog(Output):
         self._write({"kind": "update", "fields": {name: getattr(run, name) for name in _UPDATED}}, sync=True)
 
     def on_steps(self, event: StepEvent) -> None:
-        self._write({"kind": "steps", "first": event.first_step, "positions": list(event.positions),
-                     "losses": list(event.losses)})
+        # in pieces, so no line nears the reader's line limit (a replayed run sends every step at once)
+        for start in range(0, max(len(event.losses), 1), _STEPS_A_LINE):
+            end = start + _STEPS_A_LINE
+            self._write({"kind": "steps", "first": event.first_step + start,
+                         "positions": list(event.positions[start:end]), "losses": list(event.losses[start:end])})
 
     def on_epoch(self, record: EpochRecord) -> None:
         self._write({"kind": "epoch", "record": asdict(record)})
