@@ -330,9 +330,9 @@ def test_a_subscriber_that_closes_the_monitor_ends_the_run_and_the_log_says_so(t
 
 
 def test_a_hung_subscriber_delays_neither_the_log_nor_close(tmp_path, monkeypatch):
-    import yeswidget.monitor.monitor as monitor_module
+    import yeswidget.monitor.lifecycle as lifecycle  # how a run ends: it waits SUBSCRIBER_TIMEOUT for subscribers
 
-    monkeypatch.setattr(monitor_module, "SUBSCRIBER_TIMEOUT", 0.5)
+    monkeypatch.setattr(lifecycle, "SUBSCRIBER_TIMEOUT", 0.5)
     release = threading.Event()
     m = monitor(runs_dir=tmp_path)
     m.subscribe(lambda event: release.wait(30))  # hangs
