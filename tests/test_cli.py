@@ -399,3 +399,22 @@ def test_demo_runs_the_published_protocol_without_reshuffling(tmp_path, monkeypa
     assert run.config["shuffle"] is False and run.config["every"] == 1 and len(run.epochs) == 2
     assert orders == ["in order", "in order"]
     assert code == cli.EXIT_CODES[run.final.zone]
+
+
+def test_the_html_report_escapes_every_string_of_a_hostile_run(tmp_path):
+    from yeswidget.cli import write_report_html
+    from yeswidget.core.run import EpochRecord
+
+    evil = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    records = [EpochRecord(epoch=1, loss=0.9, upper=0.5, lower=0.3, zone=evil, reason=evil),
+               EpochRecord(epoch=2, loss=0.2, upper=0.5, lower=0.3, zone="green", reason=evil)]
+    run = Run(run_id=evil, config={evil: evil, "name": evil, "optimizer": evil, "batch_size": evil},
+              depth=3, upper=0.5, certification={"text": evil}, epochs=records, status="failed",
+              message=evil, traceback=evil, warnings=[evil], marks=[{"position": 1.0, "kind": evil, "value": evil}])
+    png = tmp_path / "x.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    write_report_html(run, png, tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text()
+    assert "<img src=x" not in page and "<script" not in page and "onerror=alert(1)>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown, as text
+    assert "<tr class='none'>" in page  # an unknown zone is no class name

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 import yeswidget.monitor.certify as certify_module
+import yeswidget.monitor.hooks as hooks_module
 import yeswidget.monitor.lifecycle as lifecycle_module
 import yeswidget.monitor.monitor as monitor_module
 from yeswidget.core.run import EpochEvent, StatusEvent, StepEvent, to_db
@@ -775,7 +776,8 @@ class FakeClock:
 def test_time_cadence_keeps_bounds_within_the_budget(data, monkeypatch, train_seconds, bounds_seconds, expect):
     X, Y = data
     clock = FakeClock()
-    for module in (monitor_module, certify_module, lifecycle_module):  # the monitor's modules that read the clock
+    # the façade, the loop (epochs() starts the wall clock), log() and the certification read the clock
+    for module in (monitor_module, lifecycle_module, hooks_module, certify_module):
         monkeypatch.setattr(module, "time",
                             types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=time.monotonic))
     monitor = Monitor(tiny(), X, Y, every="time", background=False, confirm_green=False)

@@ -810,7 +810,7 @@ def test_depth_and_width_start_a_new_family_with_its_own_cloud(small, make_pg):
     rows = {r["id"]: r for r in pg.table.rows}
     assert rows[1]["label"] == "run 1" and rows[2]["label"].startswith("run 2 · B (3×128)")
     assert b1.label.startswith("run 2 · B · ") and "Family B: 3 layers × 128" in pg.info.value
-    with pytest.raises(ValueError, match="depth must be an int ≥ 2"):
+    with pytest.raises(ValueError, match="depth must be an int from 2 to 12"):
         pg.retry(depth=1)
     pg.set_controls(depth=5, width=100)  # back to the task's own architecture: family A again
     a2 = pg.retry()
@@ -863,7 +863,7 @@ def test_settings_string_round_trip(small, make_pg):
         Playground.from_settings(small, text + "&momentum=0.9")
     with pytest.raises(ValueError, match="lr='fast'"):
         Playground.from_settings(small, text.replace("lr=0.003", "lr=fast"))
-    with pytest.raises(ValueError, match="depth must be an int ≥ 2"):
+    with pytest.raises(ValueError, match="depth must be an int from 2 to 12"):
         Playground.from_settings(small, text.replace("depth=3", "depth=1"))
 
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .core.logread import load_run
 from .core.persist import register_log_reader
 from .core.run import Run
 from .engine.bounds import YesCloud
-from .integrations.runlog import enable_run_log, load_run
+from .integrations.runlog import enable_run_log
 from .monitor import Monitor, MonitorConfig, TextPrinter
 from .monitor.outputs import add_default_output
 
-# the wiring (this is the only module that sees every room): the core and the monitor import no
-# output, so the run log's reader and the monitor's default run log are plugged in here
+# the wiring (this is the only module that sees every room): the run record reads a run log through
+# persist (the reader builds Runs, so Run cannot import it), and the monitor imports no output, so the
+# run log's reader and the monitor's default run log are plugged in here
 register_log_reader(load_run)
 add_default_output("run_log", lambda monitor: enable_run_log(monitor, monitor.config.runs_dir))
 

@@ -83,12 +83,17 @@ def _depth_of(task) -> int:
 
 
 def _certify(args) -> int:
+    import warnings
+
+    from .core.persist import RunLogWarning
     from .core.run import Run
 
     try:
-        run = Run.from_json(args.run)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"yeswidget certify: cannot read {args.run}: {exc}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunLogWarning)  # damaged lines are printed as the run's notes
+            run = Run.from_json(args.run)
+    except Exception as exc:  # one clear line, never a traceback
+        print(f"yeswidget certify: cannot read {args.run}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     problem = _inconsistency(run)
     if problem:
@@ -98,6 +103,13 @@ def _certify(args) -> int:
     if run.final is None:
         return EXIT_NO_VERDICT
     return EXIT_CODES[run.final.zone]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, (OSError, ValueError)):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:500]
 
 
 def _inconsistency(run) -> str | None:
@@ -117,8 +129,9 @@ def _inconsistency(run) -> str | None:
         expected, _ = verdict(loss, upper, lower, has_lower_edge=True, depth=run.depth or 2, target_scale=scale)
         # a zone may be more careful than the numbers: green needs an edge computed at that epoch,
         # and a record without the targets' scale cannot be checked for "no verdict"
+        # and "none" (no verdict, e.g. an epoch whose bounds failed or never reached the log) claims nothing
         careful = (record.zone == "yellow" and expected == "green" and (not record.bounds_updated or lower == upper))
-        if record.zone != expected and not careful and not (record.zone == "none" and scale == 0.0):
+        if record.zone != expected and not careful and record.zone != "none":
             return (f"epoch {record.epoch}: stored zone {record.zone!r} but loss {loss!r}, YES-0 {upper!r} "
                     f"and lower edge {lower!r} give {expected!r}")
     return None
@@ -154,13 +167,18 @@ def _show_out(paths: list[str]) -> Path:
 
 
 def _show(args) -> int:
-    from .integrations.runlog import load_runs
+    import warnings
+
+    from .core.logread import load_runs
+    from .core.persist import RunLogWarning
     from .view.render import save_cloud
 
     try:
-        runs = load_runs(args.paths)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"yeswidget show: {exc}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunLogWarning)  # damaged lines are printed as the runs' notes
+            runs = load_runs(args.paths)
+    except Exception as exc:  # one clear line, never a traceback
+        print(f"yeswidget show: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out) if args.out else _show_out(args.paths)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -176,8 +194,12 @@ def _show(args) -> int:
             print(f"note ({run.run_id}): {note}")
     more = f" and {len(others)} more run{'s' * (len(others) > 1)}" if others else ""
     title = main_run.label + more
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_cloud(main_run, out, past_runs=others, scale=args.scale, title=title)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_cloud(main_run, out, past_runs=others, scale=args.scale, title=title)
+    except Exception as exc:
+        print(f"yeswidget show: cannot draw {out}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"wrote {out}")
     return 0
 

@@ -17,7 +17,11 @@ from typing import Any
 from .handle import Handle
 from .serial import SerialThread, wait_for
 
-__all__ = ["EventBus", "wait_for"]
+__all__ = ["EventBus", "wait_for", "SUBSCRIBER_TIMEOUT"]
+
+#: how long the end of a run (``finish()``, ``close()``) waits for subscribers to catch up, in
+#: seconds; a slower or hung subscriber gets the rest in the background (the run log never waits)
+SUBSCRIBER_TIMEOUT = 5.0
 
 Callback = Callable[[Any], None]
 
@@ -25,7 +29,9 @@ Callback = Callable[[Any], None]
 class EventBus:
     """Deliver published events to subscribers on one dispatcher thread.
 
-    ``on_error(callback, exc)`` is told when a subscriber raises (it never stops delivery).
+    ``on_error(callback, exc)`` is told when a subscriber raises anything, ``BaseException``
+    included (it never stops delivery). A ``KeyboardInterrupt`` raised by a subscriber is also
+    kept in :attr:`interrupted`, for the training thread to raise again (:meth:`take_interrupt`).
     """
 
     def __init__(self, name: str = "yeswidget-events",
@@ -39,6 +45,8 @@ class EventBus:
         self._delivered = 0
         #: a muted bus drops what is published (under torch.distributed: every rank but rank zero)
         self.muted = False
+        #: a KeyboardInterrupt a subscriber raised, not yet raised again where training runs
+        self.interrupted: KeyboardInterrupt | None = None
 
     # ------------------------------------------------------------ subscribers
     def subscribe(self, callback: Callback) -> Handle:
@@ -74,12 +82,22 @@ class EventBus:
         for callback in subscribers:
             try:
                 callback(event)
-            except Exception as exc:  # a broken display must not stop delivery
+            except BaseException as exc:  # a broken display (even one calling sys.exit) must not stop delivery
+                if isinstance(exc, KeyboardInterrupt):
+                    self.interrupted = exc
                 if self._on_error is not None:
-                    self._on_error(callback, exc)
+                    try:
+                        self._on_error(callback, exc)
+                    except Exception:  # pragma: no cover - the error handler itself failed
+                        pass
         with self._cond:
             self._delivered += 1
             self._cond.notify_all()
+
+    def take_interrupt(self) -> KeyboardInterrupt | None:
+        """The KeyboardInterrupt a subscriber raised (once), or None."""
+        exc, self.interrupted = self.interrupted, None
+        return exc
 
     # ---------------------------------------------------------------- waiting
     @property

@@ -21,6 +21,7 @@ from typing import Any
 
 from .formats import lr_change_text, lr_text
 from .persist import decode, encode, is_run_log, read_log
+from .schema import MAX_NESTING, RUN_STATUSES, SchemaError, check_run_fields, nesting_depth
 from .zones import ZONES, to_db
 
 __all__ = [
@@ -28,15 +29,17 @@ __all__ = [
     "Run",
     "StepEvent",
     "EpochEvent",
+    "EpochPending",
     "StatusEvent",
     "RUN_STATUSES",
     "ZONES",
     "to_db",
     "change_text",
+    "SchemaError",
 ]
 
-#: ``running`` until the loop ends; then how it ended
-RUN_STATUSES = ("running", "finished", "stopped", "diverged", "failed")
+#: the largest ``Run.to_json`` text :meth:`Run.from_json` reads (characters)
+MAX_RUN_JSON = 256 * 2**20
 
 
 @dataclass
@@ -106,6 +109,16 @@ class EpochEvent:
         if name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.record, name)
+
+
+@dataclass(frozen=True)
+class EpochPending:
+    """An epoch ended (``epoch_end()`` ran) and its bounds are being computed: its loss and
+    settings (``record``: EpochRecord fields without ``upper``/``lower``/``zone``). Given to the
+    run store's durable sinks (the run log) only, never published to subscribers."""
+
+    run_id: str
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -207,13 +220,16 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
-        data = decode(dict(data))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"not a yeswidget run record: unknown fields {sorted(unknown)}")
-        data["epochs"] = [EpochRecord(**record) for record in data.get("epochs", [])]
-        return cls(**data)
+        """A run from :meth:`to_dict`'s form; every field is type-checked (:mod:`.schema`): a wrong
+        value is a :class:`SchemaError` (a ValueError) naming the field."""
+        if not isinstance(data, dict):
+            raise SchemaError(f"not a yeswidget run record: expected an object; got {type(data).__name__}")
+        if nesting_depth(data) > MAX_NESTING:
+            raise SchemaError(f"not a yeswidget run record: it nests deeper than {MAX_NESTING} levels")
+        checked = check_run_fields(decode(dict(data)))
+        if "epochs" in checked:
+            checked["epochs"] = [EpochRecord(**record) for record in checked["epochs"]]
+        return cls(**checked)
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """Write the run as strict JSON (no NaN literals) to ``path``; return the text."""
@@ -228,15 +244,24 @@ class Run:
         """Read a run written by :meth:`to_json` (a path, or the JSON text itself) or a run log's path."""
         text = str(path_or_text)
         if not text.lstrip().startswith("{"):
-            with open(path_or_text, encoding="utf-8") as handle:
-                text = handle.read()
-            if is_run_log(text):  # a crash-safe run log (JSON lines), not one document
-                run: Run = read_log(path_or_text)
-                return run
+            with open(path_or_text, "rb") as handle:
+                if is_run_log(handle.read(64), path_or_text):  # a run log (JSON lines), read line by line
+                    run: Run = read_log(path_or_text)
+                    return run
+                handle.seek(0)
+                raw = handle.read(MAX_RUN_JSON + 1)
+            text = raw.decode("utf-8")
+        if len(text) > MAX_RUN_JSON:
+            raise ValueError(f"not a yeswidget run record: {len(text)} characters, more than the limit of "
+                             f"{MAX_RUN_JSON} (a long run belongs in a run log, which is read line by line)")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not a yeswidget run record (invalid JSON: {exc})") from None
+        except RecursionError:
+            raise ValueError("not a yeswidget run record: it nests too deeply to read") from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise ValueError(f"not a yeswidget run record: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError("not a yeswidget run record: expected a JSON object")
         return cls.from_dict(data)

@@ -1,7 +1,8 @@
 """The run store: the only writer of a :class:`~yeswidget.core.run.Run`.
 
 The monitor records through the store; the store appends under its lock, bumps a
-version, and publishes the matching event on the bus. Readers on any thread take a
+version, hands the matching event to its *sinks* (the run log: called inline, on the
+thread that made the change, before any subscriber sees it) and publishes it on the bus. Readers on any thread take a
 :meth:`RunStore.snapshot` (a consistent copy at one version) or read the append-only
 lists by index (``store.run.epochs[i:]``).
 """
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .bus import EventBus
-from .run import EpochEvent, EpochRecord, Run, StatusEvent, StepEvent
+from .handle import Handle
+from .run import EpochEvent, EpochPending, EpochRecord, Run, StatusEvent, StepEvent
 
 __all__ = ["RunStore"]
 
@@ -26,6 +28,42 @@ class RunStore:
         self.bus = bus
         self._lock = threading.RLock()
         self.version = 0
+        self._sinks: list[Callable[[Any], None]] = []
+
+    # ------------------------------------------------------------------ sinks
+    def add_sink(self, sink: Callable[[Any], None]) -> Handle:
+        """Call ``sink(event)`` inline for every change (also :class:`EpochPending`), before publishing.
+
+        For writers that must not wait behind subscribers (the run log). A sink must be quick and
+        must not raise: an exception it lets through becomes a note in the run.
+        """
+        if not callable(sink):
+            raise TypeError(f"sink must be callable; got {type(sink).__name__}")
+        with self._lock:
+            self._sinks.append(sink)
+
+        def undo() -> None:
+            with self._lock:
+                if sink in self._sinks:
+                    self._sinks.remove(sink)
+
+        return Handle(undo)
+
+    def _to_sinks(self, event: Any) -> None:
+        for sink in list(self._sinks):
+            try:
+                sink(event)
+            except Exception as exc:  # never into the training loop
+                self.note(f"run writer {sink!r} raised {type(exc).__name__}: {exc}")
+
+    def add_pending(self, record: dict[str, Any]) -> None:
+        """An epoch ended; its bounds follow (``record``: its loss and settings). Sinks only."""
+        if self._sinks:
+            self._to_sinks(EpochPending(self._run.run_id, record))
+
+    @property
+    def has_sinks(self) -> bool:
+        return bool(self._sinks)
 
     @property
     def run(self) -> Run:
@@ -53,7 +91,7 @@ class RunStore:
             self._run.step_losses.extend(losses)
             self._run.step_positions.extend(positions)
             self.version += 1
-        self.bus.publish(StepEvent(self._run.run_id, first, tuple(positions), tuple(losses), lr, batch_size))
+        self._emit(StepEvent(self._run.run_id, first, tuple(positions), tuple(losses), lr, batch_size))
 
     def reposition(self, first: int, positions: Sequence[float], *, lr: float | None = None,
                    batch_size: int | None = None) -> None:
@@ -64,8 +102,8 @@ class RunStore:
             self._run.step_positions[first:end] = [float(p) for p in positions]
             losses = tuple(self._run.step_losses[first:end])
             self.version += 1
-        self.bus.publish(StepEvent(self._run.run_id, first, tuple(float(p) for p in positions), losses,
-                                   lr, batch_size))
+        self._emit(StepEvent(self._run.run_id, first, tuple(float(p) for p in positions), losses,
+                             lr, batch_size))
 
     def add_epoch(self, record: EpochRecord, epochs_total: int | None) -> None:
         """Append an epoch record; publish an :class:`EpochEvent`."""
@@ -73,14 +111,20 @@ class RunStore:
             self._run.epochs.append(record)
             self._run.timings["wall_seconds"] = record.wall_time
             self.version += 1
-        self.bus.publish(EpochEvent(self._run.run_id, record, epochs_total))
+        self._emit(EpochEvent(self._run.run_id, record, epochs_total))
 
     def set_status(self, status: str, message: str = "", traceback: str = "") -> None:
         """Set how the run stands; publish a :class:`StatusEvent`."""
         with self._lock:
             self._run.status, self._run.message, self._run.traceback = status, message, traceback
             self.version += 1
-        self.bus.publish(StatusEvent(self._run.run_id, status, message, traceback))
+        self._emit(StatusEvent(self._run.run_id, status, message, traceback))
+
+    def _emit(self, event: Any) -> None:
+        """To the sinks (durable first), then to the subscribers."""
+        if self._sinks:
+            self._to_sinks(event)
+        self.bus.publish(event)
 
     def note(self, message: str) -> None:
         """Add a warning to the run (shown by displays; no event)."""

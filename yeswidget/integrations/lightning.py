@@ -115,8 +115,15 @@ class YesCallback(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Continue the saved run at the next fit (``trainer.fit(..., ckpt_path=…)``)."""
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"YesCallback state must be a dict (from YesCallback.state_dict()); got "
+                            f"{type(state_dict).__name__}: the checkpoint is damaged or not from this callback")
         if state_dict.get("run"):
-            self._resumed = Run.from_dict(state_dict["run"])
+            try:
+                self._resumed = Run.from_dict(state_dict["run"])
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"the checkpoint's YesCallback state is not a yeswidget run ({exc}); it is damaged "
+                                 "or was not written by YesCallback: resume without it (a new run starts)") from None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.monitor is None:

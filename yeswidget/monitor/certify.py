@@ -16,19 +16,22 @@ from ..core.run import EpochRecord, Run
 from ..core.zones import verdict
 from ..engine.capture import capture
 from ..engine.distributed import all_reduce_sum, union_mean
+from .lifecycle import relay_interrupt
 from .worker import EpochItem
 
 if TYPE_CHECKING:
     from .monitor import Monitor
 
-__all__ = ["end_epoch", "finish_epoch", "resume"]
+__all__ = ["end_epoch", "finish_epoch", "keep_failed_epoch", "resume"]
 
 _FLOAT_INFO = ("accuracy", "val_loss", "val_accuracy")  # 0-d tensors until the worker reads them
+_RECORD_INFO = ("lr", "batch_size", "step", "wall_time")  # an ended epoch's settings, known before its bounds
 
 
 def end_epoch(m: Monitor) -> None:
     """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch."""
     m._check_open()
+    relay_interrupt(m)
     if m._t_start is None:
         m._t_start = time.perf_counter()
     t0 = time.perf_counter()
@@ -43,6 +46,9 @@ def end_epoch(m: Monitor) -> None:
     m._check_open()  # closed meanwhile (a subscriber's close): queue nothing, start no thread
     m.epoch = epoch
     m.store.add_timing("certify_seconds", time.perf_counter() - t0)
+    if m.store.has_sinks:  # the run log: this epoch's loss is durable before its bounds are known
+        m.store.add_pending({"epoch": epoch, "loss": float(item.loss),
+                             **{k: item.info.get(k) for k in _RECORD_INFO}})
     m.worker.submit(item)
 
 
@@ -120,9 +126,32 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
             m.store.note(note)
         if not math.isfinite(loss) and m.run.status == "running":
             m.store.set_status("diverged", f"the epoch loss became {loss} at epoch {record.epoch}")
-    except Exception as exc:  # never raise into the training loop
+    except Exception as exc:  # never raise into the training loop; the epoch is kept, without a verdict
         m.error = exc
         m.store.note(f"epoch {item.epoch}: {type(exc).__name__}: {exc}")
+        keep_failed_epoch(m, item, exc)
+
+
+def keep_failed_epoch(m: Monitor, item: EpochItem, exc: Exception) -> None:
+    """The record of an epoch whose bounds or verdict failed: its loss, zone none, the error as reason."""
+    if any(r.epoch == item.epoch for r in m.run.epochs[-2:]):
+        return  # recorded before the failure (e.g. a note that failed afterwards)
+    try:
+        loss = float(item.loss)
+    except Exception:
+        loss = math.nan
+    info = {k: v for k, v in item.info.items() if k in _RECORD_INFO}
+    try:
+        yes_k = m.cloud.yes_k()
+    except Exception:
+        yes_k = []
+    reason = f"no verdict: the bounds failed at this epoch ({type(exc).__name__}: {exc})"
+    record = EpochRecord(epoch=item.epoch, loss=loss, upper=m.cloud.upper, lower=m.cloud.lower,
+                         zone="none", yes_k=yes_k, bounds_updated=False, reason=reason, **info)
+    try:
+        m.store.add_epoch(record, m.epochs_total)
+    except Exception as again:  # pragma: no cover - the store itself failed
+        m.store.note(f"epoch {item.epoch} not recorded: {type(again).__name__}: {again}")
 
 
 def watch_overfitting(m: Monitor) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ __all__ = ["MonitorConfig", "CADENCES"]
 
 #: ``every`` may be an int k ≥ 1, or one of these
 CADENCES = ("auto", "time")
+_RUN_ID = re.compile(r"[\w.\- ]{1,100}")  # names a file: no separators, no control characters
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,15 @@ class MonitorConfig:
         if isinstance(self.max_update_seconds, bool) or not isinstance(self.max_update_seconds, (int, float)) \
                 or not self.max_update_seconds > 0:
             raise ValueError(f"max_update_seconds must be a number of seconds > 0; got {self.max_update_seconds!r}")
+        dtype = self.dtype
+        resolved = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
+        if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point torch dtype for the bounds (torch.float64, the default, "
+                             f"or torch.float32, or their names); got {dtype!r}")
+        run_id = self.run_id
+        if run_id is not None and (not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id)):
+            raise ValueError(f"run_id must be a name of 1–100 letters, digits, '.', '_', '-' or spaces (it names the "
+                             f"run log's file, so no '/' or '\\'); got {run_id!r}")
         if not isinstance(self.labels, Mapping):
             raise TypeError(f"labels must be a dict of run settings to show; got {type(self.labels).__name__}")
 

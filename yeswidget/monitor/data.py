@@ -121,8 +121,11 @@ def _read(X: Any, max_samples: int | None, seed: int) -> tuple[torch.Tensor, tor
     return inputs, targets, "Dataset", len(X)
 
 
-def _check(X: torch.Tensor, Y: torch.Tensor) -> None:
-    for name, value in (("X", X), ("Y", Y)):
+def _check(X: torch.Tensor, Y: torch.Tensor, what: str = "") -> None:
+    for name, value in ((f"{what}X", X), (f"{what}Y", Y)):
+        if value.layout != torch.strided:
+            raise TypeError(f"{name} is a sparse tensor ({value.layout}); the bounds need dense data: pass "
+                            f"{name}.to_dense()")
         if value.device.type == "meta":
             raise ValueError(f"{name} is on the meta device, which holds no values: give the real data "
                              "(e.g. load it, or build the tensors without device='meta')")
@@ -131,6 +134,9 @@ def _check(X: torch.Tensor, Y: torch.Tensor) -> None:
                          "X.reshape(-1, 1) for one feature)")
     if X.shape[0] == 0:
         raise ValueError(f"X has shape {tuple(X.shape)}: it holds no samples; the bounds need certification data")
+    if X[0].numel() == 0:
+        raise ValueError(f"X has shape {tuple(X.shape)}: each sample has no input values; give at least one "
+                         "feature per sample (N × features)")
     if X.shape[0] == 1:
         raise ValueError(f"X holds a single sample (shape {tuple(X.shape)}): the bounds are least-squares fits "
                          "over samples and need at least 2 (more samples than the widest layer to mean much)")
@@ -164,6 +170,8 @@ def certification_set(X: Any, Y: Any, max_samples: int | None,
         return X, Y, info
     X, Y = _as_tensor("X", X), _as_tensor("Y", Y)
     _check(X, Y)
+    # the data is read, never trained: a graph attached to it (requires_grad) is dropped
+    X, Y = X.detach(), Y.detach()
     total = int(X.shape[0])
     info = {"source": "tensors", "n_samples": total, "of": total, "subset": False, "seed": None}
     index = choose_subset(total, max_samples, seed)

@@ -3,17 +3,19 @@ logged minibatch loss is put in the metric E."""
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ..core.handle import Handle
+from .steps import check_log_values
 
 if TYPE_CHECKING:
     from .monitor import Monitor
 
-__all__ = ["watch_forward", "attach_optimizer", "remove", "metric_scale", "expected_steps"]
+__all__ = ["watch_forward", "attach_optimizer", "log_step", "remove", "metric_scale", "expected_steps"]
 
 
 def watch_forward(m: Monitor) -> Any:
@@ -33,6 +35,17 @@ def attach_optimizer(m: Monitor, optimizer: torch.optim.Optimizer) -> Handle:
     """Count steps and read the learning rate after every ``optimizer.step()``."""
     if not hasattr(optimizer, "register_step_post_hook"):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}")
+    if m.optimizer is optimizer:
+        return Handle(lambda: None)  # attached already: counted once
+    if m.optimizer is not None:
+        raise ValueError(f"this monitor already counts steps with a {type(m.optimizer).__name__}; it counts "
+                         "one optimizer's steps (and records its lr), so a second one would count every step "
+                         "twice: attach the main optimizer only")
+    mine = {id(p) for p in m.model.parameters()}
+    theirs = [p for group in optimizer.param_groups for p in group["params"]]
+    if theirs and not any(id(p) in mine for p in theirs):
+        raise ValueError(f"the {type(optimizer).__name__} optimizer updates none of this model's parameters "
+                         "(it was built for another model?): pass the optimizer of the model being trained")
     m.optimizer = optimizer
 
     def after_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -42,6 +55,20 @@ def attach_optimizer(m: Monitor, optimizer: torch.optim.Optimizer) -> Handle:
     handle = optimizer.register_step_post_hook(after_step)
     m._handles.append(handle)
     return Handle(handle.remove)
+
+
+def log_step(m: Monitor, loss: Any, lr: Any, batch_size: Any) -> None:
+    """One step's minibatch loss (``Monitor.log``): its values checked, counted without an optimizer."""
+    lr, batch_size = check_log_values(loss, lr, batch_size)
+    if m._t_start is None:
+        m._t_start = time.perf_counter()
+    if m.optimizer is None:
+        m.steps.count()
+    if lr is not None:
+        m.lr = lr
+    if batch_size is not None:
+        m.batch_size = batch_size
+    m.steps.log(loss, epoch=m.epoch, lr=m.lr, batch_size=m.batch_size, expected_steps=expected_steps(m))
 
 
 def remove(m: Monitor) -> None:

@@ -12,13 +12,14 @@ import traceback as traceback_module
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ..core.bus import SUBSCRIBER_TIMEOUT
 from . import hooks
 from .registry import release
 
 if TYPE_CHECKING:
     from .monitor import Monitor
 
-__all__ = ["epochs", "stop", "interrupt", "fail", "finish", "close"]
+__all__ = ["epochs", "stop", "interrupt", "relay_interrupt", "stop_bus", "fail", "finish", "close"]
 
 
 def epochs(m: Monitor, n: int) -> Iterator[int]:
@@ -41,9 +42,11 @@ def epochs(m: Monitor, n: int) -> Iterator[int]:
     m._uncaught.disarm()
     try:
         for epoch in range(m.epoch, n):
-            if m.stop_requested:
+            if m.stop_requested or m._closed:
                 break
             yield epoch
+            if m._closed:  # closed meanwhile (by a subscriber, another thread): the run has ended
+                break
             if m._discard_epoch:
                 m._discard_epoch = False  # left mid-epoch: no record of a partial epoch
                 m.steps.flush()
@@ -105,13 +108,30 @@ def interrupt(m: Monitor) -> None:
     m.bus.stop(timeout=0.5)
 
 
+def relay_interrupt(m: Monitor) -> None:
+    """A KeyboardInterrupt raised in a subscriber is raised here, in the training thread, once."""
+    if m.bus.interrupted is not None and not m.bus.on_dispatcher and not m.worker.on_worker:
+        exc = m.bus.take_interrupt()
+        raise KeyboardInterrupt(f"a subscriber raised KeyboardInterrupt ({exc}); the run stops here") from exc
+
+
+def stop_bus(m: Monitor) -> None:
+    """End the dispatcher, waiting at most SUBSCRIBER_TIMEOUT for subscribers (once per run)."""
+    if m._subscribers_late:
+        m.bus.stop(timeout=0)
+    elif not m.bus.stop(timeout=SUBSCRIBER_TIMEOUT):
+        m._subscribers_late = True
+        m.store.note(f"a subscriber was still busy {SUBSCRIBER_TIMEOUT:.0f} s after the run ended: the rest of "
+                     "its events is delivered in the background (the run log does not wait for it)")
+
+
 def fail(m: Monitor, exc: BaseException) -> None:
     """Mark the run failed with the exception and its last frames (the record is kept)."""
     frames = traceback_module.format_exception(type(exc), exc, exc.__traceback__)
     m.worker.wait()
     m.store.set_status("failed", f"{type(exc).__name__}: {exc}", "".join(frames[-6:]))
     if m._closed:  # failed after close (an uncaught exception seen later): deliver, end the thread
-        m.bus.stop()
+        stop_bus(m)
 
 
 def finish(m: Monitor, status: str = "finished") -> None:
@@ -122,7 +142,7 @@ def finish(m: Monitor, status: str = "finished") -> None:
         m.store.set_status(status, "")
     # idle threads would keep this monitor (and its data) alive; they restart if needed
     m.worker.stop()
-    m.bus.stop()
+    stop_bus(m)
 
 
 def close(m: Monitor) -> None:
@@ -139,7 +159,7 @@ def close(m: Monitor) -> None:
         hooks.remove(m)
         release(m.model, m)
         m.worker.stop()
-        m.bus.stop()
+        stop_bus(m)
         m._Y_metric = None
         for handle in getattr(m, "outputs", {}).values():  # the run log: the last fields and the final sync
             handle.remove()

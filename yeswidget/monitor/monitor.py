@@ -84,7 +84,6 @@ class Monitor(MonitorState):
         self._closed = False
         setup.set_targets(self)
         self.cost = setup.check_cost(self, model_dtype(model))
-        claim(model, self)  # a second monitor on this model (a cell run twice) closes the first
         self._handles: list[Any] = [hooks.watch_forward(self)]
         self.optimizer: torch.optim.Optimizer | None = None
         try:
@@ -99,6 +98,9 @@ class Monitor(MonitorState):
             release(model, self)
             raise
         setup.start(self, yes0_seconds)
+        # a second monitor on this model (a cell run twice) closes the first; claimed once this one is
+        # whole, so a monitor closed by another one (also from another thread) is never half-built
+        claim(model, self)
         try:
             self.outputs = attach_outputs(self, outputs, defaults=not self.bus.muted)
         except BaseException:  # a monitor that fails to start leaves nothing on the model
@@ -121,16 +123,8 @@ class Monitor(MonitorState):
         Without an optimizer attached, each call also counts a step.
         """
         self._check_open()
-        if self._t_start is None:
-            self._t_start = time.perf_counter()
-        if self.optimizer is None:
-            self.steps.count()
-        if lr is not None:
-            self.lr = float(lr)
-        if batch_size is not None:
-            self.batch_size = int(batch_size)
-        self.steps.log(loss, epoch=self.epoch, lr=self.lr, batch_size=self.batch_size,
-                       expected_steps=hooks.expected_steps(self))
+        lifecycle.relay_interrupt(self)
+        hooks.log_step(self, loss, lr, batch_size)
 
     @property
     def step(self) -> int:
@@ -147,7 +141,9 @@ class Monitor(MonitorState):
 
     # --------------------------------------------------------------- epochs
     def epoch_end(self) -> None:
-        """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch."""
+        """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch.
+
+        With a run log, the epoch's loss is in it (a ``pending`` line) before this returns."""
         certify.end_epoch(self)
 
     def resume(self, run: Run) -> None:
@@ -198,7 +194,8 @@ class Monitor(MonitorState):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("this Monitor is closed; create a new one for a new run")
+            why = f" ({self.closed_reason})" if getattr(self, "closed_reason", "") else ""
+            raise RuntimeError(f"this Monitor is closed{why}; create a new one for a new run")
 
     def __enter__(self) -> Monitor:
         if self._t_start is None:
@@ -219,7 +216,8 @@ class Monitor(MonitorState):
         return self.bus.subscribe(callback)
 
     def _subscriber_failed(self, callback: Callable[[Any], None], exc: BaseException) -> None:
-        self.store.note(f"subscriber {callback!r} raised {type(exc).__name__}: {exc}")
+        then = " (raised again in the training thread)" if isinstance(exc, KeyboardInterrupt) else ""
+        self.store.note(f"subscriber {callback!r} raised {type(exc).__name__}: {exc}{then}")
 
     # ---------------------------------------------------------------- reads
     @property

@@ -34,6 +34,10 @@ def claim(model: nn.Module, owner: _Closable, *, replaces: object | None = None)
         "twice?); the earlier one is closed so only one set of hooks stays",
         stacklevel=3,
     )
+    try:  # the closed one says why when it is used again
+        previous.closed_reason = f"another {type(owner).__name__} now watches this model"
+    except AttributeError:  # pragma: no cover - an owner with slots
+        pass
     previous.close()
 
 

@@ -83,6 +83,7 @@ def start(m: Monitor, yes0_seconds: float) -> None:
     m.error = None
     m._overfit_noted_at = 0
     m._uncaught = UncaughtWatch(m)
+    m._subscribers_late = False
     m.outputs = {}
     if cfg.verbose:
         m.subscribe(TextPrinter())
@@ -162,6 +163,11 @@ def validation_set(m: Monitor, validation: Any) -> tuple[torch.Tensor, torch.Ten
     else:
         Xv, Yv, _ = certification_set(validation, None, None, 0)
     Xv = Xv.to(m.device, dtype=m.X.dtype)
+    for name, value in (("inputs", Xv), ("targets", Yv)):
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(f"validation {name} contain {bad} non-finite value(s) (NaN or inf): the validation "
+                             "loss would be NaN; drop or fix those samples")
     if Xv.shape[1:] != m.X.shape[1:]:
         raise ValueError(f"validation inputs have shape {tuple(Xv.shape)} but the training inputs "
                          f"{tuple(m.X.shape)}: they must be the same kind of samples")

@@ -1,6 +1,8 @@
 """Minibatch losses: kept on the training thread without a device sync, sent in batches."""
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +11,33 @@ import torch
 
 from ..core.store import RunStore
 
-__all__ = ["StepLog"]
+__all__ = ["StepLog", "check_log_values"]
+
+
+def check_log_values(loss: Any, lr: Any, batch_size: Any) -> tuple[float | None, int | None]:
+    """``log(loss, lr=, batch_size=)``'s values checked: a clear error, never a silent coercion.
+
+    Returns ``(lr, batch_size)`` as float / int (None where not given).
+    """
+    if loss is not None and not isinstance(loss, torch.Tensor) and (
+            isinstance(loss, bool) or not isinstance(loss, numbers.Real)):
+        raise TypeError(f"log(loss) expects one scalar loss (a 0-d tensor, e.g. loss, or a number); got "
+                        f"{type(loss).__name__} {loss!r:.60}; log each step's loss once")
+    if isinstance(loss, torch.Tensor) and (loss.is_sparse or loss.is_complex()):
+        kind = "sparse" if loss.is_sparse else "complex"
+        raise TypeError(f"log(loss) expects a real scalar loss; got a {kind} tensor")
+    if lr is not None:
+        if isinstance(lr, torch.Tensor) and lr.numel() == 1:
+            lr = lr.item()
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr < 0:
+            raise TypeError(f"log(lr=…) must be the learning rate, a finite number ≥ 0; got {lr!r:.60}")
+        lr = float(lr)
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise TypeError(f"log(batch_size=…) must be a whole number of samples ≥ 1; got {batch_size!r:.60} "
+                            "(it is recorded as given, never rounded)")
+        batch_size = int(batch_size)
+    return lr, batch_size
 
 
 class StepLog:

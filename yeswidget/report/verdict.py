@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from typing import Any
 
 from ..core.formats import db_number, db_text, margin_text
 from ..core.run import Run
@@ -22,7 +23,7 @@ def verdict_lines(run: Run) -> list[str]:
         return [f"run {run.run_id or ''}: no epochs recorded (status {run.status}); no verdict".replace("  ", " ")]
     green = run.epochs_to_green
     lines = [
-        f"final zone: {final.zone} ({final.reason or ZONE_WORDS[final.zone]})",
+        f"final zone: {final.zone} ({final.reason or ZONE_WORDS.get(final.zone, 'unknown zone')})",
         f"epochs: {final.epoch} · status: {run.status}" + (f" ({run.message})" if run.message else ""),
         f"epochs until green: {green if green is not None else 'never'}",
         f"final loss {db_text(final.loss)} · YES-0 {db_text(final.upper)} · lower edge {db_text(final.lower)}",
@@ -41,6 +42,14 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
+def _db_cell(value: Any) -> str:
+    """A table cell's loss in dB; a value that is not a number is shown escaped, as it is."""
+    try:
+        return db_number(float(value))
+    except (TypeError, ValueError):
+        return html.escape(repr(value))
+
+
 def write_report_html(run: Run, png_path: Path, out_path: Path) -> None:
     """A self-contained report: the cloud picture inline (base64), settings and verdict tables."""
     image = base64.b64encode(png_path.read_bytes()).decode("ascii")
@@ -49,9 +58,12 @@ def write_report_html(run: Run, png_path: Path, out_path: Path) -> None:
                for line in verdict_lines(run)]
     epochs = run.epochs
     shown = epochs if len(epochs) <= 40 else [epochs[i * (len(epochs) - 1) // 39] for i in range(40)]
+    # every value that reaches the page is escaped (a loaded run may hold anything); the row's class
+    # is one of the known zones only
     epoch_rows = "".join(
-        f"<tr class='{r.zone}'><td>{r.epoch}</td><td>{db_number(r.loss)}</td><td>{db_number(r.upper)}</td>"
-        f"<td>{db_number(r.lower)}</td><td>{r.zone}</td></tr>" for r in shown
+        f"<tr class='{r.zone if r.zone in ZONE_STYLES else 'none'}'><td>{html.escape(str(r.epoch))}</td>"
+        f"<td>{_db_cell(r.loss)}</td><td>{_db_cell(r.upper)}</td>"
+        f"<td>{_db_cell(r.lower)}</td><td>{html.escape(str(r.zone))}</td></tr>" for r in shown
     )
     # the zones' colours and words: the one definition (yeswidget.core.zones)
     zone_rows = " ".join(f"tr.{name} td {{ background: {style.band}66; }}" for name, style in ZONE_STYLES.items())

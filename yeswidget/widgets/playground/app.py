@@ -21,7 +21,7 @@ from ...training import SETTINGS_KEYS, Settings, Trainer
 from ..pump import default_pump
 from . import draw, runs
 from .controls import build_controls, chosen_settings
-from .families import Family, architecture, check_architecture, read_plan, shape_of
+from .families import Family, architecture, check_architecture, check_epochs, read_plan, shape_of
 from .layout import LAYOUTS, arrange, build_displays
 from .settings import format_settings, from_settings
 from .theme import RUN_COLORS
@@ -52,6 +52,7 @@ class Playground(widgets.VBox):
         # the task's own recipe (the paper's optimizer, lr, batch size, epochs, schedule) unless overridden
         given = {"lr": lr, "batch_size": batch_size, "epochs": epochs, "optimizer": optimizer, "schedule": schedule}
         self.defaults = Settings.for_task(task, given, seed=seed, every=every)
+        check_epochs(self.defaults.epochs)  # the epochs box's range: an error, never clamped
         self.task, self.layout_name, self.every, self.max_samples = task, layout, every, max_samples
         self.runs: list[Run] = []
         self.hidden: set[str] = set()  # run ids whose lines are hidden on the chart
@@ -128,6 +129,7 @@ class Playground(widgets.VBox):
             raise TypeError(f"unknown setting(s) {sorted(unknown)}; choose from {list(SETTINGS_KEYS + _ARCH_KEYS)}")
         check_architecture(values.get("depth", int(self.depth_box.value)),
                            values.get("width", int(self.width_box.value)))
+        check_epochs(values.get("epochs"))
         # validate all first: a clear error, nothing half-set
         Settings(**{**self.settings().as_dict(), **{k: v for k, v in values.items() if k in SETTINGS_KEYS}})
         self._pending_controls.update(values)

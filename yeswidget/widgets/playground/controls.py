@@ -9,6 +9,7 @@ import ipywidgets as widgets
 from ...training.recipe import OPTIMIZERS, SCHEDULES, Settings, batch_size_options
 from ...training.tasks import TASKS
 from ..lr_slider import lr_slider, set_lr_value
+from .families import MAX_DEPTH, MAX_EPOCHS, MAX_WIDTH
 
 if TYPE_CHECKING:
     from .app import Playground
@@ -30,7 +31,7 @@ def _hyper_parameters(pg: Playground, recipe: Settings) -> None:
     options = batch_size_options(pg.task.X_train.shape[0])
     pg.batch_slider = widgets.SelectionSlider(options=options, value=nearest(options, recipe.batch_size),
                                               description="batch size", style=_STYLE, continuous_update=False)
-    pg.epochs_box = widgets.BoundedIntText(value=recipe.epochs, min=1, max=100_000, description="epochs",
+    pg.epochs_box = widgets.BoundedIntText(value=recipe.epochs, min=1, max=MAX_EPOCHS, description="epochs",
                                            style=_STYLE, layout=widgets.Layout(width="10em"))
     pg.optimizer_box = widgets.ToggleButtons(options=list(OPTIMIZERS), value=recipe.optimizer,
                                              description="optimizer", style={"button_width": "5em"})
@@ -47,10 +48,10 @@ def _setup(pg: Playground, seed: int, depth: int, width: int) -> None:
     names = list(TASKS) if task.name in TASKS else [task.name, *TASKS]
     pg.task_box = widgets.Dropdown(options=names, value=task.name, description="task", style=_STYLE,
                                    layout=widgets.Layout(width="16em"))
-    pg.depth_box = widgets.BoundedIntText(value=depth, min=2, max=12, description="depth (layers)",
+    pg.depth_box = widgets.BoundedIntText(value=depth, min=2, max=MAX_DEPTH, description="depth (layers)",
                                           style=_STYLE, layout=widgets.Layout(width="10em"),
                                           tooltip="Linear layers L; a new depth starts a new family")
-    pg.width_box = widgets.BoundedIntText(value=max(width, 1), min=1, max=4096, description="width",
+    pg.width_box = widgets.BoundedIntText(value=max(width, 1), min=1, max=MAX_WIDTH, description="width",
                                           style=_STYLE, layout=widgets.Layout(width="8em"))
     pg.task_box.observe(pg._on_task, names="value")
 

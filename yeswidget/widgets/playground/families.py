@@ -18,7 +18,8 @@ from ...engine.capture import CapturePlan, trace
 from ...monitor import certification_set, describe_certification
 from ...training.tasks.catalog import _model_factory
 
-__all__ = ["Family", "architecture", "make_family", "check_architecture"]
+__all__ = ["Family", "architecture", "make_family", "check_architecture", "check_epochs", "MAX_DEPTH", "MAX_WIDTH",
+           "MAX_EPOCHS"]
 
 
 @dataclasses.dataclass
@@ -83,9 +84,22 @@ def make_family(task: Any, depth: int, width: int, index: int, max_samples: int 
     return Family(task, cloud, depth, width, label, certification, source)
 
 
+#: the Playground's controls' ranges (a value outside is an error, never clamped)
+MAX_DEPTH = 12
+MAX_WIDTH = 4096
+MAX_EPOCHS = 100_000
+
+
 def check_architecture(depth: Any, width: Any) -> None:
     """A clear error for a depth or width the Playground cannot build."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-        raise ValueError(f"depth must be an int ≥ 2 (Linear layers, input and output included); got {depth!r}")
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be an int ≥ 1 (hidden units per layer); got {width!r}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 2 <= depth <= MAX_DEPTH:
+        raise ValueError(f"depth must be an int from 2 to {MAX_DEPTH} (Linear layers, input and output included; "
+                         f"the Playground's range); got {depth!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"width must be an int from 1 to {MAX_WIDTH} (hidden units per layer); got {width!r}")
+
+
+def check_epochs(epochs: Any) -> None:
+    """A clear error for more epochs than the Playground's epochs box holds (never clamped)."""
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > MAX_EPOCHS:
+        raise ValueError(f"epochs must be at most {MAX_EPOCHS} in the Playground; got {epochs!r}")
