@@ -52,6 +52,9 @@ class Playground(widgets.VBox):
         # the task's own recipe (the paper's optimizer, lr, batch size, epochs, schedule) unless overridden
         given = {"lr": lr, "batch_size": batch_size, "epochs": epochs, "optimizer": optimizer, "schedule": schedule}
         self.defaults = Settings.for_task(task, given, seed=seed, every=every)
+        # a task switch scales the new task's recipe epochs as this task's were (see runs.classroom_epochs)
+        self._first_task = (task.name, int(self.defaults.epochs))
+        self._epoch_scale = self.defaults.epochs / Settings.for_task(task).epochs
         self.task, self.layout_name, self.every, self.max_samples = task, layout, every, max_samples
         self.runs: list[Run] = []
         self.hidden: set[str] = set()  # run ids whose lines are hidden on the chart
@@ -92,8 +95,9 @@ class Playground(widgets.VBox):
         return runs.family_for(self, task, depth, width)
 
     def set_task(self, name: str) -> None:
-        """Switch to a built-in task (by name): its recipe in the controls, its own architecture
-        and cloud; runs of other tasks are hidden on the chart (they stay in the table)."""
+        """Switch to a built-in task (by name): its recipe in the controls (epochs scaled as this
+        Playground's first task's), its own architecture and cloud; the chart shows the new family at
+        once, runs of other tasks stay in the table (and on the chart again when their task is back)."""
         runs.set_task(self, name)
 
     def _on_task(self, change: dict[str, Any]) -> None:
@@ -202,7 +206,8 @@ class Playground(widgets.VBox):
         return runs.find_run(self, which)
 
     def hide(self, which: Run | str | int) -> None:
-        """Hide a run's line on the chart (it stays in the table, marked hidden)."""
+        """Hide all of a run on the chart: its loss, minibatch line, cloud and badge (it stays in
+        the table, marked hidden)."""
         self.hidden.add(self.find_run(which).run_id)
         runs.sync_chart(self)
 
@@ -249,7 +254,11 @@ class Playground(widgets.VBox):
         self._ui.mark()  # the hide/delete buttons name the chosen run
         if run is None:
             return
-        self.set_controls(**{k: run.config[k] for k in SETTINGS_KEYS if k in run.config})
+        task = run.config.get("task")
+        if task and task != self.task.name and task in self._tasks:
+            self.set_task(task)
+        recorded = {k: run.config[k] for k in (*SETTINGS_KEYS, *_ARCH_KEYS) if run.config.get(k) is not None}
+        self.set_controls(**recorded)  # every setting the run records: hyper-parameters and architecture
         self.chart.highlight(run.run_id if run is not self.chart.run else None)
 
     def _on_event(self, event: Any) -> None:
