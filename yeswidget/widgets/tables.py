@@ -29,13 +29,13 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..core.formats import format_definitions
 from ..core.run import RUN_STATUSES
+from ..core.zones import VERDICTS, to_db, zone_definitions
+from ..view.rows import ROW_KEYS, RUNS_TABLE_COLUMNS, run_row
 
 #: a row's status: a run's, or "paused" while a live run waits (shown, never stored in the run)
 ROW_STATUSES = (*RUN_STATUSES, "paused")
-from ..core.formats import format_definitions
-from ..core.zones import VERDICTS, to_db, zone_definitions
-from ..view.rows import ROW_KEYS, RUNS_TABLE_COLUMNS, run_row
 
 __all__ = [
     "RunsTable",
