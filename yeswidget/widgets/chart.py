@@ -26,6 +26,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from .picture import Picture
 from ..core.run import Run
 from ..core.zones import ZONE_WORDS
 from ..view import render
@@ -42,7 +43,7 @@ __all__ = ["CloudChart", "ZONE_WORDS", "state_nbytes", "iter_widgets"]
 log = logging.getLogger(__name__)
 
 
-class CloudChart(widgets.VBox):
+class CloudChart(Picture, widgets.VBox):
     """Live YES-cloud chart for a training monitor (a ``VBox``: display it in Jupyter).
 
     ``monitor``: anything with ``subscribe(callback) -> handle`` (``handle.remove()``),

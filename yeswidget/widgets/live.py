@@ -20,6 +20,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .picture import Picture
 from ..core.run import EpochEvent, Run
 from ..monitor import Monitor
 from ..monitor.registry import claim, release
@@ -32,7 +33,7 @@ from .sync import close_all
 __all__ = ["LiveCloud"]
 
 
-class LiveCloud(widgets.VBox):
+class LiveCloud(Picture, widgets.VBox):
     """Monitor + :class:`~yeswidget.widgets.chart.CloudChart` (+ an lr slider when ``optimizer`` is given).
 
     ``model``, ``X``, ``Y`` and ``**monitor_options`` (``predict=``, ``output=``, ``taps=``, ``every=``,
@@ -158,7 +159,12 @@ class LiveCloud(widgets.VBox):
         done = self.monitor.wait(timeout)
         self.chart.flush()
         self._ui.flush()
+        if threading.current_thread() is threading.main_thread():
+            self.refresh_picture()  # the saved notebook's picture shows the run as it ended
         return done
+
+    def _picture_chart(self) -> Any:
+        return self.chart
 
     def close(self) -> None:
         """Stop the background loop (after its current epoch) and the monitor, leave the UI pump,
@@ -174,3 +180,4 @@ class LiveCloud(widgets.VBox):
         release(self.monitor.model, self)
         self.chart.close()
         close_all(self)  # the slider, the box, and their layouts and styles
+

@@ -12,12 +12,14 @@ class: :mod:`.controls` (the controls), :mod:`.layout` (the displays and layouts
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ipywidgets as widgets
 
 from ...core.run import Run
 from ...training import SETTINGS_KEYS, Settings, Trainer
+from ..picture import Picture
 from ..pump import default_pump
 from . import draw, runs
 from .controls import build_controls, chosen_settings
@@ -31,7 +33,7 @@ __all__ = ["Playground", "RUN_COLORS"]
 _ARCH_KEYS = ("depth", "width")
 
 
-class Playground(widgets.VBox):
+class Playground(Picture, widgets.VBox):
     """One displayable widget: controls, the live cloud chart, the zone timeline and the runs table.
 
     ``task``: a :class:`~yeswidget.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
@@ -167,7 +169,12 @@ class Playground(widgets.VBox):
         if done:
             self.chart.flush()
             self._ui.flush()
+            if threading.current_thread() is threading.main_thread():
+                self.refresh_picture()  # the saved notebook's picture shows the run that ended
         return done
+
+    def _picture_chart(self) -> Any:
+        return self.chart
 
     def stop(self) -> None:
         """Stop the current run within one step (the run is kept, status stopped)."""
@@ -271,4 +278,5 @@ class Playground(widgets.VBox):
         No thread of this widget is left when it returns (unless a run ignores Stop for 30 s).
         """
         runs.close(self)
+
 
