@@ -134,7 +134,7 @@ def change_text(mark: dict[str, Any]) -> str:
     text = f"{name} {shown(previous)}→{shown(value)}" if previous is not None else f"{name} → {shown(value)}"
     position = mark.get("position")
     if isinstance(position, numbers.Real) and math.isfinite(position):
-        text += f" @ {int(position)}"
+        text += f" @ {int(float(position))}"
     return text
 
 

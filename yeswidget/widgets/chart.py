@@ -26,7 +26,6 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from .picture import Picture
 from ..core.run import Run
 from ..core.zones import ZONE_WORDS
 from ..view import render
@@ -34,6 +33,7 @@ from ..view.scene import PAST_COLORS, RunSeries, SceneSettings, Status, StepDeci
 from .chart_figures import DepthFigure, MainFigure, OrdersFigure
 from .chart_panels import ChartControls, StatusPanel, legend
 from .chart_state import ChartModel
+from .picture import Picture
 from .pump import Pump, default_pump
 from .saved import SavedRun, saved_runs
 from .sync import close_all, iter_widgets, set_traits, state_nbytes

@@ -20,13 +20,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .picture import Picture
 from ..core.run import EpochEvent, Run
 from ..monitor import Monitor
 from ..monitor.registry import claim, release
 from ..training.recipe import check_lr
 from .chart import CloudChart
 from .lr_slider import lr_slider, set_lr_value
+from .picture import Picture
 from .pump import default_pump
 from .sync import close_all
 
