@@ -1,5 +1,5 @@
 # Two commands from a fresh machine (see README.md):
-#   make demo   set up, then open the quickstart notebook in JupyterLab
+#   make demo   install torch, yeswidget and JupyterLab (the `demo` extra), then open the quickstart notebook
 #   make test   set up, lint and type-check (make lint), then run every test (Python, notebooks, JS units, the browser test)
 # `make demo-headless` trains a paper task without a browser and writes a report.
 
@@ -16,6 +16,12 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[test,notebooks]"
+	touch $@
+
+# the demo installs only what the quickstart needs (the `demo` extra), not the test stack
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e ".[demo]"
 	touch $@
 
 js/node_modules/.package-lock.json: js/package.json js/package-lock.json
@@ -37,8 +43,10 @@ test: setup lint browser js/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
 # (JupyterLab refuses to start as root without --allow-root: containers often run as root)
-demo: setup
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01-quickstart.ipynb
+# (the URL opens the quickstart itself, not the Launcher or a restored workspace)
+demo: $(VENV)/.demo-installed
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
+		--ServerApp.default_url=/lab/workspaces/demo/tree/notebooks/01-quickstart.ipynb?reset
 
 # exit codes 3-5 are verdicts (yellow, red, none), not failures of the demo
 demo-headless: setup

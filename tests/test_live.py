@@ -329,7 +329,7 @@ def test_an_lr_slider_move_mid_run_is_recorded_in_the_run(lives):
             live.lr_slider.value = 3e-2  # the slider, between epochs 1 and 2
     assert [(m["kind"], m["value"], m["previous"]) for m in live.run.marks] == [("lr", 3e-2, 1e-2)]
     assert live.run.marks[0]["position"] == pytest.approx(1.0, abs=1e-2)  # at the end of epoch 1
-    assert "lr 1.0e-02 → 3.0e-02 @" in live.run.label
+    assert "lr 1e-02→3e-02 @" in live.run.label
 
 
 def test_close_leaves_no_widget_model():

@@ -11,6 +11,7 @@ kernel's CPU time) are printed with ``-s`` and kept as properties in a JUnit rep
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -241,7 +242,13 @@ def check_classroom(nb, v):
     assert all(b <= a * (1 + 1e-9) for a, b in zip(errors, errors[1:])), errors
     assert v["show_depth"]
     assert png_count(nb) >= 2
-    assert widget_count(nb) >= 1
+    assert widget_count(nb) >= 3  # the Playground, and again in each training cell
+    # the static fallback: every widget output carries a picture, refreshed when the runs ended
+    views = [out for out in outputs_of(nb) if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
+    assert views and all("image/png" in out["data"] for out in views)
+    pictures = [out["data"]["image/png"] for out in views]
+    assert len(set(pictures)) == 1, "every copy of the Playground shows the state at the end of the lesson"
+    assert len(base64.b64decode(pictures[0])) > 10_000
     # the text matches the runs: the schedule named, the margin printed, the fall-back question answered
     text = markdown(nb)
     out = printed(nb)

@@ -1,10 +1,12 @@
 """The yellow-plateau rule: a pure function over epoch records, noted once per stall."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from yeswidget.core.plateau import find_plateau, plateau_note, plateau_starts
+from yeswidget.core.plateau import descending_steadily, find_plateau, plateau_note, plateau_starts
 from yeswidget.core.run import EpochRecord
+from yeswidget.core.zones import to_db
 
 
 def records(losses_db, zones=None):
@@ -45,3 +47,41 @@ def test_bad_thresholds_say_what_is_expected():
         find_plateau([], epochs=1)
     with pytest.raises(ValueError, match="positive number of dB"):
         find_plateau([], min_improvement_db=0)
+
+
+def _paper_good_run():
+    """The paper's good run (phase retrieval, Adam 1e-3, batch 50, the step schedule, seed 0), trained here."""
+    from yeswidget import tasks
+    from yeswidget.training import Settings, Trainer
+    task = tasks.phase_retrieval()
+    settings = Settings.for_task(task, {"optimizer": "adam", "lr": 1e-3, "epochs": 100}, seed=0, every=1)
+    return Trainer(task, settings).start(background=False).run
+
+
+def test_the_papers_good_run_is_never_a_plateau():
+    run = _paper_good_run()
+    zones = [r.zone for r in run.epochs]
+    # the baseline: the run descends on its way to green (more than the rule's 0.5 dB per window)
+    assert zones[0] == "red" and "yellow" in zones and zones[-1] == "green"
+    yellow = [r for r in run.epochs if r.zone == "yellow"]
+    assert len(yellow) >= 10 and to_db(yellow[0].loss) - to_db(yellow[9].loss) < 0.5, \
+        "the first 10 yellow epochs improve by < 0.5 dB: the old rule would have called them a plateau"
+    assert not any(w.startswith("plateau:") for w in run.warnings), run.warnings
+    assert all(find_plateau(run.epochs[:i]) is None for i in range(1, len(run.epochs) + 1))
+
+
+def test_a_flat_run_in_yellow_gets_the_note_after_ten_epochs():
+    rng = np.random.default_rng(0)
+    flat = records(list(-1.0 + 0.03 * rng.standard_normal(14)))
+    firsts = [i + 1 for i in range(len(flat)) if plateau_note(flat[:i + 1]) is not None]
+    assert firsts == [10]
+    assert "stayed in yellow for 10 epochs (1–10)" in plateau_note(flat[:10])
+
+
+def test_a_descent_that_flattens_out_is_a_plateau_and_a_steady_one_is_not():
+    steady = [-0.04 * i + 0.01 * (-1) ** i for i in range(10)]  # 0.36 dB in 10 epochs, every epoch lower
+    flattening = [-0.4 * (1 - 0.5 ** i) for i in range(10)]     # 0.4 dB, almost all of it in the first epochs
+    assert descending_steadily(steady) and not descending_steadily(flattening)
+    assert find_plateau(records(steady)) is None
+    assert find_plateau(records(flattening)) is not None
+    assert not descending_steadily([0.0, 0.01, -0.01, 0.0, 0.02, -0.02])  # noise around a level

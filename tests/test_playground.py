@@ -589,11 +589,12 @@ def test_slider_moves_mid_run_are_recorded_shown_and_every_write_is_on_the_ui_pu
     assert lr_marks == [{"position": pytest.approx(1.5), "kind": "lr", "value": 1e-2, "previous": 1e-3}]
     assert batch_marks == [{"position": 2.0, "kind": "batch_size", "value": 20, "previous": 50}]
     row = pg.table.rows[0]
-    assert "lr 1.0e-03 → 1.0e-02 @ 1.50" in row["label"] and "batch 50 → 20 @ 2.00" in row["label"]
-    assert "lr 1.0e-03 → 1.0e-02" in run.label  # the legend's label
+    assert "lr 1e-03→1e-02 @ 1" in row["label"] and "batch 50→20 @ 2" in row["label"]
+    assert row["lr"] == pytest.approx(1e-2)  # the table shows the lr the run ended with
+    assert "lr 1e-03→1e-02" in run.label  # the legend's label
     pg.chart.flush()
     np.testing.assert_allclose(sorted(set(np.ravel(pg.chart.marks_lines.x))), [1.5, 2.0])
-    assert any("1.0e-02" in label for label in pg.chart.marks_lines.labels)
+    assert any("1e-02" in label for label in pg.chart.marks_lines.labels)
 
 
 def test_close_leaves_no_widget_model_and_no_thread(small):
@@ -762,6 +763,10 @@ def test_predictions_panel_shows_the_models_outputs_for_a_few_samples_each_epoch
     # a new run: its predictions, in its colour, from its first epoch on
     second = pg.step_epoch()
     assert pg.current.wait_parked(60)
+    deadline = time.monotonic() + 60
+    while pg.chart.shown_epoch < 1 and time.monotonic() < deadline:  # the panel follows the chart's epoch
+        pg.chart.flush()
+        time.sleep(0.05)
     pg._ui.flush()
     assert panel.epoch == 1 and list(panel.predicted_lines.colors) == [second.config["color"]]
 
@@ -835,7 +840,7 @@ def test_the_task_dropdown_switches_task_recipe_and_cloud(small, make_pg):
     assert pg.wait(120)
     assert second.config["task"] == "signal-denoising" and second.status == "finished"
     assert second.upper != first.upper and second.config["family"] == "B"  # other data: another YES-0
-    assert first.run_id in pg.hidden  # another task's run is not overlaid on this cloud
+    assert first.run_id not in pg.hidden  # not hidden by the user: only not overlaid on another task's cloud
     assert pg.chart.past_runs == []
 
 
@@ -844,7 +849,7 @@ def test_settings_string_round_trip(small, make_pg):
     pg = make_pg(small, every=2)
     pg.set_controls(lr=3e-3, batch_size=20, epochs=7, optimizer="sgd", schedule="cosine", seed=4, depth=3, width=64)
     text = pg.settings_string()
-    assert text == ("task=phase-retrieval&lr=0.003&batch_size=20&epochs=7&optimizer=sgd&schedule=cosine"
+    assert text == ("task=phase-retrieval&lr=3e-03&batch_size=20&epochs=7&optimizer=sgd&schedule=cosine"
                     "&seed=4&depth=3&width=64&every=2")
     pg._ui.flush()
     assert text in pg.share.value.replace("&amp;", "&")  # shown in the widget, to copy
@@ -862,7 +867,7 @@ def test_settings_string_round_trip(small, make_pg):
     with pytest.raises(ValueError, match="unknown key 'momentum'"):
         Playground.from_settings(small, text + "&momentum=0.9")
     with pytest.raises(ValueError, match="lr='fast'"):
-        Playground.from_settings(small, text.replace("lr=0.003", "lr=fast"))
+        Playground.from_settings(small, text.replace("lr=3e-03", "lr=fast"))
     with pytest.raises(ValueError, match="depth must be an int from 2 to 12"):
         Playground.from_settings(small, text.replace("depth=3", "depth=1"))
 
@@ -933,3 +938,116 @@ def test_run_colours_keep_3_to_1_against_every_band_in_light_and_dark_themes():
     assert 'id="yw-hatch-red"' in html_text and 'id="yw-hatch-yellow"' in html_text
     assert len(set(playground.RUN_COLORS)) == len(playground.RUN_COLORS)
     assert not set(c.lower() for c in playground.RUN_COLORS) & set(c.lower() for c in ZONE_COLORS.values())
+
+
+# --------------------------------------------------------------------------- classroom II (issue items 6–8)
+def _status(pg) -> str:
+    pg.chart.flush()
+    return pg.chart.status.get_state()["value"]
+
+
+def test_a_task_switch_clears_the_chart_at_once_and_a_round_trip_brings_its_runs_back(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    first = pg.retry()
+    assert pg.wait(120)
+    assert "epoch 2 / 2" in _status(pg) and len(pg.chart.loss_line.get_state()["x"]["value"]) > 0
+    pg.task_box.value = "signal-denoising"
+    pg._ui.flush()
+    # before any Train: the old run's cloud, loss and numbers are gone; the new family's YES-0 is named
+    assert pg.chart.run is None and pg.chart.past_runs == []
+    assert "epoch 2" not in _status(pg) and "waiting for the first epoch" in _status(pg)
+    assert pg.timeline.get_state()["records"] == []
+    assert "signal-denoising" in pg.info.get_state()["value"] and "Family B" in pg.info.value
+    pg.task_box.value = "phase-retrieval"
+    pg._ui.flush()
+    pg.chart.flush()
+    assert pg.chart.past_runs == [first] and first.run_id not in pg.hidden  # back with its task
+    assert pg.epochs_box.get_state()["value"] == 2
+
+
+def test_epochs_follow_each_tasks_recipe_scaled_as_the_first_tasks(make_pg):
+    from yeswidget.training import Settings
+    phase = tasks.phase_retrieval(n_samples=250)
+    recipe = {name: Settings.for_task(tasks.get_task(name)).epochs for name in ("phase-retrieval", "signal-denoising")}
+    pg = make_pg(phase, epochs=recipe["phase-retrieval"] // 10)  # a classroom's tenth of the recipe
+    pg.task_box.value = "signal-denoising"
+    pg._ui.flush()
+    assert pg.epochs_box.get_state()["value"] == round(recipe["signal-denoising"] / 10)
+    pg.task_box.value = "phase-retrieval"
+    pg._ui.flush()
+    assert pg.epochs_box.get_state()["value"] == recipe["phase-retrieval"] // 10  # not the full recipe again
+
+
+def test_hiding_the_live_run_hides_all_of_it(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    run = pg.retry()
+    assert pg.wait(120)
+    pg.hide(run)
+    chart = pg.chart
+    for mark in (chart.loss_line, chart.step_line, chart.band_red, chart.band_yellow, chart.band_green):
+        state = mark.get_state()
+        assert not state["visible"] or len(np.ravel(np.asarray(mark.x))) == 0, mark
+    status = _status(pg)
+    assert "yes-badge" not in status and "loss " not in status and "hidden" in status
+    pg.show(run)
+    assert "yes-badge" in _status(pg) and len(np.ravel(chart.band_yellow.x)) > 0
+
+
+def test_table_names_are_short_with_integer_epochs_and_the_lr_column_is_the_current_lr():
+    from yeswidget.core.run import Run
+    from yeswidget.widgets.playground.draw import row
+    run = Run(run_id="run 3", config={"lr": 1e-3, "batch_size": 50})
+    run.marks.append({"position": 47.31, "kind": "lr", "value": 10 ** -1.5, "previous": 1e-3})
+    out = row(run)
+    assert out["label"] == "run 3 · lr 1e-03→3e-02 @ 47" and len(out["label"]) <= 30
+    assert out["lr"] == pytest.approx(10 ** -1.5)
+
+
+def test_choosing_a_row_restores_depth_and_width_too(small, make_pg):
+    pg = make_pg(small, epochs=1, every=1)
+    pg.set_controls(depth=3, width=40)
+    narrow = pg.retry()
+    assert pg.wait(120)
+    pg.set_controls(depth=5, width=100, lr=3e-3)
+    pg.retry()
+    assert pg.wait(120)
+    pg.table.selected = 1
+    pg._ui.flush()
+    assert (pg.depth_box.get_state()["value"], pg.width_box.get_state()["value"]) == (3, 40)
+    assert pg.lr_slider.value == pytest.approx(narrow.config["lr"])
+
+
+def test_pause_reads_paused_in_the_status_and_the_table(small, make_pg):
+    pg = make_pg(small, epochs=3, every=1)
+    run = pg.step_epoch()
+    assert pg.current.wait_parked(120)
+    pg._ui.flush()
+    assert pg.paused and "paused" in _status(pg)
+    assert pg.table.get_state()["rows"][0]["status"] == "paused"
+    pg.resume()
+    assert pg.wait(120) and run.status == "finished"
+    pg._ui.flush()
+    assert "paused" not in _status(pg) and pg.table.rows[0]["status"] == "finished"
+
+
+def test_one_epoch_counter_even_when_the_training_thread_is_ahead(small, make_pg):
+    pg = make_pg(small, epochs=2, every=1)
+    pg.retry()
+    assert pg.wait(120)
+    pg.chart.flush()
+    drawn = pg.chart.shown_epoch
+    assert drawn == 2 and "epoch 2 / 2" in _status(pg)
+    # predictions of an epoch the chart has not drawn yet (the training thread runs ahead) wait
+    pg.predictions.take(pg.current.model, drawn + 1, "#000000")
+    pg._ui.flush()
+    assert pg.predictions.epoch == drawn and f"epoch {drawn}" in pg.predictions.figure.title
+    assert [r["epoch"] for r in pg.timeline.records][-1] == drawn
+
+
+def test_the_settings_line_rounds_the_learning_rate(small, make_pg):
+    pg = make_pg(small)
+    pg.set_controls(lr=1.2589254117941674e-4)
+    text = pg.settings_string()
+    assert "lr=1.26e-04&" in text and "0.000125" not in text
+    pg._ui.flush()
+    assert "lr=1.26e-04" in pg.share.get_state()["value"]

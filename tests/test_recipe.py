@@ -99,7 +99,7 @@ def test_one_set_of_number_formats_for_python_and_the_js(tmp_path):
 
     run = _finished_run()
     assert run.label.startswith(f"lr {lr_text(2e-3)} · batch 20")
-    assert lr_change_text(2e-3) == "2.0e-03"
+    assert lr_change_text(2e-3) == "2e-03" and lr_text(1.2589254117941674e-4) == "1.26e-04"
     assert any(db_text(0.05) in line for line in verdict_lines(run))
     assert RunsTable().get_state()["formats"] == format_definitions() == ZoneTimeline().formats
     assert recipe_definitions()["optimizers"] == list(OPTIMIZERS)

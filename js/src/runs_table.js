@@ -50,7 +50,7 @@ export function formatWallTime(value) {
 export function formatEpochsToGreen(value, status) {
   const number = toNumber(value);
   if (number !== null) return String(number);
-  const ended = typeof status === "string" && status !== "" && status !== "running";
+  const ended = typeof status === "string" && status !== "" && status !== "running" && status !== "paused";
   return ended ? "never" : DASH;
 }
 

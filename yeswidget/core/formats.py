@@ -17,7 +17,7 @@ __all__ = ["DB_DECIMALS", "TABLE_DB_DECIMALS", "LR_DIGITS", "LR_SIGNIFICANT", "d
 DB_DECIMALS = 2
 #: decimals of a value in dB in a table cell or a timeline's tooltip (the JS front end)
 TABLE_DB_DECIMALS = 1
-#: digits after the point of a learning rate in a live change, ``1.0e-03 → 6.6e-03``
+#: significant digits of a learning rate in a live change, ``1e-03→3e-02`` (short run names)
 LR_DIGITS = 1
 #: at most this many significant digits of a learning rate in a table cell (``2.5e-4``)
 LR_SIGNIFICANT = 3
@@ -41,14 +41,22 @@ def margin_text(loss: Any, edge: Any, decimals: int = DB_DECIMALS) -> str:
     return f"{to_db(loss) - to_db(edge):+.{decimals}f} dB"
 
 
-def lr_text(value: Any) -> str:
-    """A learning rate in a label, to one significant digit: ``1e-03``."""
-    return f"{value:.0e}" if isinstance(value, numbers.Real) else str(value)
+def lr_text(value: Any, significant: int = LR_SIGNIFICANT) -> str:
+    """A learning rate for people, the one format: ``significant`` digits, trailing zeros dropped
+    (``1.26e-04``, ``1e-03``; ``lr_text(0.0316, 1)`` is ``3e-02``). Not a number: as given."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return str(value)
+    if not math.isfinite(value) or value == 0:
+        return f"{value:g}"
+    mantissa, exponent = f"{value:.{max(int(significant), 1) - 1}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{exponent}"
 
 
 def lr_change_text(value: Any) -> str:
-    """A learning rate in a live change (``1.0e-03``): enough digits to tell two slider moves apart."""
-    return f"{value:.{LR_DIGITS}e}" if isinstance(value, numbers.Real) else str(value)
+    """A learning rate in a live change, as in a run's short name (``1e-03``)."""
+    return lr_text(value, LR_DIGITS)
 
 
 def format_definitions() -> dict[str, int]:

@@ -135,7 +135,8 @@ class StatusEvent:
 
 
 def change_text(mark: dict[str, Any]) -> str:
-    """Words for a ``Run.marks`` entry: ``lr 1.0e-03 → 6.6e-03 @ 1.50`` (what, from → to, when in epochs)."""
+    """Words for a ``Run.marks`` entry, short enough for a run's name in a table:
+    ``lr 1e-03→3e-02 @ 47`` (what, from → to, after how many whole epochs)."""
     kind = str(mark.get("kind", "mark"))
     name = {"lr": "lr", "batch_size": "batch"}.get(kind, kind.replace("_", " "))
 
@@ -143,10 +144,10 @@ def change_text(mark: dict[str, Any]) -> str:
         return lr_change_text(value) if kind == "lr" else str(value)
 
     value, previous = mark.get("value"), mark.get("previous")
-    text = f"{name} {shown(previous)} → {shown(value)}" if previous is not None else f"{name} → {shown(value)}"
+    text = f"{name} {shown(previous)}→{shown(value)}" if previous is not None else f"{name} → {shown(value)}"
     position = mark.get("position")
     if isinstance(position, numbers.Real) and math.isfinite(position):
-        text += f" @ {position:.2f}"
+        text += f" @ {int(float(position))}"
     return text
 
 

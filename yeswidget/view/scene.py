@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..core.formats import DB_DECIMALS
-from ..core.plateau import PLATEAU_NOTE
+from ..core.plateau import PLATEAU_NOTE, find_plateau
 from ..core.run import change_text
 from ..core.zones import BAND_OPACITY, NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONE_WORDS, to_db
 
@@ -677,8 +677,9 @@ def compose_status(last: Any, *, first: Any = None, epochs_total: int | None = N
     and what the run itself says (``run``: its notes and the kind of its minibatch losses)."""
     name, message, tb = state
     notes = tuple(dict.fromkeys(getattr(run, "warnings", None) or ()))
-    if last is not None and last.zone != "yellow":  # a plateau note is for while the loss sits on it
-        notes = tuple(n for n in notes if not n.startswith(PLATEAU_NOTE))
+    records = getattr(run, "epochs", None) or ()
+    if last is not None and (last.zone != "yellow" or find_plateau(records) is None):
+        notes = tuple(n for n in notes if not n.startswith(PLATEAU_NOTE))  # for while the loss sits on it
     step_loss = (getattr(run, "config", None) or {}).get("step_loss") or {}
     extra: dict[str, Any] = {"notes": notes, "step_loss_name": "" if step_loss.get("metric", True)
                              else str(step_loss.get("name", ""))}

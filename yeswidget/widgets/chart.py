@@ -17,6 +17,7 @@ pixels available; the full-resolution data stays in the monitor's run.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import os
@@ -28,10 +29,11 @@ import traitlets
 from ..core.run import Run
 from ..core.zones import ZONE_WORDS
 from ..view import render
-from ..view.scene import PAST_COLORS, SceneSettings, StepDecimator, check_scale, compose
+from ..view.scene import PAST_COLORS, RunSeries, SceneSettings, Status, StepDecimator, check_scale, compose
 from .chart_figures import DepthFigure, MainFigure, OrdersFigure
 from .chart_panels import ChartControls, StatusPanel, legend
 from .chart_state import ChartModel
+from .picture import Picture
 from .pump import Pump, default_pump
 from .saved import SavedRun, saved_runs
 from .sync import close_all, iter_widgets, set_traits, state_nbytes
@@ -41,7 +43,7 @@ __all__ = ["CloudChart", "ZONE_WORDS", "state_nbytes", "iter_widgets"]
 log = logging.getLogger(__name__)
 
 
-class CloudChart(widgets.VBox):
+class CloudChart(Picture, widgets.VBox):
     """Live YES-cloud chart for a training monitor (a ``VBox``: display it in Jupyter).
 
     ``monitor``: anything with ``subscribe(callback) -> handle`` (``handle.remove()``),
@@ -95,6 +97,8 @@ class CloudChart(widgets.VBox):
         self._closed = True  # until registered with the pump
         self._error_note = ""
         self._line: tuple[str | None, bool] = (None, True)  # the current run's line: colour, shown
+        self._paused = False  # the current run waits (its status reads "paused")
+        self.shown_epoch = 0  # the last epoch drawn: the one counter the Playground's other parts follow
         self.last_error: BaseException | None = None
         self._main = MainFigure(title or "")
         self._panels = _Panels()
@@ -215,6 +219,13 @@ class CloudChart(widgets.VBox):
                                      epochs_total=model.epochs_total(), hover_points=self.HOVER_POINTS,
                                      line_color=self._line[0], line_visible=self._line[1])
             series, status = track.series(), track.reading(settings.epochs_total)
+            self.shown_epoch = int(track.records[-1].epoch) if track.records else 0
+            if not self._line[1]:  # a hidden run: none of it is drawn (loss, minibatches, cloud, badge)
+                series = RunSeries(run_id=series.run_id, label=series.label)
+                status = Status(state="hidden", message=f"{series.label or 'this run'} is hidden",
+                                epochs_total=settings.epochs_total)
+            elif self._paused and status.state == "running":
+                status = dataclasses.replace(status, state="paused")
             if (track.serial, track.revision) != self._steps_seen:
                 self._steps.reset()  # a new run, or steps that moved
                 self._steps_seen = (track.serial, track.revision)
@@ -258,9 +269,16 @@ class CloudChart(widgets.VBox):
         return chart
 
     def line_style(self, color: str | None = None, visible: bool = True) -> None:
-        """The current run's loss line: its colour (None: the default) and whether it is shown."""
+        """The current run's colour (None: the default) and whether it is shown at all (hidden: no
+        loss, minibatch line, cloud or badge of it)."""
         self._line = (color, bool(visible))
         self._reg.mark()
+
+    def set_paused(self, paused: bool) -> None:
+        """Whether the current run is paused (its status then reads "paused")."""
+        if bool(paused) != self._paused:
+            self._paused = bool(paused)
+            self._reg.mark()
 
     def add_run(self, run: Run, *, color: str | None = None) -> None:
         """Draw a finished run as a faded line labelled ``run.label`` (kept across :meth:`watch`)."""

@@ -11,14 +11,17 @@ import math
 
 import ipywidgets as widgets
 
-from ..core.formats import DB_DECIMALS
+from ..core.formats import DB_DECIMALS, lr_text
 from ..core.zones import NO_VERDICT, ZONE_COLORS, ZONE_STYLES, ZONES, to_db
 from ..view.scene import Status
 from .sync import set_traits
 
 __all__ = ["StatusPanel", "ChartControls", "legend", "status_html"]
 
-_STATE_COLORS = {"failed": "#b00020", "diverged": "#b00020", "stopped": "#8a6d00", "finished": "#1e6b3a"}
+# state words in the theme's colours (the Playground's stylesheet keeps them ≥ 3:1 on dark themes too)
+_STATE_COLORS = {"failed": "var(--yw-bad, #b00020)", "diverged": "var(--yw-bad, #b00020)",
+                 "stopped": "var(--yw-warn, #8a6d00)", "finished": "var(--yw-good, #1e6b3a)",
+                 "paused": "var(--yw-warn, #8a6d00)", "hidden": "var(--jp-ui-font-color2, #555)"}
 _BAR_STYLES = {"finished": "success", "failed": "danger", "diverged": "danger", "stopped": "warning"}
 
 
@@ -53,7 +56,8 @@ def _ending(status: Status) -> str:
         return ""
     color = _STATE_COLORS.get(status.state, "#333")
     message = ": " + html.escape(status.message) if status.message else ""
-    out = f'<div style="color:{color};font-weight:600">{html.escape(status.state)}{message}</div>'
+    out = f'<div class="yes-state yes-state-{html.escape(status.state)}" style="color:{color};font-weight:600">' \
+          f"{html.escape(status.state)}{message}</div>"
     if status.state == "failed" and status.traceback:
         out += ("<details><summary>traceback</summary>"
                 f'<pre style="font-size:0.8em;white-space:pre-wrap">{html.escape(status.traceback)}</pre></details>')
@@ -62,6 +66,8 @@ def _ending(status: Status) -> str:
 
 def status_html(status: Status, note: str = "") -> str:
     """The status line: zone badge, loss and edges in dB, margin, epoch, how the run ended."""
+    if status.state == "hidden":  # nothing of a hidden run is drawn, its reading neither
+        return f'<div class="yes-status">{_ending(status)}{_notes_area("")}{note}</div>'
     parts = []
     if status.zone is not None:
         if status.zone in ZONE_COLORS:
@@ -72,7 +78,7 @@ def status_html(status: Status, note: str = "") -> str:
             parts.append(status.margin_words)
         parts.append(f"epoch {status.epoch}" + (f" / {status.epochs_total}" if status.epochs_total else ""))
         if status.lr is not None:
-            parts.append(f"lr {status.lr:.2e}")
+            parts.append(f"lr {lr_text(status.lr)}")
         if status.accuracy is not None:
             parts.append(f"accuracy {100 * status.accuracy:.1f}%")
         if math.isfinite(status.val_loss):
@@ -83,13 +89,23 @@ def status_html(status: Status, note: str = "") -> str:
         if status.epochs_total:
             parts.append(f"epoch 0 / {status.epochs_total}")
     line = " · ".join(p for p in parts if p)
-    notes = "".join(f'<div class="yes-note" style="color:#8a5a00">note: {html.escape(n)}</div>'
-                    for n in status.notes)
+    notes = "".join(f'<div class="yes-note" style="color:var(--yw-warn, #8a5a00)" title="{html.escape(n)}">'
+                    f"note: {html.escape(n)}</div>" for n in status.notes)
     if status.step_loss_name:
         name = html.escape(status.step_loss_name)
-        notes += (f'<div class="yes-note" style="color:#555">the faint line is the {name} of each minibatch, '
-                  "on its own axis (right); it is not compared with the cloud</div>")
-    return f'<div class="yes-status">{line}{_ending(status)}{notes}{note}</div>'
+        notes += (f'<div class="yes-note" style="color:var(--jp-ui-font-color2, #555)">the faint line is the {name} '
+                  "of each minibatch, on its own axis (right); it is not compared with the cloud</div>")
+    return f'<div class="yes-status">{line}{_ending(status)}{_notes_area(notes)}{note}</div>'
+
+
+#: the notes' area keeps this height whether or not a note shows (a note coming or going moves nothing)
+NOTES_HEIGHT = "2.6em"
+
+
+def _notes_area(notes: str) -> str:
+    """Two lines for the notes, always there (longer notes scroll inside it; the full text is the tooltip)."""
+    return (f'<div class="yes-notes" style="height:{NOTES_HEIGHT};overflow-y:auto;font-size:0.9em;'
+            f'line-height:1.3em">{notes}</div>')
 
 
 class StatusPanel:

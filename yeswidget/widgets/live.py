@@ -26,13 +26,14 @@ from ..monitor.registry import claim, release
 from ..training.recipe import check_lr
 from .chart import CloudChart
 from .lr_slider import lr_slider, set_lr_value
+from .picture import Picture
 from .pump import default_pump
 from .sync import close_all
 
 __all__ = ["LiveCloud"]
 
 
-class LiveCloud(widgets.VBox):
+class LiveCloud(Picture, widgets.VBox):
     """Monitor + :class:`~yeswidget.widgets.chart.CloudChart` (+ an lr slider when ``optimizer`` is given).
 
     ``model``, ``X``, ``Y`` and ``**monitor_options`` (``predict=``, ``output=``, ``taps=``, ``every=``,
@@ -158,7 +159,12 @@ class LiveCloud(widgets.VBox):
         done = self.monitor.wait(timeout)
         self.chart.flush()
         self._ui.flush()
+        if threading.current_thread() is threading.main_thread():
+            self.refresh_picture()  # the saved notebook's picture shows the run as it ended
         return done
+
+    def _picture_chart(self) -> Any:
+        return self.chart
 
     def close(self) -> None:
         """Stop the background loop (after its current epoch) and the monitor, leave the UI pump,
@@ -174,3 +180,4 @@ class LiveCloud(widgets.VBox):
         release(self.monitor.model, self)
         self.chart.close()
         close_all(self)  # the slider, the box, and their layouts and styles
+

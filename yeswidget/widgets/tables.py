@@ -34,6 +34,9 @@ from ..core.run import RUN_STATUSES
 from ..core.zones import VERDICTS, to_db, zone_definitions
 from ..view.rows import ROW_KEYS, RUNS_TABLE_COLUMNS, run_row
 
+#: a row's status: a run's, or "paused" while a live run waits (shown, never stored in the run)
+ROW_STATUSES = (*RUN_STATUSES, "paused")
+
 __all__ = [
     "RunsTable",
     "ZoneTimeline",
@@ -278,9 +281,9 @@ class RunsTable(_ZoneWidget):
                     f"rows[{index}]['final_zone'] must be one of {', '.join(VERDICTS)} or None; got {zone!r}"
                 )
             status = row.get("status")
-            if status is not None and status not in RUN_STATUSES:
+            if status is not None and status not in ROW_STATUSES:
                 raise traitlets.TraitError(
-                    f"rows[{index}]['status'] must be one of {', '.join(RUN_STATUSES)}; got {status!r}"
+                    f"rows[{index}]['status'] must be one of {', '.join(ROW_STATUSES)}; got {status!r}"
                 )
             rows.append({**row, "id": row_id})
         return rows

@@ -12,12 +12,14 @@ class: :mod:`.controls` (the controls), :mod:`.layout` (the displays and layouts
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ipywidgets as widgets
 
 from ...core.run import Run
 from ...training import SETTINGS_KEYS, Settings, Trainer
+from ..picture import Picture
 from ..pump import default_pump
 from . import draw, runs
 from .controls import build_controls, chosen_settings
@@ -31,7 +33,7 @@ __all__ = ["Playground", "RUN_COLORS"]
 _ARCH_KEYS = ("depth", "width")
 
 
-class Playground(widgets.VBox):
+class Playground(Picture, widgets.VBox):
     """One displayable widget: controls, the live cloud chart, the zone timeline and the runs table.
 
     ``task``: a :class:`~yeswidget.training.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
@@ -53,6 +55,9 @@ class Playground(widgets.VBox):
         given = {"lr": lr, "batch_size": batch_size, "epochs": epochs, "optimizer": optimizer, "schedule": schedule}
         self.defaults = Settings.for_task(task, given, seed=seed, every=every)
         check_epochs(self.defaults.epochs)  # the epochs box's range: an error, never clamped
+        # a task switch scales the new task's recipe epochs as this task's were (see runs.classroom_epochs)
+        self._first_task = (task.name, int(self.defaults.epochs))
+        self._epoch_scale = self.defaults.epochs / Settings.for_task(task).epochs
         self.task, self.layout_name, self.every, self.max_samples = task, layout, every, max_samples
         self.runs: list[Run] = []
         self.hidden: set[str] = set()  # run ids whose lines are hidden on the chart
@@ -94,8 +99,9 @@ class Playground(widgets.VBox):
         return runs.family_for(self, task, depth, width)
 
     def set_task(self, name: str) -> None:
-        """Switch to a built-in task (by name): its recipe in the controls, its own architecture
-        and cloud; runs of other tasks are hidden on the chart (they stay in the table)."""
+        """Switch to a built-in task (by name): its recipe in the controls (epochs scaled as this
+        Playground's first task's), its own architecture and cloud; the chart shows the new family at
+        once, runs of other tasks stay in the table (and on the chart again when their task is back)."""
         runs.set_task(self, name)
 
     def _on_task(self, change: dict[str, Any]) -> None:
@@ -167,7 +173,12 @@ class Playground(widgets.VBox):
         if done:
             self.chart.flush()
             self._ui.flush()
+            if threading.current_thread() is threading.main_thread():
+                self.refresh_picture()  # the saved notebook's picture shows the run that ended
         return done
+
+    def _picture_chart(self) -> Any:
+        return self.chart
 
     def stop(self) -> None:
         """Stop the current run within one step (the run is kept, status stopped)."""
@@ -206,7 +217,8 @@ class Playground(widgets.VBox):
         return runs.find_run(self, which)
 
     def hide(self, which: Run | str | int) -> None:
-        """Hide a run's line on the chart (it stays in the table, marked hidden)."""
+        """Hide all of a run on the chart: its loss, minibatch line, cloud and badge (it stays in
+        the table, marked hidden)."""
         self.hidden.add(self.find_run(which).run_id)
         runs.sync_chart(self)
 
@@ -253,7 +265,11 @@ class Playground(widgets.VBox):
         self._ui.mark()  # the hide/delete buttons name the chosen run
         if run is None:
             return
-        self.set_controls(**{k: run.config[k] for k in SETTINGS_KEYS if k in run.config})
+        task = run.config.get("task")
+        if task and task != self.task.name and task in self._tasks:
+            self.set_task(task)
+        recorded = {k: run.config[k] for k in (*SETTINGS_KEYS, *_ARCH_KEYS) if run.config.get(k) is not None}
+        self.set_controls(**recorded)  # every setting the run records: hyper-parameters and architecture
         self.chart.highlight(run.run_id if run is not self.chart.run else None)
 
     def _on_event(self, event: Any) -> None:
@@ -266,4 +282,5 @@ class Playground(widgets.VBox):
         No thread of this widget is left when it returns (unless a run ignores Stop for 30 s).
         """
         runs.close(self)
+
 

@@ -23,14 +23,16 @@ def apply(pg: Playground) -> None:
     values, pg._pending_controls = pg._pending_controls, {}
     apply_controls(pg, values)
     apply_buttons(pg)
-    pg.table.set_runs([row(run, run.run_id in pg.hidden) for run in pg.runs])
-    pg.predictions.apply()
+    paused = pg._trainer.run if pg.paused and pg._trainer is not None else None
+    pg.chart.set_paused(paused is not None and pg.chart.run is paused)
+    pg.table.set_runs([row(run, run.run_id in pg.hidden, paused=run is paused) for run in pg.runs])
+    pg.predictions.apply(up_to=pg.chart.shown_epoch)  # one epoch counter: the chart's
     current = pg.runs[-1] if pg.runs else None
-    if current is not None:
-        shown = (current.run_id, len(current.epochs))
-        if shown != pg._shown_epochs:  # the timeline is resent only when an epoch was added
-            pg._shown_epochs = shown
-            pg.timeline.set_run(current)
+    drawn_run = pg.chart.run if any(r is pg.chart.run for r in pg.runs) else None
+    shown = (drawn_run.run_id, pg.chart.shown_epoch) if drawn_run is not None else None
+    if shown != pg._shown_epochs:  # the timeline follows the chart's run, resent when an epoch was drawn
+        pg._shown_epochs = shown
+        pg.timeline.set_run(_Upto(drawn_run, pg.chart.shown_epoch) if drawn_run is not None else _Upto(None, 0))
     share = f"<small>settings: <code>{html.escape(pg.settings_string())}</code></small>"
     if pg.share.value != share:
         pg.share.value = share
@@ -91,14 +93,28 @@ def number(run: Run) -> int:
         return -1
 
 
-def row(run: Run, hidden: bool = False) -> dict[str, Any]:
+class _Upto:
+    """A run's epochs up to ``epoch`` (what the chart has drawn), for the timeline."""
+
+    def __init__(self, run: Run | None, epoch: int) -> None:
+        self.epochs = [r for r in list(run.epochs) if r.epoch <= epoch] if run is not None else []
+
+
+def row(run: Run, hidden: bool = False, paused: bool = False) -> dict[str, Any]:
     """The runs table's row of ``run`` (:func:`~yeswidget.view.rows.run_row`): numbered as its
-    name, labelled with its family and live changes."""
-    return run_row(run, number(run), label=_row_label(run) + (" (hidden)" if hidden else ""))
+    name, labelled with its family and live changes; ``lr`` the current one (after live changes),
+    ``status`` "paused" while it waits."""
+    out = run_row(run, number(run), label=_row_label(run) + (" (hidden)" if hidden else ""))
+    lr_marks = [m for m in run.marks if m.get("kind") == "lr"]
+    if lr_marks:
+        out["lr"] = lr_marks[-1].get("value")
+    if paused and out["status"] == "running":
+        out["status"] = "paused"
+    return out
 
 
 def _row_label(run: Run) -> str:
-    """The run's name and its live changes, e.g. ``run 2 · lr 1.0e-03 → 6.6e-03 @ 1.50``."""
+    """The run's name and its live changes, e.g. ``run 2 · lr 1e-03→7e-03 @ 1``."""
     changes = [change_text(m) for m in run.marks if m.get("kind") in ("lr", "batch_size")]
     family = run.config.get("family")
     tag = [f"{family} ({run.config.get('depth')}×{run.config.get('width')})"] if family not in (None, "A") else []

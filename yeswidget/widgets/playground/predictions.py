@@ -31,6 +31,9 @@ class PredictionsPanel:
     ``epoch`` (of the predictions shown), ``X`` ``(k, n)`` and ``Y`` ``(k, m)`` (the samples).
     """
 
+    #: predictions kept until the chart shows their epoch (the training thread may be a few epochs ahead)
+    KEEP = 16
+
     def __init__(self, task: Any, n_samples: int = 3) -> None:
         held_out = task.X_test is not None and task.X_test.shape[0] > 0
         X, Y = (task.X_test, task.Y_test) if held_out else (task.X_train, task.Y_train)
@@ -44,7 +47,7 @@ class PredictionsPanel:
         self.x = np.tile(np.arange(1, y.shape[1] + 1, dtype=np.float64), (k, 1))
         self.epoch = 0
         self._lock = threading.Lock()
-        self._pending: tuple[np.ndarray, int, str] | None = None
+        self._pending: list[tuple[np.ndarray, int, str]] = []  # taken, not drawn yet: (outputs, epoch, colour)
         xs = bqplot.LinearScale()
         ys = bqplot.LinearScale()
         sc = {"x": xs, "y": ys}
@@ -80,14 +83,20 @@ class PredictionsPanel:
         finally:
             model.train(training)
         with self._lock:
-            self._pending = (out.reshape(self.Y.shape), int(epoch), color)
+            if self._pending and int(epoch) <= self._pending[-1][1]:  # a new run starts again at epoch 1
+                self._pending.clear()
+            self._pending.append((out.reshape(self.Y.shape), int(epoch), color))
+            del self._pending[:-self.KEEP]
 
     # ------------------------------------------------------------------ pump thread
-    def apply(self) -> None:
+    def apply(self, up_to: int | None = None) -> None:
+        """Draw the newest predictions of an epoch ≤ ``up_to`` (the epoch the chart shows; None: any)."""
         with self._lock:
-            pending, self._pending = self._pending, None
-        if pending is None:
-            return
+            ready = [p for p in self._pending if up_to is None or p[1] <= up_to]
+            if not ready:
+                return
+            pending = ready[-1]
+            self._pending = [p for p in self._pending if p[1] > pending[1]]
         out, epoch, color = pending
         self.epoch = epoch
         with self.predicted_lines.hold_sync():

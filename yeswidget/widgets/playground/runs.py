@@ -114,9 +114,10 @@ def delete(pg: Playground, which: Run | str | int) -> None:
 
 
 def sync_chart(pg: Playground) -> None:
-    """Past runs on the chart: every kept, shown run but the one drawn live, in order."""
+    """Past runs on the chart: every kept, shown run of the current task but the one drawn live, in order."""
     current = pg.chart.run
-    wanted = [r for r in pg.runs if r is not current and r.epochs and r.run_id not in pg.hidden]
+    wanted = [r for r in pg.runs if r is not current and r.epochs and r.run_id not in pg.hidden
+              and r.config.get("task", pg.task.name) == pg.task.name]
     if [id(r) for r in pg.chart.past_runs] != [id(r) for r in wanted]:
         pg.chart.clear_runs()
         for run in wanted:
@@ -136,21 +137,36 @@ def style_live_line(pg: Playground) -> None:
 
 
 def set_task(pg: Playground, name: str) -> None:
-    """Switch to a built-in task (by name): its recipe in the controls, its own architecture
-    and cloud; runs of other tasks are hidden on the chart (they stay in the table)."""
+    """Switch to a built-in task (by name): its recipe in the controls (epochs scaled as the first
+    task's were, e.g. a classroom's shorter runs), its own architecture and cloud. The chart is
+    cleared at once to the new family (no run of it yet); runs of other tasks stay in the table
+    and come back on the chart when their task does."""
     task = pg._tasks.get(name)
     if task is None:
         task = pg._tasks[name] = get_task(name)
     pg.task = task
-    pg.defaults = Settings.for_task(task, seed=pg.defaults.seed, every=pg.every)
+    pg.defaults = Settings.for_task(task, {"epochs": classroom_epochs(pg, task)}, seed=pg.defaults.seed,
+                                    every=pg.every)
     plan = read_plan(task.model(0), task.X_train)
     depth, width = shape_of(plan)
     pg.family = family_for(pg, task, depth, width, plan)
-    pg.hidden.update(r.run_id for r in pg.runs if r.config.get("task") != task.name)
     pg._pending_controls.update(batch_options=batch_size_options(task.n_train), task=task.name,
-                                  depth=depth, width=max(width, 1),
-                                  **{k: getattr(pg.defaults, k) for k in SETTINGS_KEYS})
+                                depth=depth, width=max(width, 1),
+                                **{k: getattr(pg.defaults, k) for k in SETTINGS_KEYS})
+    current = pg.chart.run
+    if current is not None and current.config.get("task", task.name) != task.name:
+        pg.chart.watch(None, keep_previous=False)  # the view is the new family's from now on
     sync_chart(pg)
+
+
+def classroom_epochs(pg: Playground, task: Any) -> int:
+    """The epochs for ``task``: its recipe's, scaled as the Playground's first task's were scaled
+    (``Playground(task, epochs=30)`` on a 100-epoch recipe gives 30 % of every task's recipe);
+    the first task gets back exactly what it was given."""
+    if task.name == pg._first_task[0]:
+        return pg._first_task[1]
+    recipe = Settings.for_task(task).epochs
+    return max(1, round(recipe * pg._epoch_scale))
 
 
 def on_task(pg: Playground, change: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import dataclasses
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from ...core.formats import lr_text
 from ...training.recipe import SETTINGS_KEYS as RECIPE_SETTINGS_KEYS
 from ...training.recipe import Settings
 from ...training.tasks import get_task
@@ -29,9 +30,13 @@ SETTINGS_KEYS: dict[str, Any] = {
 
 
 def format_settings(values: dict[str, Any]) -> str:
-    """``values`` (keys of :data:`SETTINGS_KEYS`) as one line; floats exactly (``repr``)."""
-    return urllib.parse.urlencode([(k, repr(values[k]) if isinstance(values[k], float) else str(values[k]))
-                                   for k in SETTINGS_KEYS if k in values])
+    """``values`` (keys of :data:`SETTINGS_KEYS`) as one line: the learning rate rounded as people
+    read it (:func:`~yeswidget.core.formats.lr_text`, ``lr=1.26e-04``), other floats exactly."""
+    def text(key: str, value: Any) -> str:
+        if key == "lr":
+            return lr_text(value)
+        return repr(value) if isinstance(value, float) else str(value)
+    return urllib.parse.urlencode([(k, text(k, values[k])) for k in SETTINGS_KEYS if k in values])
 
 
 def parse_settings(text: str) -> dict[str, Any]:
