@@ -30,10 +30,9 @@ class Picture:
 
     def picture_png(self) -> bytes:
         """The chart's current state as PNG bytes (the current run, its past runs, the cloud)."""
-        from .chart import _export  # (the chart imports this module)
         with tempfile.TemporaryDirectory(prefix="yeswidget-picture-") as folder:
             path = os.path.join(folder, "chart.png")
-            _export(self._picture_chart(), path, ".png", {"dpi": 80})
+            self._picture_chart().to_png(path, dpi=80)  # the chart's own export (no import back)
             with open(path, "rb") as handle:
                 return handle.read()
 
