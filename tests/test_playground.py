@@ -83,7 +83,7 @@ def test_controls_and_layout(small, make_pg):
     assert {20, 50, 100} <= set(pg.batch_slider.options) and 500 not in pg.batch_slider.options
     assert pg.batch_slider.value == 50
     assert pg.epochs_box.value == small.defaults["epochs"] and pg.seed_box.value == 0
-    assert list(pg.optimizer_box.options) == ["adam", "sgd"] and pg.optimizer_box.value == "adam"
+    assert list(pg.optimizer_box.options) == ["adam", "sgd", "slimtrain"] and pg.optimizer_box.value == "adam"
     assert tuple(pg.schedule_box.options) == SCHEDULES
     assert pg.retry_button.description == "Train"
     assert pg.pause_button.disabled and pg.stop_button.disabled

@@ -43,7 +43,7 @@ class Playground(widgets.VBox):
     """One displayable widget: controls, the live cloud chart, the zone timeline and the runs table.
 
     ``task``: a :class:`~yeswidget.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
-    ``optimizer`` ("adam"/"sgd"), ``schedule`` (constant/step/cosine/cyclic) and
+    ``optimizer`` ("adam"/"sgd"/"slimtrain": Adam with the last layer solved in closed form), ``schedule`` (constant/step/cosine/cyclic) and
     ``seed`` are the starting control values (default: the task's own recipe). ``every``: bound cadence
     (``"auto"`` or an int, see :class:`~yeswidget.monitor.Monitor`). ``layout``: ``"default"`` (controls
     above the chart) or ``"compact"`` (for a projector: controls beside the chart, the verdict badge and
@@ -100,7 +100,7 @@ class Playground(widgets.VBox):
         self.epochs_box = widgets.BoundedIntText(value=epochs, min=1, max=100_000, description="epochs",
                                                  style=style, layout=widgets.Layout(width="10em"))
         self.optimizer_box = widgets.ToggleButtons(options=list(OPTIMIZERS), value=optimizer,
-                                                   description="optimizer", style={"button_width": "5em"})
+                                                   description="optimizer", style={"button_width": "5.5em"})
         self.schedule_box = widgets.Dropdown(options=list(SCHEDULES), value=schedule, description="lr schedule",
                                              style=style, layout=widgets.Layout(width="14em"))
         self.seed_box = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=style,
@@ -184,7 +184,7 @@ class Playground(widgets.VBox):
         for box in (self.epochs_box, self.seed_box, self.depth_box, self.width_box):
             box.layout.width = "158px"
         self.schedule_box.layout.width = self.task_box.layout.width = "320px"
-        self.optimizer_box.style.button_width = "4.5em"
+        self.optimizer_box.style.button_width = "5em"
         for button in (self.retry_button, self.pause_button, self.stop_button, self.reset_button):
             button.layout.width = "104px"
         self.step_button.layout.width = "208px"

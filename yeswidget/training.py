@@ -21,10 +21,12 @@ from torch import nn
 from .bounds import YesCloud
 from .core.run import Run, StatusEvent
 from .monitor import Monitor
+from .slimtrain import SlimTrain, feature_parameters
 
 __all__ = ["Settings", "Trainer", "SCHEDULES", "OPTIMIZERS", "schedule_factor", "batch_size_options"]
 
-OPTIMIZERS = ("adam", "sgd")
+#: "slimtrain": Adam on the feature extractor, the last layer solved in closed form (yeswidget.slimtrain)
+OPTIMIZERS = ("adam", "sgd", "slimtrain")
 SCHEDULES = ("constant", "step", "cosine", "cyclic")
 
 
@@ -93,10 +95,12 @@ def batch_size_options(n_samples: int) -> list[int]:
     return options
 
 
-def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optimizer | SlimTrain:
+    if name == "slimtrain":  # the loss is the Trainer's summed squared error, as for adam and sgd
+        return SlimTrain(model, torch.optim.Adam(feature_parameters(model), lr=lr), reduction="sum")
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    return torch.optim.SGD(model.parameters(), lr=lr)
 
 
 class Trainer:
@@ -138,7 +142,7 @@ class Trainer:
         self.thread: threading.Thread | None = None
         self.monitor: Monitor | None = None
         self.model: nn.Module | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizer: torch.optim.Optimizer | SlimTrain | None = None
         self.initial_state: dict[str, torch.Tensor] | None = None
         self.run: Run = Run(run_id=run_id or "", config=dict(settings.as_dict(), task=getattr(task, "name", "")))
         self.error: BaseException | None = None
@@ -220,10 +224,11 @@ class Trainer:
         s = self.settings
         self.model = self.task.model(s.seed)
         self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.optimizer = _make_optimizer(s.optimizer, self.model.parameters(), self.base_lr)
+        self.optimizer = _make_optimizer(s.optimizer, self.model, self.base_lr)
         cloud = self._cloud.fresh() if self._cloud is not None else None
         config = dict(s.as_dict(), task=getattr(self.task, "name", ""))
-        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=self.optimizer,
+        wrapped = self.optimizer.optimizer if isinstance(self.optimizer, SlimTrain) else self.optimizer
+        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=wrapped,
                                epochs=s.epochs, every=s.every, cloud=cloud, labels=config, run_id=self._run_id,
                                max_samples=self._max_samples, confirm_green=True)
         for callback in self._subscribers:
@@ -268,7 +273,7 @@ class Trainer:
             self._running.wait()
             self._parked.clear()
 
-    def _train(self, monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def _train(self, monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer | SlimTrain) -> None:
         s = self.settings
         X, Y = self.task.X_train, self.task.Y_train
         N = X.shape[0]
@@ -307,12 +312,17 @@ class Trainer:
                     group["lr"] = lr
                 index = order[start:start + batch_size]
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(X[index]), Y[index])
+                if isinstance(optimizer, SlimTrain):  # the loss with the last layer solved for this minibatch
+                    loss = optimizer.loss(X[index], Y[index])
+                else:
+                    loss = loss_fn(model(X[index]), Y[index])
                 loss.backward()
                 optimizer.step()
                 # logged per sample (metric E on the minibatch) so it is comparable with the cloud
                 # (batch_size: the epoch's setting, not the size of a short last minibatch)
                 monitor.log(loss.detach() / index.shape[0], batch_size=batch_size)
+            if isinstance(optimizer, SlimTrain) and optimizer.regularization is not None:
+                monitor.note("regularization", optimizer.regularization)  # λ of the epoch's last solve
             if not cut_short and self._on_epoch is not None:
                 self._on_epoch(self, epoch + 1)
             if self._stop.is_set():

@@ -146,6 +146,7 @@ class Monitor:
         self._Y_metric: torch.Tensor | None = None
         self.error: BaseException | None = None
         self._overfit_noted_at = 0
+        self._extra: dict[str, float] = {}  # Monitor.note readings for the epoch being trained
         self._uncaught = UncaughtWatch(self)
         if cfg.verbose:
             self.subscribe(TextPrinter())
@@ -352,6 +353,11 @@ class Monitor:
         """Note something that happened mid-run (drawn on the chart), e.g. a batch-size change."""
         self.store.mark(self.steps.position(self.epoch, self._expected_steps()), kind, value, **extra)
 
+    def note(self, name: str, value: Any) -> None:
+        """A reading of the loop's own for this epoch (a number; one device sync), kept on the epoch's
+        record as ``extra[name]`` (the last value noted before the epoch ends), e.g. slimTrain's λ."""
+        self._extra[str(name)] = float(value)
+
     # --------------------------------------------------------------- epochs
     def epoch_end(self) -> None:
         """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch."""
@@ -391,7 +397,9 @@ class Monitor:
         # fresh edge is needed to judge it (so the choice never depends on how fast the worker ran)
         due = scheduled or self._may_reach_the_edge(loss)
         info: dict[str, Any] = {"lr": self.lr, "batch_size": self.batch_size, "step": self.step,
-                                "wall_time": time.perf_counter() - (self._t_start or 0.0), "accuracy": accuracy}
+                                "wall_time": time.perf_counter() - (self._t_start or 0.0), "accuracy": accuracy,
+                                "extra": self._extra}
+        self._extra = {}
         if self.validation is not None:
             Xv, Tv, Lv = self.validation
             _, val_output = capture(self.model, Xv, self.plan)
