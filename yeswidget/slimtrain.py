@@ -178,6 +178,10 @@ class SlimTrain:
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
+    def register_step_pre_hook(self, hook: Callable[..., None]) -> Any:
+        """A hook before every step of the wrapped optimizer (after the last layer is solved)."""
+        return self.optimizer.register_step_pre_hook(hook)
+
     def register_step_post_hook(self, hook: Callable[..., None]) -> Any:
         """A hook after every step of the wrapped optimizer (what a Monitor uses)."""
         return self.optimizer.register_step_post_hook(hook)
