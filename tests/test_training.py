@@ -73,7 +73,7 @@ def test_settings_defaults_are_the_papers_recipe_and_as_dict_round_trips():
     assert (s.lr, s.batch_size, s.optimizer, s.schedule, s.step_size, s.gamma) == (1e-3, 50, "adam", "step", 50, 0.9)
     assert Settings(**s.as_dict()) == s
     assert set(s.as_dict()) >= {"lr", "batch_size", "epochs", "optimizer", "schedule", "seed"}
-    assert OPTIMIZERS == ("adam", "sgd")
+    assert OPTIMIZERS == ("adam", "sgd", "slimtrain")
     assert SCHEDULES == ("constant", "step", "cosine", "cyclic")
 
 
