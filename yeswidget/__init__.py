@@ -25,6 +25,7 @@ add_default_output("run_log", lambda monitor: enable_run_log(monitor, monitor.co
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     from .training import tasks
+    from .training.slimtrain import SlimTrain
     from .widgets.chart import CloudChart
     from .widgets.live import LiveCloud
     from .widgets.playground import Playground
@@ -33,11 +34,11 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
 __version__ = "0.1.0"
 
 __all__ = ["YesCloud", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart", "LiveCloud",
-           "Playground", "reopen", "tasks", "__version__"]
+           "Playground", "reopen", "tasks", "SlimTrain", "__version__"]
 
 #: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
 _LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".widgets.live", "Playground": ".widgets.playground",
-         "tasks": ".training.tasks", "reopen": ".widgets.reopen"}
+         "tasks": ".training.tasks", "reopen": ".widgets.reopen", "SlimTrain": ".training.slimtrain"}
 
 
 def __getattr__(name: str) -> Any:

@@ -75,3 +75,4 @@ class MonitorState:
     _bounds_seconds: float
     _last_bounds_cost: float
     _overfit_noted_at: int
+    _extra: dict[str, float]

@@ -11,22 +11,32 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
+from torch import nn
+
+from .slimtrain import SlimTrain, feature_parameters
 
 __all__ = ["Settings", "OPTIMIZERS", "SCHEDULES", "SETTINGS_KEYS", "RECIPE_KEYS", "RECIPE_DEFAULTS", "LR_RANGE",
            "check_lr", "make_optimizer", "schedule_factor", "batch_size_options", "recipe_definitions"]
 
-#: optimizer name → its torch class (constructed with the parameters and ``lr=``)
-_OPTIMIZER_CLASSES: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam,
-    "sgd": torch.optim.SGD,
+def _slimtrain(model: nn.Module, lr: float) -> SlimTrain:
+    # Adam on the feature extractor, the last layer solved in closed form; the loss is the
+    # Trainer's summed squared error, as for adam and sgd
+    return SlimTrain(model, torch.optim.Adam(feature_parameters(model), lr=lr), reduction="sum")
+
+
+#: optimizer name → how it is built over a model at learning rate ``lr``
+_OPTIMIZER_FACTORIES: dict[str, Callable[[nn.Module, float], torch.optim.Optimizer | SlimTrain]] = {
+    "adam": lambda model, lr: torch.optim.Adam(model.parameters(), lr=lr),
+    "sgd": lambda model, lr: torch.optim.SGD(model.parameters(), lr=lr),
+    "slimtrain": _slimtrain,
 }
 #: the optimizers a run can use, in the order the controls show them
-OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZER_CLASSES)
+OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZER_FACTORIES)
 
 
 def _constant(settings: Settings, epoch: int) -> float:
@@ -150,11 +160,12 @@ def schedule_factor(settings: Settings, epoch: int) -> float:
     return _SCHEDULE_FACTORS[settings.schedule](settings, epoch)
 
 
-def make_optimizer(name: str, params: Iterable[Any], lr: float) -> torch.optim.Optimizer:
-    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) over ``params`` at learning rate ``lr``."""
-    if name not in _OPTIMIZER_CLASSES:
+def make_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optimizer | SlimTrain:
+    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) over ``model``'s parameters at learning rate
+    ``lr``; ``"slimtrain"`` is a :class:`~yeswidget.training.slimtrain.SlimTrain` (its ``optimizer``: Adam)."""
+    if name not in _OPTIMIZER_FACTORIES:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {name!r}")
-    return _OPTIMIZER_CLASSES[name](params, lr=lr)
+    return _OPTIMIZER_FACTORIES[name](model, lr)
 
 
 def batch_size_options(n_samples: int) -> list[int]:
