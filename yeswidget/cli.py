@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .core.zones import ZONE_STYLES, verdict  # the one zone rule, colours and words (light: no torch, no UI)
+from .schedules import SCHEDULES  # the one schedule registry (no torch)
 
 EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
@@ -291,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lr", type=float, default=None, help="learning rate (default: the task's)")
     demo.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the task's)")
     demo.add_argument("--optimizer", choices=("adam", "sgd"), default=None, help="default: the task's")
-    demo.add_argument("--schedule", choices=("constant", "step", "cosine", "cyclic"), default=None,
+    demo.add_argument("--schedule", choices=SCHEDULES, default=None,
                       help="learning-rate schedule (default: the task's)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
     demo.add_argument("--every", type=_every, default="auto",

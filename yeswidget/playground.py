@@ -43,7 +43,7 @@ class Playground(widgets.VBox):
     """One displayable widget: controls, the live cloud chart, the zone timeline and the runs table.
 
     ``task``: a :class:`~yeswidget.tasks.Task`. ``lr``, ``batch_size``, ``epochs``,
-    ``optimizer`` ("adam"/"sgd"), ``schedule`` (constant/step/cosine/cyclic) and
+    ``optimizer`` ("adam"/"sgd"), ``schedule`` (a name in ``yeswidget.schedules.SCHEDULES``) and
     ``seed`` are the starting control values (default: the task's own recipe). ``every``: bound cadence
     (``"auto"`` or an int, see :class:`~yeswidget.monitor.Monitor`). ``layout``: ``"default"`` (controls
     above the chart) or ``"compact"`` (for a projector: controls beside the chart, the verdict badge and

@@ -21,18 +21,20 @@ from torch import nn
 from .bounds import YesCloud
 from .core.run import Run, StatusEvent
 from .monitor import Monitor
+from .schedules import SCHEDULES, ScheduleParams
+from .schedules import factor as _schedule_factor
 
 __all__ = ["Settings", "Trainer", "SCHEDULES", "OPTIMIZERS", "schedule_factor", "batch_size_options"]
 
 OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "step", "cosine", "cyclic")
 
 
 @dataclass
 class Settings:
-    """One run's hyper-parameters. ``schedule``: constant, step (×gamma every
-    ``step_size`` epochs, the paper's StepLR), cosine (to 0 over the run) or
-    cyclic (triangular between 0.1× and 1× the base, period ``2·cycle`` epochs).
+    """One run's hyper-parameters. ``schedule``: one of :data:`yeswidget.schedules.SCHEDULES`, e.g.
+    constant, step (×gamma every ``step_size`` epochs, the paper's StepLR), cosine (to 0 over the run)
+    or cyclic (triangular between 0.1× and 1× the base, period ``2·cycle`` epochs); the formulas are
+    in :mod:`yeswidget.schedules`.
     ``shuffle``: reshuffle the minibatches every epoch (False: the published scripts' protocol)."""
 
     lr: float = 1e-3
@@ -73,15 +75,9 @@ class Settings:
 
 
 def schedule_factor(settings: Settings, epoch: int) -> float:
-    """Multiplier of the base learning rate during 0-based ``epoch``."""
-    if settings.schedule == "step":
-        return settings.gamma ** (epoch // settings.step_size)
-    if settings.schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, settings.epochs) / settings.epochs))
-    if settings.schedule == "cyclic":
-        phase = (epoch % (2 * settings.cycle)) / settings.cycle  # 0 … 2
-        return 0.1 + 0.9 * (1.0 - abs(phase - 1.0))
-    return 1.0
+    """Multiplier of the base learning rate during 0-based ``epoch`` (the registry in :mod:`yeswidget.schedules`)."""
+    params = ScheduleParams(settings.epochs, settings.step_size, settings.gamma, settings.cycle)
+    return _schedule_factor(settings.schedule, epoch, params)
 
 
 def batch_size_options(n_samples: int) -> list[int]:
