@@ -20,15 +20,17 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     from . import tasks
     from .live import LiveCloud
     from .playground import Playground
+    from .tuning.sweep import Sweep, sweep
     from .widgets.chart import CloudChart
 
 __version__ = "0.1.0"
 
 __all__ = ["YesCloud", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart", "LiveCloud",
-           "Playground", "tasks", "__version__"]
+           "Playground", "tasks", "sweep", "Sweep", "__version__"]
 
 #: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
-_LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".live", "Playground": ".playground", "tasks": ".tasks"}
+_LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".live", "Playground": ".playground", "tasks": ".tasks",
+         "sweep": ".tuning.sweep", "Sweep": ".tuning.sweep"}
 
 
 def __getattr__(name: str) -> Any:
