@@ -50,8 +50,12 @@ def report(trial: optuna.trial.Trial, record: EpochRecord | None) -> bool:
 
 
 def _record(data: dict[str, Any]) -> EpochRecord:
-    values = {k: (math.nan if data.get(k) is None else data[k]) for k in _KEPT}
-    return EpochRecord(**values)
+    def number(key: str) -> float:
+        value = data.get(key)
+        return math.nan if value is None else float(value)
+
+    return EpochRecord(epoch=int(data["epoch"]), loss=number("loss"), upper=number("upper"),
+                       lower=number("lower"), zone=str(data["zone"]))
 
 
 class YesPruner(optuna.pruners.BasePruner):

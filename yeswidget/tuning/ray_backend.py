@@ -35,19 +35,25 @@ def trial(config: dict[str, Any], jobs: Sequence[Job] = ()) -> None:
     """The Ray Tune function trainable: run job ``config["index"]``, report every epoch."""
     from ray import tune
 
-    job = replace(jobs[int(config["index"])], rule=PruneRule("off"))  # the stopper prunes, in the driver
+    given = jobs[int(config["index"])]
+    job = replace(given, rule=PruneRule("off"))  # the verdict is reported; the stopper stops the trial
+    records: list[EpochRecord] = []
 
     def report(row: dict[str, Any], record: EpochRecord, restart: float) -> str | None:
-        tune.report({"row": row, "record": asdict(record), "restart": restart, "done": False})
-        return None
+        records.append(record)
+        reason = given.rule.decide(records, given.config.epochs, restart)
+        tune.report({"row": row, "record": asdict(record), "restart": restart, "prune": reason or "",
+                     "done": False})
+        return reason  # if Tune has not stopped the trial at the report, it stops here, at the same epoch
 
     row = run_job(job, on_epoch=report)
-    tune.report({"row": row, "record": None, "restart": 0.0, "done": True})
+    tune.report({"row": row, "record": None, "restart": 0.0, "prune": row["prune_reason"], "done": True})
 
 
 class YesStopper:
-    """A Ray Tune stopper that prunes by verdict: it keeps each trial's reported epoch records and
-    applies ``rule`` (the sweep's); ``reasons[trial_id]``: why a trial was stopped."""
+    """A Ray Tune stopper that prunes by verdict: it stops a trial whose report says the sweep's
+    rule prunes it (``result["prune"]``, decided next to the run on its own records), or, for
+    reports without it, applies ``rule`` to the trial's reported records."""
 
     def __init__(self, rule: PruneRule, epochs: int) -> None:
         self.rule = rule
@@ -58,6 +64,9 @@ class YesStopper:
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if result.get("done") or result.get("record") is None:
             return False
+        if result.get("prune"):
+            self.reasons[trial_id] = str(result["prune"])
+            return True
         records = self.records.setdefault(trial_id, [])
         records.append(EpochRecord(**result["record"]))
         reason = self.rule.decide(records, self.epochs, float(result.get("restart", 0.0)))
@@ -73,6 +82,17 @@ class YesStopper:
 def _stopper_class(tune: Any) -> type:
     # a subclass of tune.Stopper, made when Ray is there (this module imports without it)
     return type("YesTuneStopper", (YesStopper, tune.Stopper), {})
+
+
+def _noted_reason(path: str | None) -> str | None:
+    """The reason the run's own log notes for its pruning (the runner notes it before it stops)."""
+    if not path:
+        return None
+    from ..outputs.runlog import load_run
+
+    prefix = "pruned by the sweep: "
+    notes = [w[len(prefix):] for w in load_run(path).warnings if w.startswith(prefix)]
+    return notes[-1] if notes else None
 
 
 def run_with_ray(jobs: Sequence[Job], add: Callable[[dict[str, Any]], None], workers: int) -> None:
@@ -96,7 +116,7 @@ def run_with_ray(jobs: Sequence[Job], add: Callable[[dict[str, Any]], None], wor
         if result.error is not None:
             raise RuntimeError(f"a Ray Tune trial failed: {result.error}")
         row = dict(result.metrics["row"])
-        reason = stopper.reasons.get(result.metrics["trial_id"])
-        if reason is not None and not result.metrics.get("done"):
+        reason = result.metrics.get("prune") or _noted_reason(row.get("run_log")) or None
+        if reason is not None and not row.get("pruned"):
             row.update(status="pruned", pruned=True, prune_reason=reason)
         add(row)
