@@ -279,6 +279,14 @@ def test_demo_in_process(tmp_path, capsys, monkeypatch):
     assert "final zone:" in printed
 
 
+def test_demo_with_slimtrain_records_the_regularization(tmp_path, capsys):
+    out = tmp_path / "slim"
+    code = cli.main(["demo", "signal-denoising", "--epochs", "2", "--optimizer", "slimtrain", "--out", str(out)])
+    run = Run.from_json(out / "run.json")
+    assert code == cli.EXIT_CODES[run.final.zone] and run.config["optimizer"] == "slimtrain"
+    assert len(run.epochs) == 2 and all(r.extra["regularization"] > 0 for r in run.epochs)
+
+
 @pytest.mark.parametrize("name", ["signal-denoising", "signal_denoising", "Signal-Denoising"])
 def test_dashed_and_other_spellings_of_task_names(tmp_path, capsys, name):
     out = tmp_path / "sd"

@@ -218,7 +218,7 @@ def check_patch_recovery(nb, v):
 
 def check_classroom(nb, v):
     assert v["fast"] and v["BAD_EPOCHS"] == 30 and v["GOOD_EPOCHS"] == 60
-    assert v["n_runs"] == 2 and not v["running"]
+    assert v["n_runs"] == 3 and not v["running"]
     bad, good = v["bad"], v["good"]
     # the bad learning rate stays red, every epoch, clearly above YES-0 in the short run
     assert bad["config"]["optimizer"] == "sgd" and bad["config"]["lr"] == pytest.approx(1e-6)
@@ -265,7 +265,13 @@ def check_classroom(nb, v):
     assert "flat line" in text
     # the projector layout, one colour per run in chart and table
     assert v["layout"] == "compact"
-    assert len(set(v["row_colors"])) == 2 and v["loss_color"] == [v["row_colors"][1]]
+    assert len(set(v["row_colors"])) == 3 and v["loss_color"] == [v["row_colors"][2]]
+    # slimTrain from the same start: finished, λ recorded for every epoch (nothing said about who wins)
+    slim = v["slim"]
+    assert slim["config"]["optimizer"] == "slimtrain" and slim["status"] == "finished"
+    assert len(slim["zones"]) == v["SLIM_EPOCHS"] == 20 and slim["upper"] == pytest.approx(good["upper"])
+    assert len(v["lambdas"]) == 20 and all(lam > 0 for lam in v["lambdas"])
+    assert f"λ from {v['lambdas'][0]:.1e} to {v['lambdas'][-1]:.1e}" in out
     # "try it yourself" lines assign the run (no wall of Run(...) when a student runs them)
     assert "run = pg.retry(" in text and "\n   pg.retry(" not in text
 
@@ -327,9 +333,11 @@ PROBES = {
     "06-classroom.ipynb": ("""{
         "fast": FAST, "BAD_EPOCHS": BAD_EPOCHS, "GOOD_EPOCHS": GOOD_EPOCHS, "n_runs": len(pg.runs),
         "running": pg.running, "bad": %s, "good": %s, "layer_errors": layer_errors,
+        "slim": %s, "SLIM_EPOCHS": SLIM_EPOCHS, "lambdas": lambdas,
         "show_depth": pg.chart.show_depth, "left_red": left_red, "fell_back": fell_back,
         "layout": pg.layout_name, "row_colors": [r["color"] for r in pg.table.rows],
-        "loss_color": list(pg.chart.loss_line.colors)}""" % (_run_values("bad"), _run_values("good")),
+        "loss_color": list(pg.chart.loss_line.colors)}""" % (_run_values("bad"), _run_values("good"),
+                                                             _run_values("slim")),
                            check_classroom),
 }
 

@@ -83,7 +83,7 @@ def test_controls_and_layout(small, make_pg):
     assert {20, 50, 100} <= set(pg.batch_slider.options) and 500 not in pg.batch_slider.options
     assert pg.batch_slider.value == 50
     assert pg.epochs_box.value == small.defaults["epochs"] and pg.seed_box.value == 0
-    assert list(pg.optimizer_box.options) == ["adam", "sgd"] and pg.optimizer_box.value == "adam"
+    assert list(pg.optimizer_box.options) == ["adam", "sgd", "slimtrain"] and pg.optimizer_box.value == "adam"
     assert tuple(pg.schedule_box.options) == SCHEDULES
     assert pg.retry_button.description == "Train"
     assert pg.pause_button.disabled and pg.stop_button.disabled
@@ -1051,3 +1051,24 @@ def test_the_settings_line_rounds_the_learning_rate(small, make_pg):
     assert "lr=1.26e-04&" in text and "0.000125" not in text
     pg._ui.flush()
     assert "lr=1.26e-04" in pg.share.get_state()["value"]
+
+
+@pytest.mark.parametrize("task_name", ["phase-retrieval", "signal-denoising"])
+def test_a_slimtrain_run_completes_and_its_record_says_so(task_name, small, make_pg):
+    task = small if task_name == "phase-retrieval" else tasks.signal_denoising(n_signals=10, repeats=20)
+    pg = make_pg(task, epochs=3, every=1)
+    pg.optimizer_box.value = "slimtrain"
+    pg.retry_button.click()
+    assert pg.wait(120)
+    (run,) = pg.runs
+    assert run.status == "finished" and len(run.epochs) == 3 and run.config["optimizer"] == "slimtrain"
+    lambdas = [record.extra["regularization"] for record in run.epochs]
+    assert all(np.isfinite(lam) and lam > 0 for lam in lambdas)
+    trainer = pg.trainers[run.run_id]
+    assert trainer.optimizer.regularization == pytest.approx(lambdas[-1])
+    with torch.no_grad():  # the record judges the trained model, solved last layer in it
+        error = (trainer.model(task.X_train) - task.Y_train).square().sum(1).mean()
+    assert run.final.loss == pytest.approx(float(error), rel=1e-4)
+    (row,) = pg.table.get_state()["rows"]
+    assert row["optimizer"] == "slimtrain" and row["status"] == "finished"
+    assert "slimtrain" in pg.chart.loss_line.labels[0]

@@ -48,8 +48,16 @@ def test_the_cli_offers_the_recipes_optimizers_and_schedules():
     parser = cli.build_parser()
     assert _choices(parser, "--optimizer") == OPTIMIZERS
     assert _choices(parser, "--schedule") == SCHEDULES
-    for name in OPTIMIZERS:  # every listed optimizer can be built
-        assert isinstance(make_optimizer(name, [torch.nn.Parameter(torch.zeros(1))], 1e-3), torch.optim.Optimizer)
+    model = mlp([3, 4, 2])
+    for name in OPTIMIZERS:  # every listed optimizer can be built and stepped at the lr it was given
+        optimizer = make_optimizer(name, model, 1e-3)
+        assert [group["lr"] for group in optimizer.param_groups] == [1e-3]
+        optimizer.zero_grad()
+        loss = optimizer.loss(torch.randn(8, 3), torch.randn(8, 2)) if name == "slimtrain" else model(
+            torch.randn(8, 3)).square().sum()
+        loss.backward()
+        optimizer.step()
+    assert "slimtrain" in OPTIMIZERS
 
 
 def test_the_tasks_fill_their_recipe_from_the_one_set_of_defaults():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import pickle
 import re
 import socket
@@ -369,7 +370,8 @@ def test_tasks_module_imports_no_ui_libraries():
         f"import {T.__name__}\n"
         "import json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=pathlib.Path(T.__file__).resolve().parents[3])
     assert out.returncode == 0, out.stderr
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "torch" in loaded  # the probe really ran the module

@@ -73,8 +73,8 @@ def test_settings_defaults_are_the_papers_recipe_and_as_dict_round_trips():
     assert (s.lr, s.batch_size, s.optimizer, s.schedule, s.step_size, s.gamma) == (1e-3, 50, "adam", "step", 50, 0.9)
     assert Settings(**s.as_dict()) == s
     assert set(s.as_dict()) >= {"lr", "batch_size", "epochs", "optimizer", "schedule", "seed"}
-    assert OPTIMIZERS == ("adam", "sgd")
-    assert SCHEDULES == ("constant", "step", "cosine", "cyclic")
+    assert OPTIMIZERS == ("adam", "sgd", "slimtrain")
+    assert SCHEDULES[:4] == ("constant", "step", "cosine", "cyclic") and len(SCHEDULES) == 14  # old names first
 
 
 def test_validate_catches_a_value_changed_after_construction():
@@ -181,6 +181,22 @@ def test_optimizer_choice(name, cls):
     t = Trainer(tiny_task(), _settings(optimizer=name, epochs=1)).start(background=False)
     assert type(t.optimizer) is cls
     assert t.run.config["optimizer"] == name
+
+
+def test_slimtrain_choice_solves_the_last_layer_and_records_lambda_per_epoch():
+    from yeswidget import SlimTrain
+
+    t = HookedTrainer(tiny_task(), _settings(optimizer="slimtrain", lr=0.01, schedule="step", step_size=1,
+                                             gamma=0.5, epochs=2, batch_size=32))
+    t.start(background=False)
+    assert isinstance(t.optimizer, SlimTrain) and isinstance(t.optimizer.optimizer, torch.optim.Adam)
+    assert t.run.status == "finished" and t.run.config["optimizer"] == "slimtrain"
+    per_epoch = N_SAMPLES // 32
+    assert t.lrs == pytest.approx([0.01] * per_epoch + [0.005] * per_epoch)  # the schedule reaches Adam
+    assert t.monitor.step == 2 * per_epoch
+    assert [r.extra["regularization"] > 0 for r in t.run.epochs] == [True, True]
+    trained = {id(p) for group in t.optimizer.param_groups for p in group["params"]}
+    assert not trained & {id(p) for p in t.optimizer.layer.parameters()}  # Adam trains the features only
 
 
 def test_schedule_reaches_the_optimizer_as_base_times_factor():

@@ -27,6 +27,8 @@ add_default_output("run_log", lambda monitor: enable_run_log(monitor, monitor.co
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     from .training import tasks
+    from .training.slimtrain import SlimTrain
+    from .tuning.sweep import Sweep, sweep
     from .widgets.chart import CloudChart
     from .widgets.live import LiveCloud
     from .widgets.playground import Playground
@@ -35,11 +37,13 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
 __version__ = "0.1.0"
 
 __all__ = ["YesCloud", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart", "LiveCloud",
-           "Playground", "reopen", "tasks", "__version__"]
+           "Playground", "reopen", "tasks", "SlimTrain", "sweep", "Sweep",
+           "__version__"]
 
 #: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
 _LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".widgets.live", "Playground": ".widgets.playground",
-         "tasks": ".training.tasks", "reopen": ".widgets.reopen"}
+         "tasks": ".training.tasks", "reopen": ".widgets.reopen", "SlimTrain": ".training.slimtrain",
+         "sweep": ".tuning.sweep", "Sweep": ".tuning.sweep"}
 
 
 def __getattr__(name: str) -> Any:

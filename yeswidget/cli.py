@@ -233,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="number of epochs (default: the task's)")
     demo.add_argument("--lr", type=float, default=None, help="learning rate (default: the task's)")
     demo.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the task's)")
-    demo.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: the task's")
+    demo.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                      help="default: the task's; slimtrain: the last layer solved in closed form")
     demo.add_argument("--schedule", choices=SCHEDULES, default=None,
                       help="learning-rate schedule (default: the task's)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")

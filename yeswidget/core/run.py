@@ -53,7 +53,8 @@ class EpochRecord:
     ``accuracy``: classification accuracy on the certification set (classifiers only);
     ``val_loss`` / ``val_accuracy``: the same on held-out data (never judged);
     ``reason``: why the zone says what it says when the plain rule would mislead
-    (no verdict, at the optimum).
+    (no verdict, at the optimum); ``extra``: the loop's own readings noted during the
+    epoch (``Monitor.note``), e.g. ``{"regularization": λ}`` of slimTrain's last layer.
     """
 
     epoch: int
@@ -71,6 +72,7 @@ class EpochRecord:
     val_loss: float | None = None
     val_accuracy: float | None = None
     reason: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def margin(self) -> float:

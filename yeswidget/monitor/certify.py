@@ -71,7 +71,9 @@ def certify(m: Monitor, epoch: int) -> EpochItem:
     # fresh edge is needed to judge it (so the choice never depends on how fast the worker ran)
     wanted = scheduled or may_reach_the_edge(m, loss)
     info: dict[str, Any] = {"lr": m.lr, "batch_size": m.batch_size, "step": m.step,
-                            "wall_time": time.perf_counter() - (m._t_start or 0.0), "accuracy": accuracy}
+                            "wall_time": time.perf_counter() - (m._t_start or 0.0), "accuracy": accuracy,
+                            "extra": m._extra}
+    m._extra = {}
     if m.validation is not None:
         Xv, Tv, Lv = m.validation
         _, val_output = capture(m.model, Xv, m.plan)

@@ -139,6 +139,10 @@ class Monitor(MonitorState):
         """Note something that happened mid-run (drawn on the chart), e.g. a batch-size change."""
         self.store.mark(self.steps.position(self.epoch, hooks.expected_steps(self)), kind, value, **extra)
 
+    def note(self, name: str, value: Any) -> None:
+        """A number of the loop's own for this epoch, kept on its record as ``extra[name]`` (last one wins)."""
+        self._extra[str(name)] = float(value)
+
     # --------------------------------------------------------------- epochs
     def epoch_end(self) -> None:
         """Close an epoch: certify (one no-grad forward pass), queue the bounds, publish the epoch.

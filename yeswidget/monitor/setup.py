@@ -82,6 +82,7 @@ def start(m: Monitor, yes0_seconds: float) -> None:
     m._Y_metric = None
     m.error = None
     m._overfit_noted_at = 0
+    m._extra = {}  # Monitor.note readings for the epoch being trained
     m._uncaught = UncaughtWatch(m)
     m._subscribers_late = False
     m.outputs = {}

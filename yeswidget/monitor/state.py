@@ -77,3 +77,4 @@ class MonitorState:
     _overfit_noted_at: int
     _subscribers_late: bool  # a subscriber outlasted SUBSCRIBER_TIMEOUT once: later stops wait for none
     closed_reason: str  # set when another monitor closed this one (its error says so)
+    _extra: dict[str, float]

@@ -11,47 +11,34 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
+from torch import nn
+
+from .schedules import SCHEDULES, ScheduleParams, canonical, factor
+from .slimtrain import SlimTrain, feature_parameters
 
 __all__ = ["Settings", "OPTIMIZERS", "SCHEDULES", "SETTINGS_KEYS", "RECIPE_KEYS", "RECIPE_DEFAULTS", "LR_RANGE",
            "check_lr", "make_optimizer", "schedule_factor", "batch_size_options", "recipe_definitions"]
 
-#: optimizer name → its torch class (constructed with the parameters and ``lr=``)
-_OPTIMIZER_CLASSES: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam,
-    "sgd": torch.optim.SGD,
+def _slimtrain(model: nn.Module, lr: float) -> SlimTrain:
+    # Adam on the feature extractor, the last layer solved in closed form; the loss is the
+    # Trainer's summed squared error, as for adam and sgd
+    return SlimTrain(model, torch.optim.Adam(feature_parameters(model), lr=lr), reduction="sum")
+
+
+#: optimizer name → how it is built over a model at learning rate ``lr``
+_OPTIMIZER_FACTORIES: dict[str, Callable[[nn.Module, float], torch.optim.Optimizer | SlimTrain]] = {
+    "adam": lambda model, lr: torch.optim.Adam(model.parameters(), lr=lr),
+    "sgd": lambda model, lr: torch.optim.SGD(model.parameters(), lr=lr),
+    "slimtrain": _slimtrain,
 }
 #: the optimizers a run can use, in the order the controls show them
-OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZER_CLASSES)
+OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZER_FACTORIES)
 
-
-def _constant(settings: Settings, epoch: int) -> float:
-    return 1.0
-
-
-def _step(settings: Settings, epoch: int) -> float:
-    return float(settings.gamma ** (epoch // settings.step_size))  # the paper's StepLR
-
-
-def _cosine(settings: Settings, epoch: int) -> float:
-    return 0.5 * (1.0 + math.cos(math.pi * min(epoch, settings.epochs) / settings.epochs))
-
-
-def _cyclic(settings: Settings, epoch: int) -> float:
-    phase = (epoch % (2 * settings.cycle)) / settings.cycle  # 0 … 2
-    return 0.1 + 0.9 * (1.0 - abs(phase - 1.0))
-
-
-#: schedule name → the factor of the base learning rate during a 0-based epoch
-_SCHEDULE_FACTORS: dict[str, Callable[[Settings, int], float]] = {
-    "constant": _constant, "step": _step, "cosine": _cosine, "cyclic": _cyclic,
-}
-#: the learning-rate schedules, in the order the controls show them
-SCHEDULES: tuple[str, ...] = tuple(_SCHEDULE_FACTORS)
 
 #: the settings a person sets for a run (the Playground's controls, a row of the runs table, the CLI)
 SETTINGS_KEYS = ("lr", "batch_size", "epochs", "optimizer", "schedule", "seed")
@@ -70,9 +57,10 @@ def check_lr(lr: Any) -> float:
 
 @dataclass
 class Settings:
-    """One run's recipe. ``schedule``: constant, step (×gamma every ``step_size`` epochs, the
-    paper's StepLR), cosine (to 0 over the run) or cyclic (triangular between 0.1× and 1× the
-    base, period ``2·cycle`` epochs). ``shuffle``: reshuffle the minibatches every epoch (False:
+    """One run's recipe. ``schedule``: one of :data:`SCHEDULES` (the LRBench families, formulas in
+    :mod:`.schedules`), e.g. constant, step (×gamma every ``step_size`` epochs, the paper's StepLR),
+    cosine (to 0 over the run) or cyclic (triangular between 0.1× and 1× the base, period
+    ``2·cycle`` epochs). ``shuffle``: reshuffle the minibatches every epoch (False:
     the published scripts' protocol). :meth:`for_task` fills it from a task's own recipe."""
 
     lr: float = 1e-3
@@ -102,8 +90,7 @@ class Settings:
             raise ValueError(f"shuffle must be True or False; got {self.shuffle!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
+        canonical(self.schedule)  # a clear error naming SCHEDULES for an unknown one
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1]; got {self.gamma!r}")
 
@@ -137,8 +124,7 @@ def complete_recipe(given: Mapping[str, Any]) -> dict[str, Any]:
     recipe["schedule"] = str(recipe["schedule"]).lower()
     if recipe["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {given.get('optimizer')!r}")
-    if recipe["schedule"] not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}; got {given.get('schedule')!r}")
+    canonical(recipe["schedule"])  # a clear error naming SCHEDULES for an unknown one
     recipe["gamma"] = float(recipe["gamma"])
     if unknown:
         recipe.update({k: given[k] for k in unknown})  # a task may carry more (kept, not read)
@@ -146,15 +132,17 @@ def complete_recipe(given: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def schedule_factor(settings: Settings, epoch: int) -> float:
-    """Multiplier of the base learning rate during 0-based ``epoch``."""
-    return _SCHEDULE_FACTORS[settings.schedule](settings, epoch)
+    """Multiplier of the base learning rate during 0-based ``epoch`` (the formulas: :mod:`.schedules`)."""
+    params = ScheduleParams(settings.epochs, settings.step_size, settings.gamma, settings.cycle)
+    return factor(settings.schedule, epoch, params)
 
 
-def make_optimizer(name: str, params: Iterable[Any], lr: float) -> torch.optim.Optimizer:
-    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) over ``params`` at learning rate ``lr``."""
-    if name not in _OPTIMIZER_CLASSES:
+def make_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optimizer | SlimTrain:
+    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) over ``model``'s parameters at learning rate
+    ``lr``; ``"slimtrain"`` is a :class:`~yeswidget.training.slimtrain.SlimTrain` (its ``optimizer``: Adam)."""
+    if name not in _OPTIMIZER_FACTORIES:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {name!r}")
-    return _OPTIMIZER_CLASSES[name](params, lr=lr)
+    return _OPTIMIZER_FACTORIES[name](model, lr)
 
 
 def batch_size_options(n_samples: int) -> list[int]:

@@ -21,8 +21,19 @@ from ..core.run import Run, StatusEvent
 from ..engine.bounds import YesCloud
 from ..monitor import Monitor
 from .recipe import Settings, check_lr, make_optimizer, schedule_factor
+from .slimtrain import SlimTrain
 
 __all__ = ["Trainer"]
+
+
+def _minibatch_loss(model: nn.Module, optimizer: torch.optim.Optimizer | SlimTrain, loss_fn: nn.Module,
+                    xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    """The summed loss of one minibatch (slimTrain: with the last layer solved for it)."""
+    if isinstance(optimizer, SlimTrain):
+        return optimizer.loss(xb, yb)
+    loss: torch.Tensor = loss_fn(model(xb), yb)
+    return loss
+
 
 class Trainer:
     """One training run of ``task`` with ``settings``, in a background thread.
@@ -63,7 +74,7 @@ class Trainer:
         self.thread: threading.Thread | None = None
         self.monitor: Monitor | None = None
         self.model: nn.Module | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizer: torch.optim.Optimizer | SlimTrain | None = None
         self.initial_state: dict[str, torch.Tensor] | None = None
         self.run: Run = Run(run_id=run_id or "", config=dict(settings.as_dict(), task=getattr(task, "name", "")))
         self.error: BaseException | None = None
@@ -143,10 +154,11 @@ class Trainer:
         s = self.settings
         self.model = self.task.model(s.seed)
         self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.optimizer = make_optimizer(s.optimizer, self.model.parameters(), self.base_lr)
+        self.optimizer = make_optimizer(s.optimizer, self.model, self.base_lr)
         cloud = self._cloud.fresh() if self._cloud is not None else None
         config = dict(s.as_dict(), task=getattr(self.task, "name", ""))
-        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=self.optimizer,
+        wrapped = self.optimizer.optimizer if isinstance(self.optimizer, SlimTrain) else self.optimizer
+        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=wrapped,
                                epochs=s.epochs, every=s.every, cloud=cloud, labels=config, run_id=self._run_id,
                                max_samples=self._max_samples, confirm_green=True)
         for callback in self._subscribers:
@@ -191,7 +203,7 @@ class Trainer:
             self._running.wait()
             self._parked.clear()
 
-    def _train(self, monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def _train(self, monitor: Monitor, model: nn.Module, optimizer: torch.optim.Optimizer | SlimTrain) -> None:
         s = self.settings
         X, Y = self.task.X_train, self.task.Y_train
         N = X.shape[0]
@@ -230,12 +242,14 @@ class Trainer:
                     group["lr"] = lr
                 index = order[start:start + batch_size]
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(X[index]), Y[index])
-                loss.backward()
+                loss = _minibatch_loss(model, optimizer, loss_fn, X[index], Y[index])
+                torch.autograd.backward(loss)
                 optimizer.step()
                 # logged per sample (metric E on the minibatch) so it is comparable with the cloud
                 # (batch_size: the epoch's setting, not the size of a short last minibatch)
                 monitor.log(loss.detach() / index.shape[0], batch_size=batch_size)
+            if isinstance(optimizer, SlimTrain) and optimizer.regularization is not None:
+                monitor.note("regularization", optimizer.regularization)  # λ of the epoch's last solve
             if not cut_short and self._on_epoch is not None:
                 self._on_epoch(self, epoch + 1)
             if self._stop.is_set():

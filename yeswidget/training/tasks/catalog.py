@@ -100,8 +100,8 @@ class Task:
     sample; ``X_test``/``Y_test`` are the held-out rows, or both ``None``.
     ``make_model()`` builds a fresh ``nn.Module`` mapping ``n`` inputs to ``m``
     outputs (seed torch first, or use :meth:`model`). ``defaults`` holds the
-    recipe: ``lr``, ``batch_size``, ``epochs``, ``optimizer`` (``"adam"`` or
-    ``"sgd"``), ``schedule`` (``"step"`` = ``StepLR(step_size, gamma)`` stepped
+    recipe: ``lr``, ``batch_size``, ``epochs``, ``optimizer`` (``"adam"``,
+    ``"sgd"`` or ``"slimtrain"``), ``schedule`` (``"step"`` = ``StepLR(step_size, gamma)`` stepped
     once per epoch, or ``"constant"``), ``step_size``, ``gamma``. ``extras`` holds
     task-specific helpers (see each task's docstring).
     """
