@@ -414,6 +414,13 @@ class _Recorder(TorchFunctionMode):
         if name == "linear" or (name in _MATMUL_NAMES and params) or (self.include_conv and name in _CONV_NAMES):
             if node.layer == 0 and self.head_root is not None and source is not None:
                 new = self._affine(node, name, args, kwargs, out, params)
+                if source.ndim > 2 and name not in _CONV_NAMES and not new.problem:
+                    what = (f"the head's first layer reads {_per_sample(source)} per sample and applies one map to "
+                            "each position (shared weights); a least-squares layer over all positions at once can "
+                            "see later positions, which a causal head cannot: certify from a module whose output "
+                            "is one vector per sample")
+                    self._record_not_folded(name, what, node)
+                    new.problem, new.folds = f"`{name}` per position: {what}", False
                 new.source = source.detach()  # the head's input, as its first affine map reads it
                 if self.head_start is None:
                     self.head_start = max(len(self.executed) - 1, 0)
@@ -744,6 +751,9 @@ class CapturePlan:
 
     def suggestion(self) -> str:
         """The option that certifies the head on top of what does not fold."""
+        if self.certify_from is not None:
+            return (f"the head after certify_from={self.certify_from[0]!r} is not certifiable either; name a module "
+                    "whose output the head reads as one vector per sample, through affine layers and activations")
         paths = [item.path.split(".")[0] for item in self.not_folded if item.path]
         named = f"certify_from={paths[-1]!r}" if paths else "certify_from=<module>"
         return (f"pass {named} (the module whose output the head reads) to certify the head given the current "

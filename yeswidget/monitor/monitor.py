@@ -45,6 +45,7 @@ from .discovery import activation_name, check_options, failing_module, tap_activ
 from .judge import Judge, step_loss_info
 from .printer import TextPrinter
 from .registry import claim, release
+from .scope import Scope
 from .steps import StepLog
 from .taps import model_device, model_dtype
 from .uncaught import UncaughtWatch
@@ -66,7 +67,10 @@ class Monitor:
     ``predict(model, x) -> output`` when the trained map is not ``forward``; ``output``: the
     tensor compared with Y when the result is a tuple/dict (``output=0``, ``output="logits"``
     or a callable); ``taps``: the L-1 submodules (or dotted names) whose outputs are the hidden
-    layers, instead of discovery. :meth:`describe` says what is certified. Before training,
+    layers, instead of discovery. Operations the YES construction cannot fold (recurrent layers,
+    attention, LayerNorm, residual sums, gates) give zone ``none`` with the reason, unless the
+    option ``certify_from`` names the module (or dotted name) whose output the head reads: the head
+    is then judged "head given current features". :meth:`describe` says what is certified. Before training,
     one YES-k update is estimated from shapes and refused (:class:`~yeswidget.cost.CostError`)
     beyond ``max_update_seconds`` (60 s) or half the free memory, unless ``allow_expensive=True``.
     ``X`` (N × …), ``Y`` (N × m, or N class labels): the certification set, as tensors, numpy
@@ -95,7 +99,6 @@ class Monitor:
         # as given (a bfloat16 copy of Y would move YES-0 by ~1e-4)
         param_dtype = model_dtype(model)
         self.X = X.to(self.device, dtype=param_dtype if X.is_floating_point() else X.dtype)
-        self._X_data = X.to(self.device).reshape(X.shape[0], -1)
         self._Y_given = Y.to(self.device)
         self.N = int(self.X.shape[0])
         # torch.distributed: each rank passes its shard; the cloud, the epoch loss and the zones are
@@ -103,6 +106,8 @@ class Monitor:
         # rank (so no background worker), and only global rank 0 publishes, prints and writes
         self._distributed = is_distributed()
         self.plan, self._flops_per_sample = self._trace(model, taps, predict, output, cfg)
+        self.scope = Scope(self.plan)  # the whole network, the head given current features, or no verdict
+        self._X_data = self.plan.bounds_input(X.to(self.device))  # flattened, or one-hot ids
         self.depth = self.plan.depth
         self.bias = self.plan.bias if cfg.bias is None else bool(cfg.bias)
         self.step_loss, reduction = step_loss_info(loss, cfg.loss_reduction)
@@ -169,7 +174,8 @@ class Monitor:
         try:
             with counter:
                 plan = trace(model, sample, predict=predict, output=output, include_conv=cfg.include_conv,
-                             taps=taps, activation=cfg.activation or tap_activation(model, taps))
+                             taps=taps, activation=cfg.activation or tap_activation(model, taps),
+                             certify_from=cfg.certify_from, strict=False)
         except CaptureError:
             raise
         except Exception as exc:
@@ -190,7 +196,7 @@ class Monitor:
         self.judge = Judge(self._Y_given, plan.output_features, self.config.judge)
         self._Y_data = self.judge.targets if self._Y_given.ndim == 1 else self._Y_given
         self.Y = self._Y_data.to(self.X.dtype if self.X.is_floating_point() else torch.float64)
-        self._notes = list(plan.notes)
+        self._notes = list(plan.notes) + [note for note in [self.scope.note()] if note]
         narrow = [h for h in plan.hidden_widths if h < plan.output_features]
         if narrow:
             self._notes.append(
@@ -206,7 +212,8 @@ class Monitor:
         estimate = estimate_for_plan(self.plan, self.N, bias=self.bias, device=self.device, dtype=bounds_dtype,
                                      captured_dtype=captured_dtype if captured_dtype.is_floating_point
                                      else torch.float32)
-        check(estimate, max_seconds=self.config.max_update_seconds, allow_expensive=self.config.allow_expensive)
+        if self.plan.certified:  # nothing is computed for a model without a verdict
+            check(estimate, max_seconds=self.config.max_update_seconds, allow_expensive=self.config.allow_expensive)
         for note in estimate.notes:
             warnings.warn(note, stacklevel=3)
             self._notes.append(note)
@@ -241,7 +248,16 @@ class Monitor:
             raise ValueError(f"validation targets have {Yv.shape[1]} columns but Y has {self._Y_data.shape[1]}")
         return Xv, Yv.to(self.judge.targets.dtype), None
 
-    def _make_cloud(self, cloud: YesCloud | None) -> YesCloud:
+    def _make_cloud(self, cloud: YesCloud | None) -> Any:
+        if cloud is not None and (self.plan.head or not self.plan.certified):
+            raise ValueError("cloud= cannot be reused here: " + self.scope.label)
+        if self.plan.head and self._distributed:
+            raise ValueError("certify_from= is not supported with torch.distributed yet: each rank's features "
+                             "would give its own head bounds; certify on one process")
+        if self.plan.head or not self.plan.certified:
+            return self.scope.make_cloud(self.model, self.X, self._Y_data, bias=self.bias,
+                                         activation=self.plan.bounds_kwargs()["activation"],
+                                         dtype=self.config.dtype, device=self.device)
         if cloud is not None:
             if cloud.depth != self.depth or cloud.N != self.N:
                 raise ValueError(f"cloud was built for depth {cloud.depth} on {cloud.N} samples; this model "
@@ -260,13 +276,14 @@ class Monitor:
             "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": self.cloud.N, "epochs": cfg.epochs,
             "optimizer": type(self.optimizer).__name__.lower() if self.optimizer is not None else None,
             "task_kind": self.judge.kind, "judged": self.judge.describe(), "step_loss": dict(self.step_loss),
+            "certified": self.scope.label,
             "validation": None if self.validation is None else int(self.validation[0].shape[0]),
         }
         if self.optimizer is not None:
             settings["lr"] = float(self.optimizer.param_groups[0]["lr"])
         settings.update(cfg.labels)
         certification = dict(self.certification, text=describe_certification(self.certification),
-                             target_scale=self.judge.target_scale)
+                             target_scale=self.judge.target_scale, certified=self.scope.label)
         return Run(run_id=cfg.run_id or uuid.uuid4().hex[:8], config=settings, depth=self.depth,
                    upper=self.cloud.upper, layer_errors=list(self.cloud.layer_errors), certification=certification,
                    timings={"yes0_seconds": yes0_seconds, "bounds_seconds": 0.0, "certify_seconds": 0.0},
@@ -384,7 +401,7 @@ class Monitor:
             loss = torch.tensor(union_mean(loss * self.N, self.N), dtype=torch.float64)
             if accuracy is not None:
                 accuracy = torch.tensor(union_mean(accuracy * self.N, self.N), dtype=torch.float64)
-        scheduled = self._due(epoch)
+        scheduled = self._due(epoch) or self.scope.every_epoch
         if self._distributed:  # a bound update on every rank when any rank finds it due
             scheduled = bool(all_reduce_sum(torch.tensor([float(scheduled)], dtype=torch.float64)).item() > 0)
         # a loss below YES-0 may reach the lower edge: the worker decides, in epoch order, whether a
@@ -430,6 +447,7 @@ class Monitor:
             zone, reason = verdict(loss, self.cloud.upper, self.cloud.lower, depth=self.depth,
                                    has_lower_edge=bool(self.cloud.epochs) and fresh,
                                    target_scale=self.judge.target_scale)
+            zone, reason = self.scope.adjust(zone, reason, loss)
             info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
                                     for k, v in item.info.items()}
             record = EpochRecord(
@@ -703,6 +721,7 @@ class Monitor:
             f"Certification set: {describe_certification(self.certification)}",
             f"Judged: {self.judge.describe()}",
             f"Cost: {self.cost.describe()}",
+            *self.scope.describe(),
         ]
         return "\n".join(lines)
 

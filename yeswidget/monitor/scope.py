@@ -57,15 +57,15 @@ class HeadCloud:
     def __init__(self, features: torch.Tensor, Y: torch.Tensor, depth: int, *, bias: bool, activation: Any,
                  dtype: Any) -> None:
         self._Y, self.depth, self._bias, self._activation = Y, depth, bias, activation
+        self._requested_dtype = dtype
         self._now = self._cloud(features)
         self.dtype, self.device = self._now.dtype, self._now.device
         self.epochs: list[int] = []
         self._computed: YesCloud | None = None
-        self._requested_dtype = dtype
 
     def _cloud(self, features: torch.Tensor) -> YesCloud:
         return YesCloud(features.reshape(features.shape[0], -1), self._Y, self.depth, bias=self._bias,
-                        activation=self._activation, dtype=getattr(self, "_requested_dtype", None) or torch.float64)
+                        activation=self._activation, dtype=self._requested_dtype)
 
     @property
     def N(self) -> int:
