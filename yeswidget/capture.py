@@ -776,6 +776,9 @@ class CapturePlan:
             name, module = self.certify_from
             return (f"everything forward runs up to the output of certify_from={name!r} ({type(module).__name__}): "
                     f"{_executed_text(self.features_ops())}; the verdict is for the head given current features")
+        if self.taps is not None:
+            return ("what runs between the taps is taken as the layers named by taps= (executed: "
+                    f"{_executed_text(self.executed)})")
         if self.prelude:
             return (f"the operations before layer 1 ({', '.join(dict.fromkeys(self.prelude))}): layer 1 is fitted "
                     "from the raw input")
@@ -929,6 +932,10 @@ def trace(model: nn.Module, example_input: Any, *, predict: Predict | None = Non
     if recorder.embedding is not None and head is None:
         plan.input_features = _numel(plan.input_shape) * recorder.embedding.columns
     plan.notes = _notes(plan, run.node if tap_modules is None else None)
+    if tap_modules is not None and recorder.not_folded:
+        ops = "; ".join(str(item) for item in _distinct(recorder.not_folded))
+        plan.notes.append(f"forward runs operations the YES construction cannot fold ({ops}); with taps= the YES "
+                          "network may not fit inside this architecture, so YES-0 is a reference, not a certificate")
     if missing and chosen_activation is None:
         plan.notes.append(f"the tap(s) of layer(s) {missing} are not the output of an activation; the bounds use "
                           f"{plan.activation} (pass activation=… if the network uses another)")
