@@ -255,7 +255,7 @@ class _Node:
         self.tap: torch.Tensor | None = None  # the activation's output
         self.ops: list[str] = []  # other ops seen at this node, in order
         self.pre_ops: list[str] = []  # ops between the affine map and the activation
-        self.head = parent.head if parent is not None else False  # descends from certify_from='s output
+        self.head: bool = parent.head if parent is not None else False  # descends from certify_from='s output
         self.folds = True  # False when ``problem`` is an operation the construction cannot fold (not a misreading)
         self.source: torch.Tensor | None = None  # layer 1 with certify_from=: the tensor its affine map reads
 
