@@ -426,3 +426,33 @@ def test_the_html_report_escapes_every_string_of_a_hostile_run(tmp_path):
     assert "<img src=x" not in page and "<script" not in page and "onerror=alert(1)>" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown, as text
     assert "<tr class='none'>" in page  # an unknown zone is no class name
+
+
+def test_certify_a_model_without_a_verdict_and_a_head_given_current_features(tmp_path, capsys):
+    """Issue 19: an LSTM run is 'none' (no bound computed), its head with certify_from= has a verdict."""
+    from torch import nn
+
+    from yeswidget.monitor import Monitor
+
+    class NextValueLSTM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm, self.fc = nn.LSTM(1, 4, batch_first=True), nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.fc(self.lstm(x)[0][:, -1])
+
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randn(32, 5, 1, generator=g), torch.randn(32, 1, generator=g)
+    for options, code in (({}, cli.EXIT_NO_VERDICT), ({"certify_from": "lstm"}, None)):
+        torch.manual_seed(0)
+        with pytest.warns(UserWarning), Monitor(NextValueLSTM(), X, Y, runs_dir=None, **options) as monitor:
+            monitor.epoch_end()
+            monitor.epoch_end()
+        path = tmp_path / "run.json"
+        monitor.run.to_json(path)
+        expected = cli.EXIT_CODES[monitor.run.final.zone] if code is None else code
+        assert cli.main(["certify", str(path)]) == expected
+        printed = capsys.readouterr().out
+        assert ("head given current features" in printed) == bool(options), printed
+        assert "final zone: none" in printed or options

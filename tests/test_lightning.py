@@ -96,3 +96,39 @@ def test_a_fit_resumed_from_a_checkpoint_continues_its_run(tmp_path):
     assert run.epochs[:2] == first.run.epochs
     assert all(b.lower <= a.lower for a, b in zip(run.epochs, run.epochs[1:]))  # the running minimum goes on
     assert len(run.step_losses) == 4 * 4
+
+
+class NextValueLSTM(lightning.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(1, 8, batch_first=True)
+        self.fc = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.mse_loss(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+
+def test_certify_from_reaches_the_monitor_through_the_callback():
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randn(48, 5, 1, generator=g), torch.randn(48, 1, generator=g)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=16)
+    for options, zone in (({}, "none"), ({"certify_from": "lstm"}, None)):
+        callback = YesCallback(X, Y, every=1, **options)
+        trainer = lightning.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                                    enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
+        trainer.fit(NextValueLSTM(), loader)
+        records = callback.run.epochs
+        assert len(records) == 2
+        if zone == "none":
+            assert all(r.zone == "none" and "recurrent" in r.reason for r in records)
+        else:
+            assert all(r.zone in ("red", "yellow", "green") and "head given current features" in r.reason
+                       for r in records)
+            assert callback.run.config["certified"] == "head given current features (certify_from='lstm')"

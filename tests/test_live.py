@@ -345,3 +345,39 @@ def test_close_leaves_no_widget_model():
     live.close()
     left = {k: type(ipywidgets.Widget.widgets[k]).__name__ for k in set(ipywidgets.Widget.widgets) - before}
     assert left == {}, f"widget models still open after close(): {sorted(left.values())}"
+
+
+# --------------------------------------------------------------------------- certify_from= (issue 19)
+class _NextValueLSTM(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(1, 8, batch_first=True)
+        self.fc = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("options, zone_words", [
+    ({}, ("no verdict", "recurrent")),
+    ({"certify_from": "lstm"}, ("head given current features",)),
+])
+def test_an_lstm_in_the_chart_says_no_verdict_or_head_given_current_features(lives, options, zone_words):
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randn(N, 5, 1, generator=g), torch.randn(N, 1, generator=g)
+    torch.manual_seed(0)
+    model = _NextValueLSTM()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    live = LiveCloud(model, X, Y, optimizer=opt, every=1, **options)
+    lives.append(live)
+    for _ in live.epochs(2):
+        opt.zero_grad()
+        loss = ((model(X) - Y) ** 2).sum() / N
+        loss.backward()
+        opt.step()
+        live.log(loss.detach())
+    assert live.wait(60)
+    text = live.chart.status.value + " ".join(live.run.warnings)
+    for words in zone_words:
+        assert words in text, text
+    assert (live.run.epochs[-1].zone == "none") == (not options)

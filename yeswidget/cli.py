@@ -125,6 +125,8 @@ def _inconsistency(run) -> str | None:
             return f"epoch {record.epoch!r}: loss, upper and lower must be numbers"
         if not isinstance(record.zone, str) or record.zone not in EXIT_CODES:
             return f"epoch {record.epoch}: unknown zone {record.zone!r} (expected one of {sorted(EXIT_CODES)})"
+        if record.zone == "none" and not math.isfinite(upper):
+            continue  # no bound was computed: a model the construction cannot represent
         scale = float(run.certification.get("target_scale", 0.0) or 0.0)
         expected, _ = verdict(loss, upper, lower, has_lower_edge=True, depth=run.depth or 2, target_scale=scale)
         # a zone may be more careful than the numbers: green needs an edge computed at that epoch,

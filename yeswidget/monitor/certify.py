@@ -64,7 +64,7 @@ def certify(m: Monitor, epoch: int) -> EpochItem:
         loss = torch.tensor(union_mean(loss * m.N, m.N), dtype=torch.float64)
         if accuracy is not None:
             accuracy = torch.tensor(union_mean(accuracy * m.N, m.N), dtype=torch.float64)
-    scheduled = is_due(m, epoch)
+    scheduled = is_due(m, epoch) or m.scope.every_epoch
     if m._distributed:  # a bound update on every rank when any rank finds it due
         scheduled = bool(all_reduce_sum(torch.tensor([float(scheduled)], dtype=torch.float64)).item() > 0)
     # a loss below YES-0 may reach the lower edge: the worker decides, in epoch order, whether a
@@ -116,6 +116,7 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         zone, reason = verdict(loss, m.cloud.upper, m.cloud.lower, depth=m.depth,
                                has_lower_edge=bool(m.cloud.epochs) and fresh,
                                target_scale=m.judge.target_scale)
+        zone, reason = m.scope.adjust(zone, reason, loss)
         info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
                                 for k, v in item.info.items()}
         record = EpochRecord(

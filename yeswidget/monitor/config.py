@@ -40,7 +40,10 @@ class MonitorConfig:
     ``include_conv``: count convolutions as affine layers (their feature maps become hidden
     layers: wide and costly). ``max_update_seconds``: refuse to start when one YES-k update
     (or YES-0) is estimated to take longer than this (seconds) or more than half the device's
-    free memory; ``allow_expensive=True`` starts anyway.
+    free memory; ``allow_expensive=True`` starts anyway. ``certify_from``: a submodule (or its
+    dotted name) whose output at each epoch is the head's input: only the head is certified, given
+    those current features (for models whose forward runs what the construction cannot fold:
+    recurrent layers, attention, LayerNorm, residual sums, gates).
     """
 
     every: int | str = "auto"
@@ -63,6 +66,7 @@ class MonitorConfig:
     include_conv: bool = False
     max_update_seconds: float = 60.0
     allow_expensive: bool = False
+    certify_from: Any = None
 
     def __post_init__(self) -> None:
         every = self.every
@@ -99,6 +103,9 @@ class MonitorConfig:
         if run_id is not None and (not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id)):
             raise ValueError(f"run_id must be a name of 1–100 letters, digits, '.', '_', '-' or spaces (it names the "
                              f"run log's file, so no '/' or '\\'); got {run_id!r}")
+        if self.certify_from is not None and not isinstance(self.certify_from, (str, torch.nn.Module)):
+            raise TypeError("certify_from must be a submodule or its dotted name (the module whose output the head "
+                            f"reads); got {type(self.certify_from).__name__}")
         if not isinstance(self.labels, Mapping):
             raise TypeError(f"labels must be a dict of run settings to show; got {type(self.labels).__name__}")
 

@@ -51,7 +51,10 @@ class Monitor(MonitorState):
     ``predict(model, x) -> output`` when the trained map is not ``forward``; ``output``: the
     tensor compared with Y when the result is a tuple/dict (``output=0``, ``output="logits"``
     or a callable); ``taps``: the L-1 submodules (or dotted names) whose outputs are the hidden
-    layers, instead of discovery. :meth:`describe` says what is certified. Before training,
+    layers, instead of discovery. Operations the construction cannot fold (recurrent layers, attention,
+    LayerNorm, residual sums, gates) give zone ``none`` with the reason, unless ``certify_from`` names
+    the module whose output the head reads ("head given current features"). :meth:`describe` says
+    what is certified. Before training,
     one YES-k update is estimated from shapes and refused (:class:`~yeswidget.engine.cost.CostError`)
     beyond ``max_update_seconds`` (60 s) or half the free memory, unless ``allow_expensive=True``.
     ``X`` (N × …), ``Y`` (N × m, or N class labels): the certification set, as tensors, numpy

@@ -29,6 +29,7 @@ from .discovery import activation_name, check_options, failing_module, tap_activ
 from .hooks import metric_scale
 from .judge import Judge
 from .printer import TextPrinter
+from .scope import Scope
 from .steps import StepLog
 from .taps import model_device, model_dtype
 from .uncaught import UncaughtWatch
@@ -50,7 +51,7 @@ def read_data(m: Monitor, X: Any, Y: Any) -> None:
     # as given (a bfloat16 copy of Y would move YES-0 by ~1e-4)
     param_dtype = model_dtype(m.model)
     m.X = X.to(m.device, dtype=param_dtype if X.is_floating_point() else X.dtype)
-    m._X_data = X.to(m.device).reshape(X.shape[0], -1)
+    m._X_given = X.to(m.device)  # as given: the plan decides how the bounds read it (flattened, one-hot ids)
     m._Y_given = Y.to(m.device)
     m.N = int(m.X.shape[0])
     # torch.distributed: each rank passes its shard; the cloud, the epoch loss and the zones are
@@ -101,7 +102,8 @@ def trace_model(m: Monitor, model: nn.Module, taps: Sequence[nn.Module | str] | 
     try:
         with counter:
             plan = trace(model, sample, predict=predict, output=output, include_conv=cfg.include_conv,
-                         taps=taps, activation=cfg.activation or tap_activation(model, taps))
+                         taps=taps, activation=cfg.activation or tap_activation(model, taps),
+                         certify_from=cfg.certify_from, strict=False)
     except CaptureError:
         raise
     except Exception as exc:
@@ -114,6 +116,8 @@ def trace_model(m: Monitor, model: nn.Module, taps: Sequence[nn.Module | str] | 
     flops = float(counter.get_total_flops()) / max(int(sample.shape[0]), 1)
     if flops <= 0:  # an operator FlopCounterMode does not count: two FLOPs per parameter
         flops = 2.0 * sum(p.numel() for p in model.parameters())
+    m.scope = Scope(plan)  # the whole network, the head given current features, or no verdict
+    m._X_data = plan.bounds_input(m._X_given)  # flattened, or one-hot ids
     return plan, flops
 
 
@@ -123,7 +127,7 @@ def set_targets(m: Monitor) -> None:
     m.judge = Judge(m._Y_given, plan.output_features, m.config.judge)
     m._Y_data = m.judge.targets if m._Y_given.ndim == 1 else m._Y_given
     m.Y = m._Y_data.to(m.X.dtype if m.X.is_floating_point() else torch.float64)
-    m._notes = list(plan.notes)
+    m._notes = list(plan.notes) + [note for note in [m.scope.note()] if note]
     narrow = [h for h in plan.hidden_widths if h < plan.output_features]
     if narrow:
         m._notes.append(
@@ -140,7 +144,8 @@ def check_cost(m: Monitor, captured_dtype: torch.dtype) -> CostEstimate:
     estimate = estimate_for_plan(m.plan, m.N, bias=m.bias, device=m.device, dtype=bounds_dtype,
                                  captured_dtype=captured_dtype if captured_dtype.is_floating_point
                                  else torch.float32)
-    check(estimate, max_seconds=m.config.max_update_seconds, allow_expensive=m.config.allow_expensive)
+    if m.plan.certified:  # nothing is computed for a model without a verdict
+        check(estimate, max_seconds=m.config.max_update_seconds, allow_expensive=m.config.allow_expensive)
     for note in estimate.notes:
         warnings.warn(note, stacklevel=3)
         m._notes.append(note)
@@ -183,7 +188,17 @@ def validation_set(m: Monitor, validation: Any) -> tuple[torch.Tensor, torch.Ten
     return Xv, Yv.to(m.judge.targets.dtype), None
 
 
-def make_cloud(m: Monitor, cloud: YesCloud | None) -> YesCloud:
+def make_cloud(m: Monitor, cloud: YesCloud | None) -> Any:
+    """The cloud: a YesCloud for a whole network, else the scope's (head given current features, or none)."""
+    if cloud is not None and (m.plan.head or not m.plan.certified):
+        raise ValueError("cloud= cannot be reused here: " + m.scope.label)
+    if m.plan.head and m._distributed:
+        raise ValueError("certify_from= is not supported with torch.distributed yet: each rank's features "
+                         "would give its own head bounds; certify on one process")
+    if m.plan.head or not m.plan.certified:
+        return m.scope.make_cloud(m.model, m.X, m._Y_data, bias=m.bias,
+                                  activation=m.plan.bounds_kwargs()["activation"],
+                                  dtype=m.config.dtype, device=m.device)
     if cloud is not None:
         if cloud.depth != m.depth or cloud.N != m.N:
             raise ValueError(f"cloud was built for depth {cloud.depth} on {cloud.N} samples; this model "
@@ -203,13 +218,14 @@ def new_run(m: Monitor, yes0_seconds: float) -> Run:
         "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": m.cloud.N, "epochs": cfg.epochs,
         "optimizer": type(m.optimizer).__name__.lower() if m.optimizer is not None else None,
         "task_kind": m.judge.kind, "judged": m.judge.describe(), "step_loss": dict(m.step_loss),
+        "certified": m.scope.label,
         "validation": None if m.validation is None else int(m.validation[0].shape[0]),
     }
     if m.optimizer is not None:
         settings["lr"] = float(m.optimizer.param_groups[0]["lr"])
     settings.update(cfg.labels)
     certification = dict(m.certification, text=describe_certification(m.certification),
-                         target_scale=m.judge.target_scale)
+                         target_scale=m.judge.target_scale, certified=m.scope.label)
     return Run(run_id=cfg.run_id or uuid.uuid4().hex[:8], config=settings, depth=m.depth,
                upper=m.cloud.upper, layer_errors=list(m.cloud.layer_errors), certification=certification,
                timings={"yes0_seconds": yes0_seconds, "bounds_seconds": 0.0, "certify_seconds": 0.0},
@@ -237,5 +253,6 @@ def describe(m: Monitor) -> str:
         f"Certification set: {describe_certification(m.certification)}",
         f"Judged: {m.judge.describe()}",
         f"Cost: {m.cost.describe()}",
+        *m.scope.describe(),
     ]
     return "\n".join(lines)

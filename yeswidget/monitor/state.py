@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .cadence import Cadence
     from .config import MonitorConfig
     from .judge import Judge
+    from .scope import HeadCloud, NoVerdictCloud, Scope
     from .steps import StepLog
     from .uncaught import UncaughtWatch
     from .worker import BoundsWorker
@@ -36,12 +37,14 @@ class MonitorState:
     X: torch.Tensor  # N × … inputs in the model's dtype
     Y: torch.Tensor  # N × m targets of the bounds, in X's dtype
     N: int
+    _X_given: torch.Tensor
     _X_data: torch.Tensor
     _Y_data: torch.Tensor
     _Y_given: torch.Tensor
     _Y_metric: torch.Tensor | None
     _distributed: bool
     plan: CapturePlan
+    scope: Scope
     depth: int
     bias: bool
     judge: Judge
@@ -51,7 +54,7 @@ class MonitorState:
     _notes: list[str]
     cost: CostEstimate
     validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None
-    cloud: YesCloud
+    cloud: YesCloud | HeadCloud | NoVerdictCloud
     _handles: list[Any]
     # the machinery: bus, store, cadence, worker, steps, outputs
     bus: EventBus
