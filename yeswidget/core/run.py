@@ -50,7 +50,10 @@ class EpochRecord:
     ``accuracy``: classification accuracy on the certification set (classifiers only);
     ``val_loss`` / ``val_accuracy``: the same on held-out data (never judged);
     ``reason``: why the zone says what it says when the plain rule would mislead
-    (no verdict, at the optimum).
+    (no verdict, at the optimum, an edge from an earlier epoch).
+    ``edge_epoch``: the epoch whose YES-k edge judged this one (``epoch`` itself when the
+    bounds were recomputed here; earlier when the cadence or the cost budget kept an older
+    edge; None before the first update).
     """
 
     epoch: int
@@ -68,6 +71,7 @@ class EpochRecord:
     val_loss: float | None = None
     val_accuracy: float | None = None
     reason: str = ""
+    edge_epoch: int | None = None
 
     @property
     def margin(self) -> float:
