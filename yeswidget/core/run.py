@@ -53,8 +53,11 @@ class EpochRecord:
     ``accuracy``: classification accuracy on the certification set (classifiers only);
     ``val_loss`` / ``val_accuracy``: the same on held-out data (never judged);
     ``reason``: why the zone says what it says when the plain rule would mislead
-    (no verdict, at the optimum); ``extra``: the loop's own readings noted during the
-    epoch (``Monitor.note``), e.g. ``{"regularization": λ}`` of slimTrain's last layer.
+    (no verdict, at the optimum, an edge from an earlier epoch). ``extra``: the loop's own readings noted
+    during the epoch (``Monitor.note``), e.g. ``{"regularization": λ}`` of slimTrain's last layer.
+    ``edge_epoch``: the epoch whose YES-k edge judged this one (``epoch`` itself when the
+    bounds were recomputed here; earlier when the cadence or the cost budget kept an older
+    edge; None before the first update).
     """
 
     epoch: int
@@ -73,6 +76,7 @@ class EpochRecord:
     val_accuracy: float | None = None
     reason: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    edge_epoch: int | None = None
 
     @property
     def margin(self) -> float:

@@ -50,6 +50,7 @@ from ._linalg import (
     SolveCount,
     _as_matrix,
     _cached_plan,
+    _certify_errors,
     _check_depth,
     _check_devices,
     _check_finite,
@@ -125,7 +126,9 @@ def _propagate(
             _count(solves=len(children))
         states = [next_states[i] for i in range(len(nodes))]  # every node is some parent's child
     # the last layer: linear, always fitted to Y
-    return _final_errors(states, Y)
+    errors = _final_errors(states, Y)
+    _certify_errors(errors, Y, len(levels) + 1)  # float32: is every e(S) within 1e-5? (no sync)
+    return errors
 
 
 def _fit_into(basis: Basis, targets: torch.Tensor, outputs: list[tuple[torch.Tensor, int, int]],
@@ -225,6 +228,7 @@ def _yes0_states(X: torch.Tensor, Y: torch.Tensor, depth: int, bias: bool,
         last = layer == depth - 1
         Z = fitted if last else act(fitted)
         errors.append(_metric(Z, Y))
+    _certify_errors(errors[-1].reshape(1), Y, depth)
     return errors[-1], torch.stack(errors)
 
 

@@ -4,8 +4,16 @@
 from shapes alone (the bounds' FLOPs against the training epoch's), so the same seeded
 run certifies at the same epochs on any machine and under any load. ``"time"``: the
 bounds may use at most ``budget`` of the wall time (adapts to the machine; not
-reproducible). Confirmation (an epoch is green only against an edge computed at that
-epoch) is decided by the monitor on top of this.
+reproducible).
+
+Confirmation (an epoch whose loss reaches the lower edge asks for a fresh edge) draws on
+the same FLOPs budget as the period (:class:`Ledger`): ``budget`` × the training FLOPs so
+far is the credit, every update is charged its estimated FLOPs, and an update is
+affordable while the spending has not passed the credit. A move into green is checked
+whatever the budget (with back-off after checks that found a lower edge); an epoch that
+stays green gets a fresh edge when affordable, else it is green *against the edge of
+epoch k*, said so in its record. All of this is decided in epoch order from shapes and
+losses, so the same seeded run gets the same verdicts on any machine.
 """
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from collections.abc import Sequence
 
 from ..engine.bounds import anchor_sets
 
-__all__ = ["Cadence", "update_flops"]
+__all__ = ["Cadence", "Ledger", "update_flops"]
 
 
 def update_flops(n_samples: int, input_width: int, hidden_widths: Sequence[int], output_width: int) -> float:
@@ -44,6 +52,8 @@ class Cadence:
         self.budget = budget
         self.bounds_flops = bounds_flops
         self.period: int | None = every if isinstance(every, int) else None
+        #: the FLOPs budget the period and the confirmations share
+        self.ledger = Ledger(budget, bounds_flops)
 
     def fix_period(self, training_flops_per_epoch: float) -> int:
         """``"auto"``: the period k from the first epoch's training FLOPs (kept for the run)."""
@@ -61,3 +71,52 @@ class Cadence:
             return not busy and time_spent + next_cost <= self.budget * wall
         assert self.period is not None, "fix_period() is called at the end of epoch 1"
         return epoch % self.period == 0
+
+
+class Ledger:
+    """The FLOPs budget shared by scheduled updates and confirmations (decided in epoch order).
+
+    ``credit``: ``budget`` × the training FLOPs of the epochs seen; ``spent``: the estimated
+    FLOPs of the updates done. An update is affordable while ``spent <= credit`` (so one
+    update may run ahead of the credit: epoch 1's, which gives the cloud its lower edge).
+    """
+
+    def __init__(self, budget: float, update_cost: float) -> None:
+        self.budget = budget
+        self.update_cost = update_cost
+        self.credit = 0.0
+        self.spent = 0.0
+        self.updates = 0
+        #: after a check that found a lower edge, the next move into green is checked at
+        #: this epoch or later (the gap doubles after each such check, reset by a green)
+        self.next_check = 0
+        self._gap = 1
+
+    def earn(self, training_flops: float) -> None:
+        self.credit += self.budget * max(float(training_flops), 0.0)
+
+    @property
+    def affordable(self) -> bool:
+        return self.spent <= self.credit
+
+    def charge(self) -> None:
+        self.spent += self.update_cost
+        self.updates += 1
+
+    def may_check_entry(self, epoch: int) -> bool:
+        """May a move into green at ``epoch`` be checked against a fresh edge?"""
+        return self.affordable or epoch >= self.next_check
+
+    def checked(self, epoch: int, green: bool) -> None:
+        """After a check at ``epoch``: green resets the back-off, a lower edge doubles it."""
+        if green:
+            self._gap, self.next_check = 1, 0
+        else:
+            self.next_check = epoch + self._gap
+            self._gap *= 2
+
+    @property
+    def fraction(self) -> float:
+        """FLOPs spent on updates as a fraction of the training FLOPs (the budget's unit)."""
+        training = self.credit / self.budget if self.budget else 0.0
+        return self.spent / training if training else 0.0

@@ -37,12 +37,14 @@ def end_epoch(m: Monitor) -> None:
     t0 = time.perf_counter()
     m.steps.end_epoch()
     epoch = m.epoch + 1
+    samples = m._samples_this_epoch or int(m.certification.get("of", m.N))
+    training_flops = 3.0 * m._flops_per_sample * samples  # forward + backward ≈ 3 forwards
     if m.cadence.period is None and m.cadence.every == "auto":  # the first epoch this monitor sees
-        samples = m._samples_this_epoch or int(m.certification.get("of", m.N))
-        m.cadence.fix_period(3.0 * m._flops_per_sample * samples)  # forward + backward ≈ 3 forwards
+        m.cadence.fix_period(training_flops)
     m._samples_this_epoch = 0
     # an interrupt before the epoch is queued leaves it uncounted: only certified epochs count
     item = certify(m, epoch)
+    item.training_flops = training_flops
     m._check_open()  # closed meanwhile (a subscriber's close): queue nothing, start no thread
     m.epoch = epoch
     m.store.add_timing("certify_seconds", time.perf_counter() - t0)
@@ -105,23 +107,69 @@ def confirmation_needed(m: Monitor, item: EpochItem) -> bool:
     return bool(m.cloud.epochs) and float(item.loss) <= m.cloud.lower
 
 
+# ---- the cost budget: which updates run (issue 20); decided on the worker, in epoch order ----
+UPDATE, WITHHELD, UNCHECKED, SKIPPED = "update", "withheld", "unchecked", "skipped"
+
+
+def plan_update(m: Monitor, item: EpochItem, loss: float) -> str:
+    """Whether this epoch's hidden outputs get a YES-k update: ``UPDATE``, or ``WITHHELD`` (stays
+    green, the FLOPs budget is spent), ``UNCHECKED`` (a move into green during the back-off after
+    a check that found a lower edge) or ``SKIPPED`` (no hidden outputs, or a fresh edge would
+    change nothing: the loss is above the current edge)."""
+    if item.hidden is None or not math.isfinite(loss):
+        return SKIPPED
+    ledger, reaches = m.cadence.ledger, confirmation_needed(m, item)
+    if not m.cloud.epochs or (item.scheduled and (m.cadence.every != "auto" or ledger.affordable)):
+        return UPDATE
+    if not reaches:
+        return SKIPPED  # above the edge: yellow (or red) whatever a fresh edge says
+    if m.config.confirm_green == "always" or m.cadence.every == "time":
+        return UPDATE
+    staying = bool(m.run.epochs) and m.run.epochs[-1].zone == "green"
+    if staying:
+        return UPDATE if ledger.affordable else WITHHELD
+    return UPDATE if ledger.may_check_entry(item.epoch) else UNCHECKED
+
+
+def edge_reason(m: Monitor, plan: str, zone: str, edge_epoch: int | None) -> str:
+    """Words for an epoch judged against an older edge (the record's ``edge_epoch``)."""
+    if plan == WITHHELD and zone == "green":
+        return (f"green against the edge of epoch {edge_epoch}: the cost budget withheld a fresh edge "
+                "(confirm_green='always' computes one every epoch)")
+    if plan == UNCHECKED:
+        return (f"at or below the edge of epoch {edge_epoch}, not confirmed: a recent check found a lower "
+                f"edge; the next check is at epoch {m.cadence.ledger.next_check} or later (cost budget)")
+    if m.config.confirm_green is False and zone == "green" and edge_epoch is not None:
+        return f"green against the edge of epoch {edge_epoch} (confirm_green=False)"
+    return ""
+
+
 def finish_epoch(m: Monitor, item: EpochItem) -> None:
     """On the worker: the bounds (when due), then the epoch record, published in order."""
     try:
         loss = float(item.loss)
-        if item.hidden is not None and not item.scheduled and not confirmation_needed(m, item):
-            item.hidden = None  # the loss stays above the edge: yellow without a new update
-        updated = update_bounds(m, item) if item.hidden is not None and math.isfinite(loss) else False
-        fresh = updated or not m.config.confirm_green
+        m.cadence.ledger.earn(item.training_flops)
+        plan = plan_update(m, item, loss)
+        if plan != UPDATE:
+            item.hidden = None
+        confirming = plan == UPDATE and bool(m.cloud.epochs) and confirmation_needed(m, item)
+        updated = update_bounds(m, item) if plan == UPDATE else False
+        if updated:
+            m.cadence.ledger.charge()
+        fresh = updated or not m.config.confirm_green or plan == WITHHELD
         zone, reason = verdict(loss, m.cloud.upper, m.cloud.lower, depth=m.depth,
                                has_lower_edge=bool(m.cloud.epochs) and fresh,
                                target_scale=m.judge.target_scale)
+        if confirming:
+            m.cadence.ledger.checked(item.epoch, green=zone == "green")
+        edge_epoch = m.cloud.epochs[-1] if m.cloud.epochs and m.depth > 1 else None
+        reason = reason or edge_reason(m, plan, zone, edge_epoch)
         zone, reason = m.scope.adjust(zone, reason, loss)
         info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
                                 for k, v in item.info.items()}
         record = EpochRecord(
             epoch=item.epoch, loss=loss, upper=m.cloud.upper, lower=m.cloud.lower, zone=zone,
-            yes_k=m.cloud.yes_k(), bounds_updated=updated, reason=reason, **info)
+            yes_k=m.cloud.yes_k(), bounds_updated=updated, reason=reason, edge_epoch=edge_epoch, **info)
         m.store.add_epoch(record, m.epochs_total)
         watch_overfitting(m)
         note = plateau_note(m.run.epochs)  # a yellow plateau is noted once, in the run

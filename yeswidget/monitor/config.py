@@ -25,8 +25,11 @@ class MonitorConfig:
     training epoch's, so that they cost about ``budget`` of the training work; the same seeded
     run gets the same cadence on any machine. ``"time"``: follow wall time instead (at most
     ``budget`` of it; faster on a busy machine, not reproducible).
-    ``confirm_green``: an epoch is green only against a lower edge computed at that epoch (a
-    loss below an older edge triggers an update then). ``max_samples``/``seed``: certify on a
+    ``confirm_green``: whether an epoch whose loss reaches the lower edge gets a fresh edge.
+    True (or ``"budget"``, the default): a move into green always gets one; an epoch that stays
+    green gets one while the FLOPs budget allows, else it is green *against the edge of epoch
+    k* (``EpochRecord.edge_epoch``, said in its reason). ``"always"``: every such epoch gets one
+    (the loop pays for it). False: never (green against the last computed edge, labelled so). ``max_samples``/``seed``: certify on a
     fixed seeded subset. ``epochs``: the planned number. ``dtype``: the bounds' precision.
     ``background``: compute YES-k in a worker thread. ``loss_reduction``: how the losses given
     to ``log()`` were reduced (``"mean"``/``"sum"`` as in ``MSELoss``), to draw them in the
@@ -48,7 +51,7 @@ class MonitorConfig:
 
     every: int | str = "auto"
     budget: float = 0.2
-    confirm_green: bool = True
+    confirm_green: bool | str = True
     max_samples: int | None = None
     seed: int = 0
     epochs: int | None = None
@@ -73,6 +76,9 @@ class MonitorConfig:
         if every not in CADENCES and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
             raise ValueError(f"every must be 'auto', 'time' or an int ≥ 1 (epochs between bound updates); "
                              f"got {every!r}")
+        if self.confirm_green not in (True, False, "budget", "always"):
+            raise ValueError(f"confirm_green must be True or 'budget' (confirmations within the cost budget), "
+                             f"'always' (every one) or False (none); got {self.confirm_green!r}")
         if not 0 < self.budget <= 1:
             raise ValueError(f"budget must be in (0, 1] (fraction of the training cost for bounds); "
                              f"got {self.budget!r}")
