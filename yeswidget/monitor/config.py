@@ -30,7 +30,8 @@ class MonitorConfig:
     green gets one while the FLOPs budget allows, else it is green *against the edge of epoch
     k* (``EpochRecord.edge_epoch``, said in its reason). ``"always"``: every such epoch gets one
     (the loop pays for it). False: never (green against the last computed edge, labelled so).
-    ``max_samples``/``seed``: certify on a fixed seeded subset. ``epochs``: the planned number. ``dtype``: the bounds' precision.
+    ``max_samples``/``seed``: certify on a fixed seeded subset. ``epochs``: the planned number.
+    ``dtype``: the bounds' precision.
     ``background``: compute YES-k in a worker thread. ``loss_reduction``: how the losses given
     to ``log()`` were reduced (``"mean"``/``"sum"`` as in ``MSELoss``), to draw them in the
     metric E. ``judge``: ``"auto"`` (classifiers given integer labels are judged on softmax
