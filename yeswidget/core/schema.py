@@ -31,6 +31,7 @@ RECORD_FIELDS: dict[str, tuple[str, bool]] = {
     "bounds_updated": ("bool", False), "lr": ("number?", False), "batch_size": ("count?", False),
     "step": ("count", False), "wall_time": ("number", False), "accuracy": ("number?", False),
     "val_loss": ("number?", False), "val_accuracy": ("number?", False), "reason": ("text", False),
+    "edge_epoch": ("count?", False), "extra": ("timings", False),  # numbers by name (Monitor.note)
 }
 _RUN_FIELDS: dict[str, str] = {
     "run_id": "text", "config": "mapping", "depth": "count", "upper": "number", "layer_errors": "numbers",
