@@ -356,6 +356,36 @@ PROBES["08-reopen-runs.ipynb"] = ("""{
     "table_zones": [row["final_zone"] for row in box.table.rows], "final_zones": [r.final_zone for r in box.runs]}""",
                                   check_reopen)
 
+def check_tuning(nb, v):
+    assert v["fast"] and v["EPOCHS"] == 12
+    # the range test: a range around its suggestion, within the learning rates it tried
+    lo, hi = v["range"]
+    assert 1e-5 <= lo <= v["suggested"] <= hi <= 1.0 and v["upper"] > 0
+    assert "suggested lr" in printed(nb) and png_count(nb) >= 2  # the range test's drawing and the grid
+    # the sweep: 6 rows, every cell filled, the diverging lr pruned with its reason, no green run pruned
+    assert v["n_rows"] == 6 and v["filled"] == 6 and v["loaded"] == 6
+    for row in v["rows"]:
+        if row["lr"] == 0.5:
+            assert row["pruned"] and re.fullmatch(r"red after \d+ epochs", row["prune_reason"])
+            assert row["epochs_run"] < v["EPOCHS"]
+        assert not (row["pruned"] and row["first_green"] is not None)
+    assert v["cell_colors"] == v["zone_colors"]
+    # the best cell's run shown over its cloud, as many epochs as it ran
+    assert v["shown"] == v["best"]["index"] and v["chart_epochs"] == v["best"]["epochs_run"]
+    assert widget_count(nb) >= 1 and v["png"]
+
+
+PROBES["09-tuning.ipynb"] = ("""{
+    "fast": FAST, "EPOCHS": EPOCHS, "range": list(finder.range), "suggested": finder.suggested,
+    "upper": finder.upper, "n_rows": len(sweep.results), "filled": view.grid.filled, "loaded": len(again.results),
+    "rows": [{k: r[k] for k in ("lr", "batch_size", "pruned", "prune_reason", "epochs_run", "first_green",
+                                "final_zone")} for r in sweep.results],
+    "cell_colors": sorted(c.color for line in view.grid.cells for c in line),
+    "zone_colors": sorted(__import__("yeswidget.core.zones", fromlist=["ZONE_COLORS"]).ZONE_COLORS[r["final_zone"]]
+                          for r in sweep.results),
+    "shown": view.selected, "best": {"index": best["index"], "epochs_run": best["epochs_run"]},
+    "chart_epochs": len(view.chart.loss_line.x), "png": png.is_file()}""", check_tuning)
+
 PAPER_PROBE = """{
     "fast": FAST, "EPOCHS": EPOCHS, "panels": list(PANELS), "n_axes": len(fig.axes),
     "axes_titles": [ax.get_title() for ax in fig.axes],
@@ -427,7 +457,7 @@ def test_notebooks_read_the_fast_switch():
     """Each notebook picks its epochs from YESWIDGET_FAST, and the full run is the paper's."""
     full = {"01-quickstart.ipynb": "800", "03-paper-phase-retrieval.ipynb": "800",
             "04-paper-signal-denoising.ipynb": "1800", "05-patch-recovery.ipynb": "1000",
-            "06-classroom.ipynb": "150", "07-lightning.ipynb": "200"}
+            "06-classroom.ipynb": "150", "07-lightning.ipynb": "200", "09-tuning.ipynb": "60"}
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")

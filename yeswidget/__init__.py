@@ -27,6 +27,7 @@ add_default_output("run_log", lambda monitor: enable_run_log(monitor, monitor.co
 
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     from .training import tasks
+    from .training.lr_find import lr_find
     from .training.slimtrain import SlimTrain
     from .tuning.sweep import Sweep, sweep
     from .widgets.chart import CloudChart
@@ -37,13 +38,13 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
 __version__ = "0.1.0"
 
 __all__ = ["YesCloud", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart", "LiveCloud",
-           "Playground", "reopen", "tasks", "SlimTrain", "sweep", "Sweep",
+           "Playground", "reopen", "tasks", "SlimTrain", "sweep", "Sweep", "lr_find",
            "__version__"]
 
 #: lazily loaded name -> module that defines it (they import ipywidgets / bqplot / scikit-learn)
 _LAZY = {"CloudChart": ".widgets.chart", "LiveCloud": ".widgets.live", "Playground": ".widgets.playground",
          "tasks": ".training.tasks", "reopen": ".widgets.reopen", "SlimTrain": ".training.slimtrain",
-         "sweep": ".tuning.sweep", "Sweep": ".tuning.sweep"}
+         "sweep": ".tuning.sweep", "Sweep": ".tuning.sweep", "lr_find": ".training.lr_find"}
 
 
 def __getattr__(name: str) -> Any:

@@ -168,6 +168,30 @@ def _show_out(paths: list[str]) -> Path:
     return first / "runs.png" if first.is_dir() else first.with_suffix(".png")
 
 
+def _show_sweep(folder: Path, out: str | None) -> int:
+    """``yeswidget show <sweep folder>``: its table (one line per run) and the grid picture."""
+    from .tuning.sweep import Sweep
+
+    try:
+        sweep = Sweep.load(folder)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"yeswidget show: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    picture = Path(out) if out else folder / "sweep.png"
+    if picture.suffix.lower() not in (".png", ".svg", ".pdf"):
+        print(f"yeswidget show: --out must end in .png, .svg or .pdf; got {picture}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"sweep of {sweep.spec.get('task') or 'a task'}: {len(sweep.results)} of {len(sweep.configs)} runs")
+    for row in sweep.results:
+        green = "never" if row.get("first_green") is None else row["first_green"]
+        why = f"  ({row['prune_reason']})" if row.get("pruned") else ""
+        print(f"  run {row['index']:>3}  lr {row['lr']:.1e}  batch {row['batch_size']:>4}  "
+              f"{row.get('final_zone') or 'none':<6}  green at {green}  epochs {row.get('epochs_run')}{why}")
+    sweep.picture(picture)
+    print(f"wrote {picture}")
+    return 0
+
+
 def _show(args) -> int:
     import warnings
 
@@ -175,6 +199,8 @@ def _show(args) -> int:
     from .core.persist import RunLogWarning
     from .view.render import save_cloud
 
+    if len(args.paths) == 1 and (Path(args.paths[0]) / "sweep.json").is_file():
+        return _show_sweep(Path(args.paths[0]), args.out)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RunLogWarning)  # damaged lines are printed as the runs' notes
@@ -259,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "is drawn with its loss; the other runs are overlaid as loss lines. A table "
                                       "of the runs is printed.",
                           epilog="exit codes: 0 picture written, 2 unreadable file or bad option")
-    show.add_argument("paths", nargs="+", metavar="PATH", help="a run log (.jsonl), a run.json, or a runs folder")
+    show.add_argument("paths", nargs="+", metavar="PATH",
+                      help="a run log (.jsonl), a run.json, a runs folder, or a sweep folder (its grid)")
     show.add_argument("--out", default=None,
                       help="picture to write (.png, .svg or .pdf; default: next to the first PATH, as .png)")
     show.add_argument("--scale", choices=("db", "linear", "log"), default="db", help="y axis (default: db)")

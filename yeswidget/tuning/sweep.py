@@ -102,6 +102,22 @@ class Sweep:
             raise ValueError(f"run {row.get('index')} has no run log")
         return load_run(row["run_log"])
 
+    def view(self, *, x: str = "lr", y: str = "batch_size", color_by: str = "zone") -> Any:
+        """The live sweep view (a widget: the grid of ``x`` × ``y``, filling in as runs finish; click a
+        cell for its run over its cloud); see :class:`yeswidget.widgets.sweep_view.SweepView`."""
+        from ..widgets.sweep_view import SweepView
+
+        return SweepView(self, x=x, y=y, color_by=color_by)
+
+    def picture(self, path: str | os.PathLike[str], *, x: str = "lr", y: str = "batch_size",
+                color_by: str = "zone") -> Path:
+        """Write the grid as a static picture (.png/.svg/.pdf) for a report; its path."""
+        from ..view.sweep_grid import save_sweep, sweep_grid
+
+        grid = sweep_grid([c.as_dict() for c in self.configs], self.results, x=x, y=y, color_by=color_by)
+        save_sweep(grid, path, title=f"sweep {self.spec.get('task', '')}: final zone, first green epoch")
+        return Path(path)
+
     def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call ``callback(row)`` for every run that finishes from now on (rows so far: :attr:`results`)."""
         self._callbacks.append(callback)
