@@ -68,7 +68,10 @@ class SweepView(widgets.VBox):
 
     # ------------------------------------------------------------------ events (any thread)
     def show(self, cell_or_index: Any) -> None:
-        """Show a cell's run (or configuration ``index``'s) over its cloud below the grid."""
+        """Show a cell's run (or configuration ``index``'s) over its cloud below the grid.
+
+        Drawn on the view's UI thread; ``flush()`` draws it now.
+        """
         index = cell_or_index if isinstance(cell_or_index, int) else (
             cell_or_index.row["index"] if cell_or_index.row is not None else None)
         if index is None:
