@@ -51,15 +51,13 @@ def test_a_cross_entropy_classifier_at_high_accuracy_is_not_red():
     # recorded accuracy and judged loss equal an independent computation
     with torch.no_grad():
         logits = model(X).double()
-    onehot = nn.functional.one_hot(labels, 10).double()
-    brier = (torch.softmax(logits, 1) - onehot).square().sum().item() / X.shape[0]
+    # judged in the loss it trains with: the cross-entropy of the whole set, as torch computes it
+    cross_entropy = nn.functional.cross_entropy(logits, labels).item()
     accuracy = (logits.argmax(1) == labels).double().mean().item()
-    assert final.loss == pytest.approx(brier, rel=1e-6) and final.accuracy == pytest.approx(accuracy, abs=1e-9)
-    # the bounds are those of one-hot targets
-    assert monitor.run.upper == pytest.approx(YesCloud(X, onehot, 3).upper, rel=1e-9)
+    assert final.loss == pytest.approx(cross_entropy, rel=1e-6) and final.accuracy == pytest.approx(accuracy, abs=1e-9)
     config = monitor.run.config
-    assert config["task_kind"] == "classification"
-    assert config["step_loss"] == {"name": "CrossEntropyLoss", "metric": False}  # drawn on its own axis
+    assert config["task_kind"] == "classification" and config["loss"] == "CrossEntropyLoss"
+    assert config["step_loss"] == {"name": "CrossEntropyLoss", "metric": True}  # the cloud's own unit
 
 
 def test_judge_outputs_scores_raw_outputs_and_labels_must_fit_the_outputs():
@@ -197,3 +195,138 @@ def test_integer_labels_from_a_dataset_make_a_classifier():
     assert monitor.run.config["task_kind"] == "classification"
     assert 0.0 <= monitor.run.final.accuracy <= 1.0
     assert np.isfinite(monitor.run.final.loss)
+
+
+# ---------------------------------------------------------------- judged in the loss you train with
+def fit(model, loss_fn, X, Y, epochs, lr, *, batch=64, seed=0, **options):
+    """A tutorial loop (Adam, shuffled minibatches) under a Monitor judging in ``loss_fn``."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    options.setdefault("every", 5)
+    with Monitor(model, X, Y, optimizer=optimizer, loss=loss_fn, runs_dir=None, **options) as monitor:
+        for _ in monitor.epochs(epochs):
+            train(model, optimizer, loss_fn, X, Y, monitor, batch=batch, generator=g)
+    return monitor.run
+
+
+def logistic_logits(X, y, C=np.inf):
+    """A logistic regression on the same inputs (sklearn; no penalty unless ``C``): its logits."""
+    from sklearn.linear_model import LogisticRegression
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LogisticRegression(C=C, max_iter=5000).fit(X.numpy(), y.numpy())
+    return torch.tensor(model.decision_function(X.numpy()))
+
+
+def breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    X = (data.data - data.data.mean(0)) / data.data.std(0)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(data.target, dtype=torch.float32)[:, None]
+
+
+def test_a_one_logit_bce_classifier_better_than_logistic_regression_is_not_red():
+    X, y = breast_cancer()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 1))
+    run = fit(model, nn.BCEWithLogitsLoss(), X, y, 25, 1e-2)
+    with torch.no_grad():
+        logits = model(X).double()
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, y.double()).item()
+    # sklearn's default logistic regression (C=1: without a penalty these classes are separable)
+    logistic = logistic_logits(X, y[:, 0], C=1.0)
+    baseline = nn.functional.binary_cross_entropy_with_logits(logistic, y[:, 0].double()).item()
+    accuracy = ((logits > 0).double() == y.double()).double().mean().item()
+    assert accuracy >= 0.98 and bce < baseline, (accuracy, bce, baseline)
+    assert run.final.loss == pytest.approx(bce, rel=1e-6) and run.final.accuracy == pytest.approx(accuracy)
+    assert run.final.zone != "red", (run.final.zone, run.final.loss, run.final.upper)
+    assert run.config["loss"] == "BCEWithLogitsLoss" and run.config["task_kind"] == "classification"
+
+
+def multilabel_data():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(500, 8, generator=g)
+    W = torch.randn(8, 4, generator=g)
+    Y = ((X @ W).square() > 1.0).float()  # not linear in X: a logistic regression cannot follow it
+    return X, Y
+
+
+def test_a_multilabel_bce_model_below_half_of_per_label_logistic_regression_is_not_red():
+    X, Y = multilabel_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+    run = fit(model, nn.BCEWithLogitsLoss(), X, Y, 40, 1e-2)
+    with torch.no_grad():
+        bce = nn.functional.binary_cross_entropy_with_logits(model(X).double(), Y.double()).item()
+    per_label = torch.stack([logistic_logits(X, Y[:, j]) for j in range(4)], dim=1)
+    baseline = nn.functional.binary_cross_entropy_with_logits(per_label, Y.double()).item()
+    assert bce < 0.5 * baseline, (bce, baseline)
+    assert run.final.zone != "red", (run.final.zone, run.final.loss, run.final.upper)
+    assert 0.9 <= run.final.accuracy <= 1.0  # hamming accuracy of the thresholded logits
+
+
+def test_a_huber_regression_better_than_huber_regressor_is_not_red():
+    from sklearn.linear_model import HuberRegressor
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(400, 3, generator=g)
+    y = (torch.sin(2 * X[:, :1]) + X[:, 1:2] * X[:, 2:3] + 0.1 * torch.randn(400, 1, generator=g))
+    y[:40] += 8.0 * torch.sign(torch.randn(40, 1, generator=g))  # 10% outliers
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+    loss_fn = nn.HuberLoss(delta=1.0)
+    run = fit(model, loss_fn, X, y, 60, 5e-3)
+    reference = HuberRegressor(alpha=0.0, epsilon=1.35, max_iter=2000).fit(X.numpy(), y[:, 0].numpy())
+    theirs = loss_fn(torch.tensor(reference.predict(X.numpy()))[:, None], y.double()).item()
+    with torch.no_grad():
+        ours = loss_fn(model(X).double(), y.double()).item()
+    assert ours < theirs, (ours, theirs)
+    assert run.final.zone != "red", (run.final.zone, run.final.loss, run.final.upper)
+
+
+def test_a_softmax_classifier_stopped_far_above_logistic_regression_is_not_green():
+    X, labels = digits()
+    torch.manual_seed(0)
+    model = mlp((64, 64, 64, 10))
+    run = fit(model, nn.CrossEntropyLoss(), X, labels, 3, 1e-3, every=1)
+    baseline = nn.functional.cross_entropy(logistic_logits(X, labels), labels).item()
+    assert run.final.loss >= 2 * baseline, (run.final.loss, baseline)
+    assert all(r.zone != "green" for r in run.epochs)
+
+
+@pytest.mark.parametrize("breakage", ["lr=10", "lr=1e-7", "dead ReLUs"])
+def test_deliberately_broken_bce_runs_are_red(breakage):
+    X, y = breast_cancer()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 1))
+    lr = {"lr=10": 10.0, "lr=1e-7": 1e-7}.get(breakage, 1e-2)
+    if breakage == "dead ReLUs":
+        with torch.no_grad():
+            model[0].bias.fill_(-50.0)  # every unit of layer 1 is negative on every sample
+    run = fit(model, nn.BCEWithLogitsLoss(), X, y, 6, lr)
+    assert run.final.zone == "red", (breakage, run.final.zone, run.final.loss, run.final.upper)
+
+
+def test_constant_targets_get_no_verdict_and_certify_says_so(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(120, 4, generator=g)
+    Y = torch.full((120, 2), 3.0)
+    torch.manual_seed(0)
+    model = mlp((4, 16, 2))
+    run = fit(model, nn.MSELoss(), X, Y, 4, 1e-2)
+    assert {r.zone for r in run.epochs} == {"none"} and "constant" in run.final.reason
+    path = tmp_path / "run.json"
+    run.to_json(path)
+    assert cli_main(["certify", str(path)]) == 5
+    # the same in cross-entropy: every sample of one class
+    run = fit(mlp((4, 16, 3)), nn.CrossEntropyLoss(), X, torch.zeros(120, dtype=torch.long), 2, 1e-2)
+    assert {r.zone for r in run.epochs} == {"none"}
+
+
+def test_0_1_targets_without_a_loss_ask_which_loss_is_meant():
+    X, Y = multilabel_data()
+    with pytest.raises(ValueError, match="BCEWithLogitsLoss.*MSELoss"):
+        Monitor(mlp((8, 16, 4)), X, Y, runs_dir=None)

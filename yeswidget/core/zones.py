@@ -101,22 +101,26 @@ EXACT_RTOL = 1e-9
 
 
 def verdict(loss: float, upper: float, lower: float, *, has_lower_edge: bool, depth: int,
-            target_scale: float) -> tuple[str, str]:
+            target_scale: float, constant: bool = False) -> tuple[str, str]:
     """The zone of an epoch loss and, where the plain rule would mislead, the reason in words.
 
     ``target_scale``: E of predicting the targets' mean (their spread; same unit as the loss).
     Degenerate bounds give no verdict: YES-0 ≈ 0 (the data is reached exactly in closed form),
     or a lower edge ≈ 0 (a hidden layer can interpolate its targets). Depth 1: YES-0 *is* the
     least-squares optimum, so a loss within ``OPTIMUM_RTOL`` of it is green "at the optimum".
+    ``constant``: the targets do not vary (nothing to learn): no verdict.
     """
     loss = float(loss)
     if not math.isfinite(loss):
         return "red", f"the loss is {loss}"
+    if constant:
+        return NO_VERDICT, ("the targets are constant (zero spread): there is nothing to learn, so the bounds "
+                            "cannot grade this training; check that Y holds the targets you train on")
     if target_scale > 0 and upper <= EXACT_RTOL * target_scale:
         return NO_VERDICT, ("YES-0 is 0: a closed-form least-squares network already reproduces the "
                             "targets exactly, so the bounds cannot grade this training")
     if depth == 1:
-        if loss <= upper * (1.0 + OPTIMUM_RTOL):
+        if loss - upper <= OPTIMUM_RTOL * abs(upper):  # (abs: a loss such as Poisson NLL can be negative)
             return "green", f"at the least-squares optimum (within {to_db(1.0 + OPTIMUM_RTOL):.2f} dB)"
         return "red", ""
     if loss > upper:

@@ -70,6 +70,8 @@ from ._linalg import (
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
 
+    from .losses import LastLayerLoss
+
     from .distributed import GroupLike
     from .stream import ChunkSource
 
@@ -82,8 +84,11 @@ def _propagate(
     levels: list[list[_Node]],
     bias: bool,
     act: Activation,
+    last: LastLayerLoss | None = None,
 ) -> torch.Tensor:
     """Run the trie level by level; return E for every leaf (a 1-D tensor, on device).
+
+    ``last``: the last layer is fitted in that loss instead (its minimum per leaf).
 
     States are kept with their bias column already appended, in one buffer per
     (level, width), so the batched Gram matrices need no stacking copies; the
@@ -125,6 +130,8 @@ def _propagate(
                 next_states[c] = buffers[c]
             _count(solves=len(children))
         states = [next_states[i] for i in range(len(nodes))]  # every node is some parent's child
+    if last is not None:  # the last layer fitted in the user's loss (engine.losses)
+        return _loss_errors(states, Y, last, "leaves")
     # the last layer: linear, always fitted to Y
     errors = _final_errors(states, Y)
     _certify_errors(errors, Y, len(levels) + 1)  # float32: is every e(S) within 1e-5? (no sync)
@@ -186,6 +193,25 @@ def _final_errors(states: list[torch.Tensor], Y: torch.Tensor) -> torch.Tensor:
     return torch.cat(errors)
 
 
+def _loss_errors(states: list[torch.Tensor], Y: torch.Tensor, last: LastLayerLoss, key: str) -> torch.Tensor:
+    """The last layer's minimum in ``last``'s loss on each state (batched by width), as E is for MSE."""
+    from .losses import SolveReport
+
+    out: list[torch.Tensor | None] = [None] * len(states)
+    by_width: dict[int, list[int]] = {}
+    for i, A in enumerate(states):
+        by_width.setdefault(A.shape[1], []).append(i)
+    report = SolveReport()
+    for width, indices in by_width.items():
+        values = last.solve(_as_batch([states[i] for i in indices]), Y, key=(key, width, tuple(indices)))
+        report.merge(last.report)
+        for i, value in zip(indices, values.unbind(0)):
+            out[i] = value
+    last.report = report
+    _count(solves=len(states))
+    return torch.stack([v for v in out if v is not None])
+
+
 def _bases(states: list[torch.Tensor]) -> list[Basis]:
     """Orthonormal bases for several states ([Z, 1] or Z), batched where their widths agree.
 
@@ -217,11 +243,15 @@ def _as_batch(mats: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _yes0_states(X: torch.Tensor, Y: torch.Tensor, depth: int, bias: bool,
-                 act: Activation) -> tuple[torch.Tensor, torch.Tensor]:
-    """YES-0 and the per-layer errors E(Z_l), l = 1 … L, as tensors."""
+                 act: Activation, own: LastLayerLoss | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """YES-0 and the per-layer errors E(Z_l), l = 1 … L, as tensors (``own``: the last layer
+    in that loss; E(Z_L) is then its minimum, the hidden layers' errors stay E)."""
     Z = X
     errors: list[torch.Tensor] = []
     for layer in range(depth):
+        if own is not None and layer == depth - 1:
+            errors.append(_loss_errors([_with_bias(Z, bias)], Y, own, "yes0")[0])
+            break
         (basis,) = _bases([_with_bias(Z, bias)])
         fitted = _project(basis, Y)
         _count(solves=1)
@@ -427,10 +457,14 @@ def _auto_chunk_size(X: torch.Tensor, Y: torch.Tensor, hidden: Sequence[torch.Te
 
 
 def _yes_k(X: torch.Tensor, Y: torch.Tensor, hidden: Sequence[torch.Tensor], depth: int, bias: bool, act: Activation,
-           dtype: torch.dtype | None = None) -> dict[tuple[int, ...], float]:
+           dtype: torch.dtype | None = None, last: LastLayerLoss | None = None) -> dict[tuple[int, ...], float]:
     if depth == 1:
         return {}
     levels, leaves = _cached_plan(depth)
+    if last is not None:  # the loss path solves in float64
+        f64 = torch.float64
+        values = _propagate(X.to(f64), Y.to(f64), [h.to(f64) for h in hidden], levels, bias, act, last).tolist()
+        return {s: values[i] for s, i in leaves.items()}
     errors = _trusted(lambda dt: _propagate(X.to(dt), Y.to(dt), [h.to(dt) for h in hidden], levels, bias, act),
                       dtype or X.dtype)  # the one host transfer
     return {s: errors[i] for s, i in leaves.items()}
@@ -454,8 +488,10 @@ class YesCloud:
     def __init__(self, X: DataLike, Y: DataLike | None, depth: int, *, bias: bool = True,
                  activation: ActivationLike = "relu", device: torch.device | str | None = None,
                  dtype: torch.dtype | str = torch.float64, chunk_size: int | None = None,
-                 process_group: GroupLike = None) -> None:
+                 process_group: GroupLike = None, loss: LastLayerLoss | None = None) -> None:
         self.depth = _check_depth(depth)
+        #: the last layer's loss (engine.losses; None: squared error, the paper's construction)
+        self.loss = loss
         self.bias = bool(bias)
         self.activation = activation
         self._act = _resolve_activation(activation)
@@ -464,6 +500,10 @@ class YesCloud:
         self._group = _group(process_group)
         #: True when the bounds are computed from float64 sums read chunk by chunk (and across ranks)
         self.streamed = _streamed(X, Y, None, chunk_size, self._group)
+        if loss is not None and self.streamed:
+            raise ValueError(f"bounds in {loss.name} are computed in memory only: streamed or distributed data "
+                             "(chunk_size=, loaders, torch.distributed) supports squared error; certify on a subset "
+                             "that fits (max_samples=) or judge in squared error (loss=nn.MSELoss())")
         #: the data read chunk by chunk (streamed), else None and the data is ``X``, ``Y``
         self._source: ChunkSource | None = None
         self._keep = False
@@ -484,7 +524,8 @@ class YesCloud:
             self.X, self.Y = _prepare(X, Y, dtype=self.dtype, device=None if device is None else torch.device(device))
             self._N = self.X.shape[0]
             self.device = self.X.device
-            values = _trusted(self._yes0_values, self.dtype)
+            values = (self._yes0_values(torch.float64).tolist() if loss is not None
+                      else _trusted(self._yes0_values, self.dtype))
         self.upper: float = values[0]
         #: E(Z_l) of the YES-0 network after each layer l = 1 … L (the paper's depth plot)
         self.layer_errors: list[float] = values[1:]
@@ -503,7 +544,7 @@ class YesCloud:
         """YES-0 then E(Z_l) for l = 1 … L, computed in memory in ``dtype`` (a 1-D tensor)."""
         X, Y = self._tensors()
         return torch.cat([t.reshape(-1) for t in _yes0_states(X.to(dtype), Y.to(dtype), self.depth, self.bias,
-                                                              self._act)])
+                                                              self._act, self.loss)])
 
     @property
     def effective_dtype(self) -> torch.dtype:
@@ -541,6 +582,7 @@ class YesCloud:
         clone._raw, clone.epochs, clone.last_bounds = [], [], {}
         clone._float64_from_now = False
         clone._curves = [[] for _ in range(self.depth - 1)]
+        clone.loss = None if self.loss is None else self.loss.fresh()  # its own warm starts (runs in parallel)
         return clone
 
     def compute(self, hidden: HiddenLike) -> dict[tuple[int, ...], float]:
@@ -556,10 +598,12 @@ class YesCloud:
             # float32 mode: once a state failed its certificate, this cloud goes straight to float64
             sticky = torch.float64 if self.effective_dtype == torch.float64 and self.dtype != torch.float64 else None
             with solve_counter() as count:
-                bounds = _yes_k(X, Y, tensors, self.depth, self.bias, self._act, sticky)
+                bounds = _yes_k(X, Y, tensors, self.depth, self.bias, self._act, sticky, self.loss)
             self._float64_from_now = sticky is not None or count.float64_fallbacks > 0
             return bounds
         from .stream import stream_yes_k
+        if self.loss is not None:
+            raise ValueError(f"bounds in {self.loss.name} need the hidden outputs as whole tensors (N × h each)")
         if self._source is None:  # an in-memory cloud given chunked or callable hidden outputs
             X, Y = self._tensors()
             chunk_size = self.chunk_size or _auto_chunk_size(X, Y, None, self.depth)

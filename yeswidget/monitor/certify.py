@@ -159,7 +159,8 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         fresh = updated or not m.config.confirm_green or plan == WITHHELD
         zone, reason = verdict(loss, m.cloud.upper, m.cloud.lower, depth=m.depth,
                                has_lower_edge=bool(m.cloud.epochs) and fresh,
-                               target_scale=m.judge.target_scale)
+                               target_scale=m.judge.target_scale, constant=m.judge.constant)
+        zone, reason = own_loss_edge(m, zone, reason)
         if confirming:
             m.cadence.ledger.checked(item.epoch, green=zone == "green")
         edge_epoch = m.cloud.epochs[-1] if m.cloud.epochs and m.depth > 1 else None
@@ -181,6 +182,25 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         m.error = exc
         m.store.note(f"epoch {item.epoch}: {type(exc).__name__}: {exc}")
         keep_failed_epoch(m, item, exc)
+
+
+def own_loss_edge(m: Monitor, zone: str, reason: str) -> tuple[str, str]:
+    """Green in the user's own loss needs an exact, converged last-layer solve (YES-BOUNDS.md)."""
+    own = getattr(m.cloud, "loss", None)
+    if own is None or zone != "green":
+        return zone, reason
+    if not own.certifies_lower:
+        return "yellow", (f"below YES-0 in {own.name}, but this loss has no exact last-layer solve, so there is no "
+                          "certified lower edge (red stays a valid verdict; green is not available)")
+    if m._unconverged_at is not None:
+        return "yellow", (f"no green: the last-layer solve in {own.name} did not converge at epoch "
+                          f"{m._unconverged_at}, so the lower edge is not certified")
+    if m._ridge_limited:
+        note = ("green against a ridge-fitted last layer: the classes are separable in the constructed features, "
+                "so the loss's infimum 0 is never reached and the YES network's last layer is fitted with a small "
+                "fixed ridge")
+        return zone, f"{reason}; {note}" if reason else note
+    return zone, reason
 
 
 def keep_failed_epoch(m: Monitor, item: EpochItem, exc: Exception) -> None:
@@ -234,6 +254,11 @@ def update_bounds(m: Monitor, item: EpochItem) -> bool:
         m._last_bounds_cost = time.perf_counter() - t0
         m._bounds_seconds += m._last_bounds_cost
         m.store.set_timing("bounds_seconds", m._bounds_seconds)
+    own = getattr(m.cloud, "loss", None)
+    if own is not None:  # the last-layer solves in the user's loss: how they went
+        if not own.report.converged and own.certifies_lower and m._unconverged_at is None:
+            m._unconverged_at = item.epoch
+        m._ridge_limited = m._ridge_limited or own.report.ridge_limited
     m.cloud.record(bounds, epoch=item.epoch)
     return True
 

@@ -1,11 +1,13 @@
-"""How an epoch is scored: the metric E of the YES bounds, for regressors and classifiers.
+"""How an epoch is scored: the loss the bounds are in, for regressors and classifiers.
 
-Regression: E = ‖Ŷ − Y‖²_F / N on the model's outputs. Classification (integer class
-labels as Y): the bounds use one-hot targets, and the judged loss is E of
-``softmax(output)`` against one-hot, the multi-class Brier score, in the same
-squared-error unit as the bounds (yeswidget's extension; the paper trains
-classifiers with MSE on one-hot targets, which stays available by passing one-hot
-float targets). ``judge="outputs"`` scores the raw outputs instead.
+The judged loss is the user's own (``loss=``; yeswidget's extension, YES-BOUNDS.md "Beyond
+squared error"): the mean over the certification set, exactly as the loss object computes it,
+with the YES network's last layer fitted in that loss (:mod:`yeswidget.engine.losses`).
+Not given: integer class labels are judged in cross-entropy, real targets in the paper's
+metric E = ‖Ŷ − Y‖²_F / N (squared error summed over outputs), and 0/1 float targets are a
+question (logits for BCE, or one-hot targets for squared error?) the user must answer.
+``judge="outputs"`` scores the raw outputs by E, ``judge="probabilities"`` softmax
+probabilities against one-hot targets (the Brier score): both squared error.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from ..engine.losses import LastLayerLoss, last_layer_loss
 
 __all__ = ["Judge", "JUDGES", "step_loss_info"]
 
@@ -23,10 +27,12 @@ class Judge:
     """Targets for the bounds (N × m) and the score of an output (N × m) against them.
 
     ``Y``: N × m targets, or N integer class labels (then m = the model's output width).
+    ``loss``: the loss the user trains with (a module, its name, or a callable); ``own`` is
+    its :class:`~yeswidget.engine.losses.LastLayerLoss`, None for squared error.
     """
 
     def __init__(self, Y: torch.Tensor, output_width: int, mode: str = "auto",
-                 dtype: torch.dtype = torch.float64) -> None:
+                 dtype: torch.dtype = torch.float64, loss: Any = None) -> None:
         if mode not in JUDGES:
             raise ValueError(f"judge must be one of {JUDGES}; got {mode!r}")
         self.labels: torch.Tensor | None = None
@@ -45,19 +51,40 @@ class Judge:
                     f"{tuple(Y.shape)}); Y must be the targets the model is trained to produce (or a 1-D tensor of "
                     "integer class labels for a classifier)")
             self.targets = Y.to(dtype)
-        self.kind = "classification" if self.labels is not None else "regression"
         if mode == "probabilities" and self.labels is None:
             raise ValueError('judge="probabilities" needs integer class labels as Y')
-        self.probabilities = mode == "probabilities" or (mode == "auto" and self.labels is not None)
-        # E of predicting the targets' mean: their spread, the scale a bound of "0" is measured against
+        squared = mode != "auto" or (loss is None and self.labels is None and not _binary(Y))
+        self.own: LastLayerLoss | None = None if squared else last_layer_loss(loss, Y)
+        if self.own is not None and self.own.kind == "bce":
+            _check_probabilities(Y)
+        if self.own is not None and self.own.kind == "cross_entropy" and self.labels is None:
+            _check_distributions(self.targets)
+        binary = self.own is not None and self.own.kind == "bce"
+        self.kind = "classification" if self.labels is not None or binary else "regression"
+        self.probabilities = mode == "probabilities"
         centred = self.targets - self.targets.mean(dim=0, keepdim=True)
+        #: the targets do not vary: there is nothing to learn and no bound can grade the run
+        self.constant = bool(centred.abs().max() == 0) if self.targets.numel() else True
+        # the scale a bound of "0" is measured against: E of predicting the targets' mean, or in
+        # the own loss the loss of the best constant prediction (an intercept-only last layer)
         self.target_scale = float(centred.square().sum() / max(self.targets.shape[0], 1))
+        if self.own is not None and not self.constant:
+            ones = torch.ones(1, self.targets.shape[0], 1, dtype=torch.float64, device=self.targets.device)
+            self.target_scale = abs(float(self.own.fresh().solve(ones, self.targets)))
 
     def score(self, output: torch.Tensor, labels: torch.Tensor | None = None,
               targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(E as a 0-d tensor, accuracy as a 0-d tensor or None) of ``output`` (N × m)."""
+        """(the judged loss as a 0-d tensor, accuracy as a 0-d tensor or None) of ``output`` (N × m)."""
         targets = self.targets if targets is None else targets
         labels = self.labels if labels is None else labels
+        if self.own is not None:
+            loss = self.own.value(output.to(torch.float64), targets.to(torch.float64))
+            accuracy = None
+            if labels is not None:
+                accuracy = (output.argmax(dim=1) == labels).to(torch.float64).mean()
+            elif self.own.kind == "bce":  # per label (hamming) accuracy of the thresholded logits
+                accuracy = ((output > 0) == (targets > 0.5)).to(torch.float64).mean()
+            return loss, accuracy
         prediction = output.to(targets.dtype)
         if self.probabilities:
             prediction = torch.softmax(prediction, dim=1)
@@ -67,18 +94,53 @@ class Judge:
             accuracy = (output.argmax(dim=1) == labels).to(torch.float64).mean()
         return loss, accuracy
 
+    @property
+    def axis(self) -> str:
+        """``db`` where the judged loss is positive, ``linear`` where it can be negative."""
+        return "linear" if self.own is not None and self.own.signed else "db"
+
     def describe(self) -> str:
+        if self.own is not None:
+            what = f"{self.own.name}, mean over the certification set; the YES network's last layer is " \
+                   f"fitted in it: {_solve_words(self.own)}"
+            return what + (", and accuracy" if self.kind == "classification" else "")
         if self.labels is None:
-            return "the metric E on the outputs"
+            return "the metric E (squared error summed over outputs, mean over samples) on the outputs"
         what = "softmax probabilities" if self.probabilities else "outputs"
         return f"classifier: the metric E of the {what} against one-hot targets (Brier score), and accuracy"
 
 
-def step_loss_info(loss: Any, loss_reduction: str | None) -> tuple[dict[str, Any], str | None]:
+def _solve_words(own: LastLayerLoss) -> str:
+    from ..engine.losses import LOSS_KINDS
+
+    return LOSS_KINDS[own.kind]
+
+
+def _binary(Y: torch.Tensor) -> bool:
+    return Y.is_floating_point() and bool(((Y == 0) | (Y == 1)).all())
+
+
+def _check_probabilities(Y: torch.Tensor) -> None:
+    if Y.ndim != 2 or not Y.is_floating_point() or bool((Y < 0).any() | (Y > 1).any()):
+        raise ValueError("binary cross-entropy needs float targets in [0, 1], N × m (one column per label: "
+                         f"shape (N, 1) for one logit); got {Y.dtype} of shape {tuple(Y.shape)}. For class labels "
+                         "use nn.CrossEntropyLoss() with a 1-D tensor of integer labels")
+
+
+def _check_distributions(T: torch.Tensor) -> None:
+    sums = T.sum(dim=1)
+    if bool((T < 0).any()) or not torch.allclose(sums, torch.ones_like(sums), atol=1e-6):
+        raise ValueError("cross-entropy with float targets needs each row to be class probabilities (≥ 0, summing "
+                         "to 1); pass integer class labels (a 1-D tensor) instead, or the loss you train with")
+
+
+def step_loss_info(loss: Any, loss_reduction: str | None,
+                   own: LastLayerLoss | None = None) -> tuple[dict[str, Any], str | None]:
     """What the minibatch losses given to ``log()`` are: ``({"name", "metric"}, reduction)``.
 
-    ``metric`` True: they are (or are scaled to) the metric E and share the cloud's axis;
-    False: another loss (cross-entropy, L1, …), drawn on its own axis with its name.
+    ``metric`` True: they are in the judged loss (or scaled to the metric E) and share the
+    cloud's axis; False: another loss, drawn on its own axis with its name. ``own``: the
+    judged loss (None: squared error).
     """
     if loss is None:
         return {"name": "minibatch loss", "metric": True}, loss_reduction
@@ -90,9 +152,13 @@ def step_loss_info(loss: Any, loss_reduction: str | None) -> tuple[dict[str, Any
         name = type(loss).__name__
         is_mse = isinstance(loss, nn.MSELoss)
         reduction = getattr(loss, "reduction", None) if is_mse else None
+    elif callable(loss):
+        name, is_mse, reduction = getattr(loss, "__name__", type(loss).__name__), False, None
     else:
-        raise TypeError(f"loss must be a loss module (e.g. nn.CrossEntropyLoss()) or its name; "
-                        f"got {type(loss).__name__}")
+        raise TypeError(f"loss must be a loss module (e.g. nn.CrossEntropyLoss()), its name, or a callable "
+                        f"loss(prediction, target); got {type(loss).__name__}")
+    if own is not None:  # the loop logs the loss the epochs are judged in: one axis, no scaling
+        return {"name": name, "metric": True}, None
     if is_mse:
         return {"name": name, "metric": True}, reduction or loss_reduction
     return {"name": name, "metric": False}, None

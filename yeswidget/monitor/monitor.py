@@ -83,9 +83,9 @@ class Monitor(MonitorState):
         self.plan, self._flops_per_sample = setup.trace_model(self, model, taps, predict, output, cfg)
         self.depth = self.plan.depth
         self.bias = self.plan.bias if cfg.bias is None else bool(cfg.bias)
-        self.step_loss, self._loss_reduction = step_loss_info(loss, cfg.loss_reduction)
         self._closed = False
-        setup.set_targets(self)
+        setup.set_targets(self, loss)
+        self.step_loss, self._loss_reduction = step_loss_info(loss, cfg.loss_reduction, self.judge.own)
         self.cost = setup.check_cost(self, model_dtype(model))
         self._handles: list[Any] = [hooks.watch_forward(self)]
         self.optimizer: torch.optim.Optimizer | None = None

@@ -25,6 +25,7 @@ HEAD_LABEL = "head given current features"
 
 
 class NoVerdictCloud:
+    loss = None  # nothing is solved
     """The cloud of a model that cannot be certified: no edges, nothing computed (``upper`` is NaN)."""
 
     def __init__(self, n_samples: int, device: torch.device, dtype: Any) -> None:
@@ -55,8 +56,9 @@ class HeadCloud:
     """
 
     def __init__(self, features: torch.Tensor, Y: torch.Tensor, depth: int, *, bias: bool, activation: Any,
-                 dtype: Any) -> None:
+                 dtype: Any, loss: Any = None) -> None:
         self._Y, self.depth, self._bias, self._activation = Y, depth, bias, activation
+        self.loss = loss  # the last layer's loss (engine.losses), shared by every epoch's cloud: warm starts
         self._requested_dtype = dtype
         self._now = self._cloud(features)
         self.dtype, self.device = self._now.dtype, self._now.device
@@ -65,7 +67,7 @@ class HeadCloud:
 
     def _cloud(self, features: torch.Tensor) -> YesCloud:
         return YesCloud(features.reshape(features.shape[0], -1), self._Y, self.depth, bias=self._bias,
-                        activation=self._activation, dtype=self._requested_dtype)
+                        activation=self._activation, dtype=self._requested_dtype, loss=self.loss)
 
     @property
     def N(self) -> int:
@@ -139,14 +141,14 @@ class Scope:
         return None
 
     def make_cloud(self, model: Any, X: torch.Tensor, Y: torch.Tensor, *, bias: bool, activation: Any,
-                   dtype: Any, device: torch.device) -> HeadCloud | NoVerdictCloud:
+                   dtype: Any, device: torch.device, loss: Any = None) -> HeadCloud | NoVerdictCloud:
         """The cloud of a plan that is not a whole certified network."""
         from ..engine.capture import capture  # the head's input features now
 
         if not self.plan.certified:
             return NoVerdictCloud(int(X.shape[0]), device, dtype)
         hidden, _ = capture(model, X, self.plan)
-        return HeadCloud(hidden[0], Y, self.plan.depth, bias=bias, activation=activation, dtype=dtype)
+        return HeadCloud(hidden[0], Y, self.plan.depth, bias=bias, activation=activation, dtype=dtype, loss=loss)
 
     def adjust(self, zone: str, reason: str, loss: float) -> tuple[str, str]:
         """The zone and reason of an epoch, given what is certified."""

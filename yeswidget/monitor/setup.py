@@ -83,6 +83,9 @@ def start(m: Monitor, yes0_seconds: float) -> None:
     m._Y_metric = None
     m.error = None
     m._overfit_noted_at = 0
+    m._unconverged_at = None  # the first epoch whose last-layer solve (own loss) did not converge
+    m._ridge_limited = bool(getattr(getattr(m.cloud, "loss", None), "report", None)
+                            and m.cloud.loss.report.ridge_limited)
     m._extra = {}  # Monitor.note readings for the epoch being trained
     m._uncaught = UncaughtWatch(m)
     m._subscribers_late = False
@@ -121,10 +124,11 @@ def trace_model(m: Monitor, model: nn.Module, taps: Sequence[nn.Module | str] | 
     return plan, flops
 
 
-def set_targets(m: Monitor) -> None:
-    """The targets the bounds use (Y as given, or one-hot class labels) and the plan's notes."""
+def set_targets(m: Monitor, loss: Any = None) -> None:
+    """The judge (in the user's ``loss``), the targets the bounds use (Y as given, or one-hot
+    class labels) and the plan's notes."""
     plan = m.plan
-    m.judge = Judge(m._Y_given, plan.output_features, m.config.judge)
+    m.judge = Judge(m._Y_given, plan.output_features, m.config.judge, loss=loss)
     m._Y_data = m.judge.targets if m._Y_given.ndim == 1 else m._Y_given
     m.Y = m._Y_data.to(m.X.dtype if m.X.is_floating_point() else torch.float64)
     m._notes = list(plan.notes) + [note for note in [m.scope.note()] if note]
@@ -198,16 +202,21 @@ def make_cloud(m: Monitor, cloud: YesCloud | None) -> Any:
     if m.plan.head or not m.plan.certified:
         return m.scope.make_cloud(m.model, m.X, m._Y_data, bias=m.bias,
                                   activation=m.plan.bounds_kwargs()["activation"],
-                                  dtype=m.config.dtype, device=m.device)
+                                  dtype=m.config.dtype, device=m.device, loss=m.judge.own)
     if cloud is not None:
         if cloud.depth != m.depth or cloud.N != m.N:
             raise ValueError(f"cloud was built for depth {cloud.depth} on {cloud.N} samples; this model "
                              f"has depth {m.depth} and the certification set {m.N} samples")
+        own, theirs = m.judge.own, getattr(cloud, "loss", None)
+        if (own is None) != (theirs is None) or (own is not None and theirs is not None and own.kind != theirs.kind):
+            raise ValueError(f"cloud was built in {'squared error' if theirs is None else theirs.name} but this "
+                             f"monitor judges in {'squared error' if own is None else own.name}; build the cloud "
+                             "with the same loss (YesCloud(..., loss=...)) or leave cloud= out")
         # a cloud built on another device (e.g. the task's CPU tensors) follows the model
         return cloud if cloud.device == m.device else cloud.to(m.device)
     activation = m.plan.bounds_kwargs()["activation"]
     return YesCloud(m._X_data, m._Y_data, m.depth, bias=m.bias, activation=activation,
-                    dtype=m.config.dtype)
+                    dtype=m.config.dtype, loss=m.judge.own)
 
 
 def new_run(m: Monitor, yes0_seconds: float) -> Run:
@@ -218,6 +227,7 @@ def new_run(m: Monitor, yes0_seconds: float) -> Run:
         "every": cfg.every, "max_samples": cfg.max_samples, "n_samples": m.cloud.N, "epochs": cfg.epochs,
         "optimizer": type(m.optimizer).__name__.lower() if m.optimizer is not None else None,
         "task_kind": m.judge.kind, "judged": m.judge.describe(), "step_loss": dict(m.step_loss),
+        "loss": "squared error" if m.judge.own is None else m.judge.own.name, "axis": m.judge.axis,
         "certified": m.scope.label,
         "validation": None if m.validation is None else int(m.validation[0].shape[0]),
     }

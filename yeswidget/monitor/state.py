@@ -78,6 +78,8 @@ class MonitorState:
     _bounds_seconds: float
     _last_bounds_cost: float
     _overfit_noted_at: int
+    _unconverged_at: int | None
+    _ridge_limited: bool
     _subscribers_late: bool  # a subscriber outlasted SUBSCRIBER_TIMEOUT once: later stops wait for none
     closed_reason: str  # set when another monitor closed this one (its error says so)
     _extra: dict[str, float]

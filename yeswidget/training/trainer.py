@@ -158,7 +158,8 @@ class Trainer:
         cloud = self._cloud.fresh() if self._cloud is not None else None
         config = dict(s.as_dict(), task=getattr(self.task, "name", ""))
         wrapped = self.optimizer.optimizer if isinstance(self.optimizer, SlimTrain) else self.optimizer
-        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=wrapped,
+        # the recipe trains in squared error (the paper's protocol): judged in the metric E
+        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=wrapped, loss="mse",
                                epochs=s.epochs, every=s.every, cloud=cloud, labels=config, run_id=self._run_id,
                                max_samples=self._max_samples, confirm_green=True)
         for callback in self._subscribers:

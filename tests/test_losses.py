@@ -1,0 +1,130 @@
+"""The last layer in the user's own loss: each convex solve equals the loss's own minimiser."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+from torch import nn
+
+from yeswidget.engine.bounds import YesCloud
+from yeswidget.engine.losses import LossQuestion, last_layer_loss
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def features(n=400, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g, dtype=torch.float64), g
+
+
+def depth1_yes0(X, Y, loss):
+    """YES-0 of a depth-1 network (one affine layer) judged in ``loss``: the loss's minimum over it."""
+    targets = nn.functional.one_hot(Y).double() if Y.ndim == 1 else Y  # class labels: one-hot rows
+    return YesCloud(X, targets, 1, loss=last_layer_loss(loss, Y)).upper
+
+
+def sklearn_logistic(X, y):
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LogisticRegression(C=np.inf, tol=1e-12, max_iter=20000).fit(X, y)
+
+
+def test_cross_entropy_yes0_is_the_multinomial_logistic_regression_optimum():
+    X, g = features()
+    labels = torch.distributions.Categorical(logits=X @ torch.randn(5, 4, generator=g, dtype=torch.float64)).sample()
+    model = sklearn_logistic(X.numpy(), labels.numpy())
+    logits = torch.tensor(model.decision_function(X.numpy()))
+    expected = nn.functional.cross_entropy(logits, labels).item()
+    assert depth1_yes0(X, labels, nn.CrossEntropyLoss()) == pytest.approx(expected, rel=1e-5)
+    # not given: integer labels are judged in cross-entropy
+    assert depth1_yes0(X, labels, None) == pytest.approx(expected, rel=1e-5)
+
+
+def test_bce_yes0_is_the_binary_logistic_regression_optimum():
+    X, g = features(seed=1)
+    y = (torch.rand(400, generator=g, dtype=torch.float64) < torch.sigmoid(X[:, 0] - X[:, 1])).double()
+    model = sklearn_logistic(X.numpy(), y.numpy())
+    logits = torch.tensor(model.decision_function(X.numpy()))
+    expected = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
+    assert depth1_yes0(X, y[:, None], nn.BCEWithLogitsLoss()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_huber_and_smooth_l1_yes0_are_their_own_minimisers():
+    X, g = features(seed=2)
+    y = X @ torch.randn(5, generator=g, dtype=torch.float64) + 0.2 * torch.randn(400, generator=g, dtype=torch.float64)
+    y[:40] += 15.0  # 10% outliers
+    A = np.hstack([X.numpy(), np.ones((400, 1))])
+    for loss in (nn.HuberLoss(delta=1.35), nn.SmoothL1Loss(beta=0.5)):
+        def objective(w, loss=loss):
+            return loss(torch.tensor(A @ w), y).item()
+        best = minimize(objective, np.zeros(6), method="Nelder-Mead",
+                        options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 40000, "maxfev": 40000})
+        best = minimize(objective, best.x, method="BFGS", options={"gtol": 1e-12})
+        assert depth1_yes0(X, y[:, None], loss) == pytest.approx(best.fun, rel=1e-5)
+
+
+def test_huber_yes0_is_at_most_the_huber_loss_of_sklearns_huber_regressor():
+    from sklearn.linear_model import HuberRegressor
+
+    X, g = features(seed=3)
+    y = X @ torch.randn(5, generator=g, dtype=torch.float64) + 0.2 * torch.randn(400, generator=g, dtype=torch.float64)
+    y[:40] -= 10.0
+    fit = HuberRegressor(alpha=0.0, epsilon=1.35, max_iter=5000).fit(X.numpy(), y.numpy())
+    theirs = nn.HuberLoss(delta=1.35)(torch.tensor(fit.predict(X.numpy())), y).item()
+    # HuberRegressor also fits a scale, so its weights minimise another objective: ours is the minimum
+    assert depth1_yes0(X, y[:, None], nn.HuberLoss(delta=1.35)) <= theirs * (1 + 1e-9)
+
+
+def test_poisson_yes0_is_the_poisson_regression_optimum():
+    from sklearn.linear_model import PoissonRegressor
+
+    X, g = features(seed=4)
+    rate = torch.exp(0.4 * X[:, 0] - 0.3 * X[:, 2])
+    y = torch.poisson(rate, generator=g)
+    fit = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=10000).fit(X.numpy(), y.numpy())
+    log_rate = torch.log(torch.tensor(fit.predict(X.numpy())))
+    expected = nn.PoissonNLLLoss()(log_rate, y).item()
+    assert depth1_yes0(X, y[:, None], nn.PoissonNLLLoss()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_squared_error_keeps_the_papers_construction():
+    X, g = features(seed=5)
+    Y = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    assert last_layer_loss(nn.MSELoss(), Y) is None and last_layer_loss("mse", Y) is None
+    plain = YesCloud(X, Y, 3)
+    assert YesCloud(X, Y, 3, loss=last_layer_loss(nn.MSELoss(), Y)).upper == plain.upper  # bit for bit
+
+
+def test_separable_classes_get_a_ridge_fitted_last_layer_never_the_infimum():
+    X, _ = features(seed=6)
+    y = (X[:, 0] > 0).double()[:, None]  # linearly separable: BCE tends to 0 and is never reached
+    own = last_layer_loss(nn.BCEWithLogitsLoss(), y)
+    value = YesCloud(X, y, 1, loss=own).upper
+    assert 0 < value < 0.1 and own.report.converged and own.report.ridge_limited
+
+
+def test_0_1_targets_without_a_loss_are_a_question_and_odd_targets_are_errors():
+    X, _ = features()
+    with pytest.raises(LossQuestion, match="BCEWithLogitsLoss.*MSELoss"):
+        last_layer_loss(None, (X[:, :2] > 0).double())
+    with pytest.raises(ValueError, match="unknown loss name"):
+        last_layer_loss("hinge-ish", X)
+    with pytest.raises(TypeError, match="loss module"):
+        last_layer_loss(3, X)
+
+
+def test_a_custom_loss_gets_an_achieved_top_edge_and_no_certified_lower_edge():
+    X, g = features(seed=7)
+    y = X @ torch.randn(5, 1, generator=g, dtype=torch.float64)
+
+    def log_cosh(prediction, target):
+        return torch.log(torch.cosh(prediction - target)).mean()
+
+    own = last_layer_loss(log_cosh, y)
+    value = YesCloud(X, y + 0.1 * torch.randn(400, 1, generator=g, dtype=torch.float64), 1, loss=own).upper
+    assert not own.certifies_lower and np.isfinite(value) and value > 0

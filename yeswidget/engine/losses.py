@@ -1,0 +1,353 @@
+"""The last layer fitted in the user's own loss (YES-BOUNDS.md, "Beyond squared error").
+
+Pure math, no UI. Hidden layers stay the paper's least-squares fits; the last layer is
+``W* = argmin_W mean ℓ([Z, 1] W, T)`` for the loss ``ℓ`` the user trains with, and every
+YES value is that minimum: a loss a network of the user's architecture reaches.
+
+Shapes: ``Z`` is B × N × d (B problems: one per anchor set, the bias column already in),
+``T`` is N × m (one-hot rows for class labels, the 0/1 label matrix for BCE, Y otherwise).
+Values are means exactly as torch's ``reduction="mean"`` computes them (cross-entropy: over
+samples; element-wise losses: over all N·m elements).
+
+Convex losses are solved by damped Newton from a warm start (the previous solve of the same
+problem, else least squares / zero logits), to a Newton decrement ≤ ``DECREMENT_RTOL`` of the
+loss: a solve that stops short is reported unconverged and certifies no green. A tiny fixed
+ridge (``RIDGE`` on equilibrated columns) keeps separable classes finite; the *unpenalised*
+loss is reported, and a fit whose penalty matters is flagged ``ridge_limited``. Any other
+loss (a custom callable, L1) gets an achieved value by descent from least squares: a valid
+top edge, never a certified lower one.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "LOSS_KINDS"]
+
+#: ridge on the equilibrated last layer (mean-loss units): negligible where a minimiser exists
+RIDGE = 1e-9
+#: where none exists (separable classes: the loss tends to 0 and is never reached), the fixed
+#: ridge the last layer is fitted with instead; its unpenalised loss is reported
+SEPARABLE_RIDGE = 1e-5
+#: converged: the Newton decrement (≈ loss − minimum) is at most this fraction of the loss's scale
+DECREMENT_RTOL = 1e-9
+#: the ridge "matters" (green then means "as good as the ridge-fitted layer") above this share
+RIDGE_SHARE = 1e-6
+MAX_NEWTON = 60
+#: the coupled cross-entropy Hessian (d·m)² is formed up to this d·m; beyond, per-class blocks
+FULL_HESSIAN_MAX = 2048
+
+#: what each kind is, for describe() and the run record
+LOSS_KINDS = {
+    "cross_entropy": "cross-entropy over softmax (convex; Newton)",
+    "bce": "binary cross-entropy on logits (convex; Newton)",
+    "huber": "Huber (convex; Newton)",
+    "smooth_l1": "smooth L1 (convex; Newton)",
+    "poisson": "Poisson NLL with log link (convex; Newton)",
+    "custom": "a loss without an exact solver: achieved values only (no certified lower edge)",
+}
+
+
+class LossQuestion(ValueError):
+    """The targets could be judged in more than one loss: the user must say which."""
+
+
+@dataclass
+class SolveReport:
+    """The last solve of a batch: every problem converged? the ridge mattered? Newton steps."""
+
+    converged: bool = True
+    ridge_limited: bool = False
+    iterations: int = 0
+
+    def merge(self, other: SolveReport) -> None:
+        self.converged = self.converged and other.converged
+        self.ridge_limited = self.ridge_limited or other.ridge_limited
+        self.iterations = max(self.iterations, other.iterations)
+
+
+def _huber(r: torch.Tensor, delta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    inside = r.abs() <= delta
+    value = torch.where(inside, 0.5 * r.square(), delta * (r.abs() - 0.5 * delta))
+    return value, r.clamp(-delta, delta), inside.to(r.dtype)
+
+
+class LastLayerLoss:
+    """One per-sample loss ℓ(ŷ, t): its value, and the last layer's minimiser over batches of Z.
+
+    ``kind``: a key of :data:`LOSS_KINDS`. ``name``: the loss as the user named it.
+    ``certifies_lower``: an exact convex solve exists (green is possible). ``signed``: the loss
+    can be negative (no dB axis). ``fn``: for ``custom``, ``fn(prediction, T) -> 0-d mean``.
+    """
+
+    def __init__(self, kind: str, name: str, *, delta: float = 1.0,
+                 fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
+        if kind not in LOSS_KINDS:
+            raise ValueError(f"loss kind must be one of {sorted(LOSS_KINDS)}; got {kind!r}")
+        self.kind, self.name, self.delta, self.fn = kind, name, float(delta), fn
+        self.certifies_lower = kind != "custom"
+        self.signed = kind in ("poisson", "custom")
+        self.report = SolveReport()
+        self._ridge = RIDGE
+        self._warm: dict[Any, torch.Tensor] = {}
+
+    def fresh(self) -> LastLayerLoss:
+        """The same loss with no warm starts (for another run computed alongside)."""
+        return LastLayerLoss(self.kind, self.name, delta=self.delta, fn=self.fn)
+
+    # ----------------------------------------------------------------- values
+    def value(self, U: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+        """Mean loss of predictions ``U`` (… × N × m) against ``T`` (N × m): a tensor of shape …."""
+        if self.kind == "custom":
+            assert self.fn is not None
+            flat = U.reshape(-1, *U.shape[-2:])
+            values = torch.stack([self.fn(u, T).to(torch.float64).reshape(()) for u in flat])
+            return values.reshape(U.shape[:-2])
+        if self.kind == "cross_entropy":
+            return -(T * torch.log_softmax(U, dim=-1)).sum(-1).mean(-1)
+        return self._elementwise(U, T)[0].mean(dim=(-2, -1))
+
+    def _elementwise(self, U: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(ℓ, ∂ℓ/∂u, ∂²ℓ/∂u²) element by element."""
+        if self.kind == "bce":
+            s = torch.sigmoid(U)
+            return nn.functional.softplus(U) - T * U, s - T, s * (1 - s)
+        if self.kind == "poisson":
+            e = torch.exp(U)
+            return e - T * U, e - T, e
+        if self.kind == "huber":
+            return _huber(U - T, self.delta)
+        # smooth L1 with beta = delta: Huber / beta
+        value, grad, curv = _huber(U - T, self.delta)
+        return value / self.delta, grad / self.delta, curv / self.delta
+
+    # ----------------------------------------------------------------- solves
+    def solve(self, Z: torch.Tensor, T: torch.Tensor, key: Any = None) -> torch.Tensor:
+        """The minimum mean loss over the last layer for each of B problems ``Z`` (B × N × d),
+        as a float64 tensor (B,); ``self.report`` says how the solve went. ``key`` names the
+        problems for warm starts across calls (same key, same shapes: start from the last solution)."""
+        Z = Z.to(torch.float64)
+        T = T.to(torch.float64)
+        norms = Z.square().mean(dim=-2, keepdim=True).sqrt()
+        scale = torch.where(norms > 0, norms, torch.ones_like(norms))
+        Zs = Z / scale  # equilibrated: the ridge means the same on every column
+        W = self._start(Zs, T, key)
+        if self.kind == "custom":
+            W, report = self._descend(Zs, T, W)
+        elif self.kind == "cross_entropy":
+            W, report = self._newton(Zs, T, W, self._ce_step)
+        else:
+            W, report = self._newton(Zs, T, W, self._columns_step)
+        if report.ridge_limited and not report.converged:  # separable: fit with the fixed larger ridge
+            self._ridge = SEPARABLE_RIDGE
+            try:
+                W, report = self._newton(Zs, T, W, self._ce_step if self.kind == "cross_entropy"
+                                         else self._columns_step)
+            finally:
+                self._ridge = RIDGE
+            report.ridge_limited = True
+        if key is not None:
+            self._warm[key] = W.detach()
+        self.report = report
+        return self.value(Zs @ W, T)
+
+    def _start(self, Zs: torch.Tensor, T: torch.Tensor, key: Any) -> torch.Tensor:
+        warm = self._warm.get(key)
+        B, _, d = Zs.shape
+        if warm is not None and warm.shape == (B, d, T.shape[1]):
+            return warm.clone()
+        if self.kind in ("cross_entropy", "bce", "poisson"):
+            return Zs.new_zeros(B, d, T.shape[1])  # logits 0 (log-rate 0): a safe start for Newton
+        gram = Zs.mT @ Zs + self._ridge * Zs.shape[-2] * torch.eye(d, dtype=Zs.dtype, device=Zs.device)
+        return torch.linalg.solve(gram, Zs.mT @ T)  # least squares
+
+    def _objective(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """Per problem (B,) for cross-entropy, per problem and column (B, m) for element-wise losses."""
+        U = Zs @ W
+        penalty = 0.5 * self._ridge * W.square().sum(-2)  # (B, m)
+        if self.kind == "cross_entropy":
+            return -(T * torch.log_softmax(U, dim=-1)).sum(-1).mean(-1) + penalty.sum(-1)
+        return self._elementwise(U, T)[0].mean(-2) / T.shape[1] + penalty
+
+    def _columns_step(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Newton direction per output column (columns separate) and its decrement (B, m)."""
+        N, m = Zs.shape[-2], T.shape[1]
+        _, g, h = self._elementwise(Zs @ W, T)
+        grad = Zs.mT @ g / (N * m) + self._ridge * W  # (B, d, m)
+        d = Zs.shape[-1]
+        eye = torch.eye(d, dtype=Zs.dtype, device=Zs.device)
+        gram = Zs.mT @ Zs / (N * m)
+        # (B, m, d, d): Zᵀ diag(h_j) Z per column, plus a sliver of the Gram so flat pieces
+        # (Huber outside delta) still give a finite step; the line search keeps it a descent
+        hess = torch.einsum("bnd,bnj,bne->bjde", Zs, h, Zs) / (N * m)
+        hess = hess + (self._ridge * eye + 1e-7 * gram).unsqueeze(1)
+        step = torch.linalg.solve(hess, grad.mT.unsqueeze(-1)).squeeze(-1).mT  # (B, d, m)
+        return step, 0.5 * (step * grad).sum(-2)
+
+    def _ce_step(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Newton direction for softmax cross-entropy (classes coupled) and its decrement (B,)."""
+        B, N, d = Zs.shape
+        m = T.shape[1]
+        P = torch.softmax(Zs @ W, dim=-1)
+        grad = Zs.mT @ (P - T) / N + self._ridge * W  # (B, d, m)
+        gram = Zs.mT @ Zs / N
+        blocks = torch.einsum("bnd,bnk,bne->bkde", Zs, P, Zs) / N  # Zᵀ diag(p_k) Z
+        damp = self._ridge * torch.eye(d, dtype=Zs.dtype, device=Zs.device) + 1e-7 * gram
+        if d * m <= FULL_HESSIAN_MAX:
+            A = (P.unsqueeze(-2) * Zs.unsqueeze(-1)).reshape(B, N, d * m) / math.sqrt(N)  # z ⊗ p, (d, m) order
+            full = -(A.mT @ A)
+            # block k on the diagonal: index (a, k) = a·m + k
+            full = full.reshape(B, d, m, d, m)
+            for k in range(m):
+                full[:, :, k, :, k] += blocks[:, k] + damp
+            step = torch.linalg.solve(full.reshape(B, d * m, d * m), grad.reshape(B, d * m, 1)).reshape(B, d, m)
+        else:  # per class: Zᵀ diag(p_k (1 − p_k)) Z, a descent direction the line search completes
+            diag = torch.einsum("bnd,bnk,bne->bkde", Zs, P * (1 - P), Zs) / N + damp
+            step = torch.linalg.solve(diag, grad.mT.unsqueeze(-1)).squeeze(-1).mT
+        return step, 0.5 * (step * grad).sum(dim=(-2, -1))
+
+    def _newton(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor,
+                direction: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+                ) -> tuple[torch.Tensor, SolveReport]:
+        """Damped Newton with a backtracking (Armijo) line search per problem (and column)."""
+        current = self._objective(Zs, T, W)
+        scale = current.detach().abs().clamp_min(1e-300)
+        done = torch.zeros_like(current, dtype=torch.bool)
+        iterations = 0
+        for iterations in range(1, MAX_NEWTON + 1):
+            step, decrement = direction(Zs, T, W)
+            done = decrement <= DECREMENT_RTOL * scale
+            if bool(done.all()):
+                break
+            alpha = torch.ones_like(current)
+            accepted = torch.zeros_like(done)
+            for _ in range(40):
+                trial = W - self._spread(alpha, W) * step
+                value = self._objective(Zs, T, trial)
+                ok = (value <= current - 0.25 * alpha * 2 * decrement) | done
+                newly = ok & ~accepted
+                W = torch.where(self._spread(newly.to(W.dtype), W) > 0, trial, W)
+                current = torch.where(newly, value, current)
+                accepted = accepted | ok
+                if bool(accepted.all()):
+                    break
+                alpha = torch.where(accepted, alpha, alpha * 0.5)
+            if not bool(accepted.all()):  # no descent possible at round-off: as converged as it gets
+                done = done | ~accepted
+        converged = bool(done.all())
+        penalty = 0.5 * self._ridge * W.square().sum(dim=-2)
+        loss = current.sum(-1) if current.ndim == 2 else current
+        ridge_limited = bool((penalty.sum(-1) > RIDGE_SHARE * loss.abs()).any())
+        return W, SolveReport(converged=converged, ridge_limited=ridge_limited, iterations=iterations)
+
+    @staticmethod
+    def _spread(alpha: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """A per-problem (B,) or per-column (B, m) factor broadcast over W (B, d, m)."""
+        return alpha[:, None, None] if alpha.ndim == 1 else alpha[:, None, :]
+
+    def _descend(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, SolveReport]:
+        """A custom loss: L-BFGS from least squares on the sum of the (independent) problems."""
+        assert self.fn is not None
+        fn = self.fn
+        start = W.detach().clone()
+        W = start.clone().requires_grad_(True)
+        optimizer = torch.optim.LBFGS([W], max_iter=50, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            total = sum(fn(Zs[b] @ W[b], T).to(torch.float64) for b in range(Zs.shape[0]))
+            assert isinstance(total, torch.Tensor)
+            total.backward()
+            return total
+
+        try:
+            optimizer.step(closure)
+            W = W.detach()
+        except Exception:  # the loss is not differentiable here: least squares is still achieved
+            W = start
+        before, after = self.value(Zs @ start, T), self.value(Zs @ W, T)
+        W = torch.where((after <= before)[:, None, None], W, start)  # per problem: never worse than the start
+        return W, SolveReport(converged=False)
+
+
+# --------------------------------------------------------------------------- #
+# from the user's loss object to a LastLayerLoss
+# --------------------------------------------------------------------------- #
+_MSE_NAMES = ("mse", "mseloss", "mse_loss")
+
+
+def _is_binary(Y: torch.Tensor) -> bool:
+    return Y.is_floating_point() and bool(((Y == 0) | (Y == 1)).all())
+
+
+def last_layer_loss(loss: Any, Y: torch.Tensor) -> LastLayerLoss | None:
+    """The last-layer loss for the user's ``loss`` (a module, a name or a callable) on targets ``Y``.
+
+    None means squared error (the paper's construction, unchanged). Raises :class:`LossQuestion`
+    when ``loss`` is not given and 0/1 float targets could be logits for BCE or MSE targets.
+    """
+    if loss is None:
+        if Y.ndim == 1:
+            return LastLayerLoss("cross_entropy", "cross-entropy (inferred from integer class labels)")
+        if _is_binary(Y):
+            raise LossQuestion(
+                "Y holds only 0s and 1s: are the model's outputs logits trained with binary cross-entropy, or "
+                "outputs trained with squared error against 0/1 (one-hot) targets? Say which with "
+                "loss=nn.BCEWithLogitsLoss() or loss=nn.MSELoss() (the monitor judges every epoch in that loss)")
+        return None
+    if isinstance(loss, str):
+        return _from_name(loss)
+    if isinstance(loss, nn.MSELoss):
+        return None
+    if isinstance(loss, nn.CrossEntropyLoss) and _plain(loss, ("weight",), label_smoothing=0.0):
+        return LastLayerLoss("cross_entropy", "CrossEntropyLoss")
+    if isinstance(loss, nn.BCEWithLogitsLoss) and _plain(loss, ("weight", "pos_weight")):
+        return LastLayerLoss("bce", "BCEWithLogitsLoss")
+    if isinstance(loss, nn.HuberLoss) and loss.reduction == "mean":
+        return LastLayerLoss("huber", f"HuberLoss(delta={loss.delta:g})", delta=loss.delta)
+    if isinstance(loss, nn.SmoothL1Loss) and loss.reduction == "mean" and loss.beta > 0:
+        return LastLayerLoss("smooth_l1", f"SmoothL1Loss(beta={loss.beta:g})", delta=loss.beta)
+    if isinstance(loss, nn.PoissonNLLLoss) and loss.log_input and not loss.full and loss.reduction == "mean":
+        return LastLayerLoss("poisson", "PoissonNLLLoss")
+    if callable(loss):
+        return _custom(loss)
+    raise TypeError(f"loss must be a loss module (e.g. nn.BCEWithLogitsLoss()), its name, or a callable "
+                    f"loss(prediction, target); got {type(loss).__name__}")
+
+
+def _plain(loss: nn.Module, unset: tuple[str, ...], **defaults: float) -> bool:
+    """The loss at its defaults where the closed-form derivatives assume them (else: custom)."""
+    return (getattr(loss, "reduction", "mean") == "mean" and all(getattr(loss, n, None) is None for n in unset)
+            and all(getattr(loss, n, v) == v for n, v in defaults.items()))
+
+
+def _from_name(name: str) -> LastLayerLoss | None:
+    key = name.lower().replace("_", "").replace("-", "")
+    if key in (n.replace("_", "") for n in _MSE_NAMES):
+        return None
+    kinds = {"crossentropy": "cross_entropy", "crossentropyloss": "cross_entropy", "ce": "cross_entropy",
+             "bce": "bce", "bcewithlogits": "bce", "bcewithlogitsloss": "bce", "huber": "huber",
+             "huberloss": "huber", "smoothl1": "smooth_l1", "smoothl1loss": "smooth_l1", "poisson": "poisson",
+             "poissonnll": "poisson", "poissonnllloss": "poisson"}
+    if key not in kinds:
+        raise ValueError(f"unknown loss name {name!r}; use one of mse, cross_entropy, bce, huber, smooth_l1, "
+                         "poisson, or pass the loss module itself")
+    return LastLayerLoss(kinds[key], name)
+
+
+def _custom(loss: Any) -> LastLayerLoss:
+    name = type(loss).__name__ if isinstance(loss, nn.Module) else getattr(loss, "__name__", type(loss).__name__)
+
+    def fn(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        value = loss(prediction, target)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise ValueError(f"loss {name} must return one number (a mean), got "
+                             f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}")
+        return value.reshape(())
+
+    return LastLayerLoss("custom", name, fn=fn)
