@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from yeswidget.cli import main as cli_main
-from yeswidget.engine.bounds import YesCloud
 from yeswidget.monitor import Monitor
 from yeswidget.training.tasks import mlp
 
@@ -211,9 +210,10 @@ def fit(model, loss_fn, X, Y, epochs, lr, *, batch=64, seed=0, **options):
 
 def logistic_logits(X, y, C=np.inf):
     """A logistic regression on the same inputs (sklearn; no penalty unless ``C``): its logits."""
+    import warnings
+
     from sklearn.linear_model import LogisticRegression
 
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = LogisticRegression(C=C, max_iter=5000).fit(X.numpy(), y.numpy())

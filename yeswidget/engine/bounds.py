@@ -70,9 +70,8 @@ from ._linalg import (
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
 
-    from .losses import LastLayerLoss
-
     from .distributed import GroupLike
+    from .losses import LastLayerLoss
     from .stream import ChunkSource
 
 __all__ = ["yes0_bound", "yes_k_bounds", "YesCloud", "anchor_sets", "solve_counter", "SolveCount"]

@@ -164,7 +164,8 @@ class LastLayerLoss:
         if self.kind in ("cross_entropy", "bce", "poisson"):
             return Zs.new_zeros(B, d, T.shape[1])  # logits 0 (log-rate 0): a safe start for Newton
         gram = Zs.mT @ Zs + self._ridge * Zs.shape[-2] * torch.eye(d, dtype=Zs.dtype, device=Zs.device)
-        return torch.linalg.solve(gram, Zs.mT @ T)  # least squares
+        start: torch.Tensor = torch.linalg.solve(gram, Zs.mT @ T)  # least squares
+        return start
 
     def _objective(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         """Per problem (B,) for cross-entropy, per problem and column (B, m) for element-wise losses."""
@@ -219,7 +220,8 @@ class LastLayerLoss:
         scale = current.detach().abs().clamp_min(1e-300)
         done = torch.zeros_like(current, dtype=torch.bool)
         iterations = 0
-        for iterations in range(1, MAX_NEWTON + 1):
+        while iterations < MAX_NEWTON:
+            iterations += 1
             step, decrement = direction(Zs, T, W)
             done = decrement <= DECREMENT_RTOL * scale
             if bool(done.all()):
@@ -262,11 +264,11 @@ class LastLayerLoss:
             optimizer.zero_grad()
             total = sum(fn(Zs[b] @ W[b], T).to(torch.float64) for b in range(Zs.shape[0]))
             assert isinstance(total, torch.Tensor)
-            total.backward()
+            total.backward()  # type: ignore[no-untyped-call]  # (torch's own annotation gap)
             return total
 
         try:
-            optimizer.step(closure)
+            optimizer.step(closure)  # type: ignore[no-untyped-call]
             W = W.detach()
         except Exception:  # the loss is not differentiable here: least squares is still achieved
             W = start

@@ -84,8 +84,8 @@ def start(m: Monitor, yes0_seconds: float) -> None:
     m.error = None
     m._overfit_noted_at = 0
     m._unconverged_at = None  # the first epoch whose last-layer solve (own loss) did not converge
-    m._ridge_limited = bool(getattr(getattr(m.cloud, "loss", None), "report", None)
-                            and m.cloud.loss.report.ridge_limited)
+    own = getattr(m.cloud, "loss", None)
+    m._ridge_limited = own is not None and own.report.ridge_limited  # at YES-0 already
     m._extra = {}  # Monitor.note readings for the epoch being trained
     m._uncaught = UncaughtWatch(m)
     m._subscribers_late = False

@@ -201,7 +201,8 @@ def lr_find(task_or_model: Any, X: Any = None, Y: Any = None, *, lr_min: float =
         steps = max(50, min(200, EPOCHS_OF_STEPS * max(1, len(X) // batch_size)))
     _check_range(lr_min, lr_max, steps)
     torch.manual_seed(seed)
-    with Monitor(model, X, Y, runs_dir=None, every=1, loss="mse") as monitor:  # the cloud's YES-0 and the certified data
+    # the cloud's YES-0 and the certified data (lr_find measures squared error)
+    with Monitor(model, X, Y, runs_dir=None, every=1, loss="mse") as monitor:
         upper = float(monitor.cloud.upper)
         Xt, Yt = monitor.X, monitor._Y_data.to(monitor.X.dtype)
     if Yt.shape != (Xt.shape[0],) + tuple(model(Xt[:1]).shape[1:]):
