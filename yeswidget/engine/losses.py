@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "LOSS_KINDS"]
+__all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "solve_flops", "LOSS_KINDS"]
 
 #: ridge on the equilibrated last layer (mean-loss units): negligible where a minimiser exists
 RIDGE = 1e-9
@@ -39,6 +39,8 @@ DECREMENT_RTOL = 1e-9
 #: the ridge "matters" (green then means "as good as the ridge-fitted layer") above this share
 RIDGE_SHARE = 1e-6
 MAX_NEWTON = 60
+#: the per-column Hessians are formed this many elements of weighted Z at a time (memory bound)
+CHUNK_ELEMENTS = 2 ** 23
 #: the coupled cross-entropy Hessian (d·m)² is formed up to this d·m; beyond, per-class blocks
 FULL_HESSIAN_MAX = 2048
 
@@ -185,9 +187,15 @@ class LastLayerLoss:
         gram = Zs.mT @ Zs / (N * m)
         # (B, m, d, d): Zᵀ diag(h_j) Z per column, plus a sliver of the Gram so flat pieces
         # (Huber outside delta) still give a finite step; the line search keeps it a descent
-        hess = torch.einsum("bnd,bnj,bne->bjde", Zs, h, Zs) / (N * m)
-        hess = hess + (self._ridge * eye + 1e-7 * gram).unsqueeze(1)
-        step = torch.linalg.solve(hess, grad.mT.unsqueeze(-1)).squeeze(-1).mT  # (B, d, m)
+        damp = (self._ridge * eye + 1e-7 * gram).unsqueeze(1)
+        step = torch.empty_like(grad)
+        # a few columns at a time: the weighted copies of Z (B × c × N × d) stay within ~CHUNK elements
+        chunk = max(1, CHUNK_ELEMENTS // max(1, Zs.shape[0] * N * d))
+        for a in range(0, m, chunk):
+            b = min(m, a + chunk)
+            weighted = Zs.unsqueeze(1) * h[..., a:b].mT.unsqueeze(-1)  # (B, c, N, d)
+            hess = weighted.mT @ Zs.unsqueeze(1) / (N * m) + damp  # (B, c, d, d)
+            step[..., a:b] = torch.linalg.solve(hess, grad[..., a:b].mT.unsqueeze(-1)).squeeze(-1).mT
         return step, 0.5 * (step * grad).sum(-2)
 
     def _ce_step(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -275,6 +283,23 @@ class LastLayerLoss:
         before, after = self.value(Zs @ start, T), self.value(Zs @ W, T)
         W = torch.where((after <= before)[:, None, None], W, start)  # per problem: never worse than the start
         return W, SolveReport(converged=False)
+
+
+#: Newton steps a warm-started solve takes in a training run (for the cost estimate)
+WARM_STEPS = 3
+
+
+def solve_flops(own: LastLayerLoss, n_samples: int, state_width: int, outputs: int, problems: int) -> float:
+    """FLOPs of ``problems`` last-layer solves (N samples, ``state_width`` columns with the bias,
+    ``outputs`` m) at :data:`WARM_STEPS` Newton steps: forming the Hessians dominates."""
+    N, d, m = n_samples, state_width, outputs
+    if own.kind == "custom":
+        per_step = 50 * 4.0 * N * d * m  # L-BFGS: gradient evaluations only
+    elif own.kind == "cross_entropy" and d * m <= FULL_HESSIAN_MAX:
+        per_step = 2.0 * N * (d * m) ** 2
+    else:
+        per_step = 2.0 * m * N * d * d
+    return float(problems * WARM_STEPS * per_step)
 
 
 # --------------------------------------------------------------------------- #

@@ -21,6 +21,7 @@ from ..engine.bounds import YesCloud
 from ..engine.capture import CaptureError, CapturePlan, OutputSelector, Predict, trace
 from ..engine.cost import CostEstimate, check, estimate_for_plan
 from ..engine.distributed import all_reduce_sum, is_distributed, is_main_process
+from ..engine.losses import solve_flops
 from .cadence import Cadence
 from .certify import finish_epoch
 from .config import MonitorConfig
@@ -148,6 +149,13 @@ def check_cost(m: Monitor, captured_dtype: torch.dtype) -> CostEstimate:
     estimate = estimate_for_plan(m.plan, m.N, bias=m.bias, device=m.device, dtype=bounds_dtype,
                                  captured_dtype=captured_dtype if captured_dtype.is_floating_point
                                  else torch.float32)
+    if m.judge.own is not None and m.depth > 1:  # the last-layer solves in the user's loss, per update
+        plan = m.plan
+        width = max([*plan.hidden_widths, plan.output_features]) + int(m.bias)
+        extra = solve_flops(m.judge.own, m.N, width, plan.output_features, 2 ** (m.depth - 1) - 1)
+        if estimate.update_flops > 0:
+            estimate.update_seconds *= (estimate.update_flops + extra) / estimate.update_flops
+        estimate.update_flops += extra  # so the cadence's FLOPs budget counts them
     if m.plan.certified:  # nothing is computed for a model without a verdict
         check(estimate, max_seconds=m.config.max_update_seconds, allow_expensive=m.config.allow_expensive)
     for note in estimate.notes:
