@@ -844,3 +844,19 @@ def test_a_loss_that_is_not_the_metric_gets_its_own_labelled_axis():
     finally:
         monitor.close()
         chart.close()
+
+
+def test_a_loss_that_can_be_negative_is_drawn_on_a_linear_axis():
+    import torch
+    from torch import nn
+
+    from yeswidget.monitor import Monitor
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(80, 3, generator=g)
+    counts = torch.poisson(torch.exp(X[:, :1]), generator=g)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+    with Monitor(model, X, counts, loss=nn.PoissonNLLLoss(), runs_dir=None) as poisson:
+        assert CloudChart(poisson).scale == "linear"
+    with Monitor(model, X, counts, loss=nn.HuberLoss(), runs_dir=None) as huber:
+        assert CloudChart(huber).scale == "db"

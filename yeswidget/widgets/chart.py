@@ -48,8 +48,8 @@ class CloudChart(Picture, widgets.VBox):
 
     ``monitor``: anything with ``subscribe(callback) -> handle`` (``handle.remove()``),
     ``run`` and optionally ``epochs_total``; None: watch nothing yet (see :meth:`watch`,
-    :meth:`add_run`, :meth:`handle_event`). ``scale``: ``"db"`` (default), ``"linear"``
-    or ``"log"``. ``show_steps`` / ``show_orders`` / ``show_depth``: the minibatch line,
+    :meth:`add_run`, :meth:`handle_event`). ``scale``: ``"db"``, ``"linear"``
+    or ``"log"`` (default: the run's ``config["axis"]``, dB unless the judged loss can be negative). ``show_steps`` / ``show_orders`` / ``show_depth``: the minibatch line,
     the YES-k-per-order figure, the per-layer YES-0 figure (built when first shown,
     closed when hidden). ``title``: figure title (default: the run's label).
     ``pump``: the UI pump that writes this chart's widgets (default: the process-wide one).
@@ -81,7 +81,7 @@ class CloudChart(Picture, widgets.VBox):
         except ValueError as exc:
             raise traitlets.TraitError(str(exc)) from None
 
-    def __init__(self, monitor: Any = None, *, scale: str = "db", show_steps: bool = True,
+    def __init__(self, monitor: Any = None, *, scale: str | None = None, show_steps: bool = True,
                  show_orders: bool = False, show_depth: bool = False, title: str | None = None,
                  pump: Pump | None = None, **kwargs: Any) -> None:
         if "min_interval" in kwargs:
@@ -106,6 +106,9 @@ class CloudChart(Picture, widgets.VBox):
         self._controls = ChartControls(self._on_control)
         self.legend = legend()
         super().__init__(children=self._children(), **kwargs)
+        if scale is None:  # the judged loss's own axis: dB where it is positive, linear where it can be negative
+            run = getattr(monitor, "run", None)
+            scale = str((getattr(run, "config", None) or {}).get("axis", "db"))
         self.scale, self.show_steps, self.show_orders, self.show_depth = scale, show_steps, show_orders, show_depth
         pump = pump if pump is not None else default_pump()
         self._reg = pump.register(self._apply, name=f"CloudChart {self.model_id[:8]}")
