@@ -822,7 +822,8 @@ def test_a_loss_that_is_not_the_metric_gets_its_own_labelled_axis():
     labels = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()  # three classes
     loss_fn = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    monitor = Monitor(model, X, labels, optimizer=optimizer, loss=loss_fn, every=1)
+    # judged in the Brier score (squared error), so the logged cross-entropy is another unit
+    monitor = Monitor(model, X, labels, optimizer=optimizer, loss=loss_fn, every=1, judge="probabilities")
     chart = CloudChart(monitor)
     try:
         for _ in monitor.epochs(3):

@@ -1673,7 +1673,7 @@ def test_issue11_acceptance_1_describe_says_what_is_certified_in_forward_order()
         text = monitor.describe()
     order = ["fc1 (Linear)", "batch_norm", "F.relu in BatchNormClassifier.forward", "fc2 (Linear)", "head (Linear)",
              "output=0", "Hidden widths: 16, 12", "activation: relu", "bias: yes", "Tapped",
-             "Certification set: bounds and epoch loss on all 48", "Judged: classifier", "Cost: cost estimate on 48"]
+             "Certification set: bounds and epoch loss on all 48", "Judged: cross-entropy", "Cost: cost estimate on 48"]
     positions = [text.find(word) for word in order]
     assert -1 not in positions and positions == sorted(positions), text
     assert "describe()" in repr(monitor)
