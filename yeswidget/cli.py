@@ -13,11 +13,17 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .core.zones import verdict  # the one zone rule, colours and words (light: no torch, no UI)
 from .report.verdict import verdict_lines, write_report_html
 from .training.recipe import OPTIMIZERS, SCHEDULES
+
+if TYPE_CHECKING:
+    from .core.run import Run
+    from .training.tasks.catalog import Task
 
 EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
@@ -32,7 +38,7 @@ def _task_names() -> list[str]:
     return sorted(TASKS)
 
 
-def _demo(args) -> int:
+def _demo(args: argparse.Namespace) -> int:
     import torch
 
     from .engine.bounds import YesCloud
@@ -76,13 +82,13 @@ def _demo(args) -> int:
     return EXIT_CODES[run.final.zone]
 
 
-def _depth_of(task) -> int:
+def _depth_of(task: Task) -> int:
     from .engine.capture import trace
 
     return trace(task.model(0), task.X_train[:2]).depth
 
 
-def _certify(args) -> int:
+def _certify(args: argparse.Namespace) -> int:
     import warnings
 
     from .core.persist import RunLogWarning
@@ -112,7 +118,7 @@ def _one_line(exc: BaseException) -> str:
     return text[:500]
 
 
-def _inconsistency(run) -> str | None:
+def _inconsistency(run: Run) -> str | None:
     """Why a run record cannot be trusted (a zone that its own numbers contradict), or None.
 
     The verdict is recomputed from each epoch's loss, YES-0 and lower edge with the
@@ -142,14 +148,14 @@ def _inconsistency(run) -> str | None:
 # --------------------------------------------------------------------------- #
 # show: reopen run logs after a restart or a crash
 # --------------------------------------------------------------------------- #
-def runs_table(runs) -> str:
+def runs_table(runs: Sequence[Run]) -> str:
     """One text row per run: id, settings, status, epochs, final zone, loss / YES-0 / lower edge (dB),
     first green epoch."""
     from .core.formats import db_number
     from .view.rows import run_row
 
     header = ("run", "settings", "status", "epochs", "zone", "loss dB", "YES-0 dB", "lower dB", "green at")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for index, run in enumerate(runs):
         row, final = run_row(run, index), run.final
         status = "no end recorded" if row["status"] == "running" else str(row["status"])
@@ -192,7 +198,7 @@ def _show_sweep(folder: Path, out: str | None) -> int:
     return 0
 
 
-def _show(args) -> int:
+def _show(args: argparse.Namespace) -> int:
     import warnings
 
     from .core.logread import load_runs
@@ -232,7 +238,7 @@ def _show(args) -> int:
     return 0
 
 
-def _every(value: str):
+def _every(value: str) -> str:
     if value in ("auto", "time"):
         return value
     try:
@@ -296,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    command: Callable[[argparse.Namespace], int] = args.func
+    return command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover
