@@ -407,8 +407,8 @@ class _Recorder(TorchFunctionMode):
         new.folds = node.folds
         return new
 
-    def _step(self, node: _Node, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], out: torch.Tensor,
-              inputs: list[torch.Tensor], source: torch.Tensor | None = None) -> _Node:
+    def _step(self, node: _Node, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              out: torch.Tensor, inputs: list[torch.Tensor], source: torch.Tensor | None = None) -> _Node:
         name = _func_name(func)
         params = [t for t in inputs if id(t) in self._params]
         if name in _NOT_FOLDED:
@@ -478,8 +478,8 @@ class _Recorder(TorchFunctionMode):
         fan_in = _per_sample(source) if source is not None else "?"
         return f"{owner}: {name} {fan_in}→{_per_sample(out)}" + (" +bias" if has_bias else "")
 
-    def _activation(self, node: _Node, name: str, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                    out: torch.Tensor) -> _Node:
+    def _activation(self, node: _Node, name: str, func: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any], out: torch.Tensor) -> _Node:
         if node.layer == 0:  # inside the feature extractor before layer 1
             return node.derived(ops=node.ops + [name]) if self.describe else node
         node = self._not_affine(node, f"the activation `{name}`")
@@ -1069,7 +1069,8 @@ def _layers_from_taps(run: _Pass, taps: list[tuple[str, nn.Module]], n: int) -> 
     for index, ((name, module), (tensor, node)) in enumerate(zip(taps, outputs), start=1):
         activated = node is not None and node.activated and node.tap is not None
         layers.append(LayerInfo(index, (f"… up to taps[{index - 1}] = {name} ({type(module).__name__})",),
-                                node.activation if activated and node is not None else None, name, int(tensor[0].numel()),
+                                node.activation if activated and node is not None else None, name,
+                                int(tensor[0].numel()),
                                 True if node is None else node.bias or node.layer == 0))
     bias = run.node.bias if run.node.chain() else True
     layers.append(LayerInfo(len(taps) + 1, ("… after the last tap, to the output",), None, None,
