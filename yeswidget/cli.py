@@ -29,7 +29,7 @@ EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
 EXIT_USAGE = 2
 
-__all__ = ["main", "EXIT_CODES", "runs_table"]
+__all__ = ["main", "EXIT_CODES", "runs_table", "sweep_table"]
 
 
 def _task_names() -> list[str]:
@@ -250,6 +250,87 @@ def _every(value: str) -> str:
     return str(number)
 
 
+# --------------------------------------------------------------------------- #
+# sweep: a grid of settings, pruned by verdict, one row per run
+# --------------------------------------------------------------------------- #
+_SWEEP_COLUMNS = (("lr", "lr"), ("batch_size", "batch"), ("schedule", "schedule"), ("optimizer", "optimizer"),
+                  ("seed", "seed"), ("final_zone", "zone"), ("final_loss", "loss dB"),
+                  ("margin_upper_db", "YES-0 margin dB"), ("first_green", "green at"), ("epochs_run", "epochs"),
+                  ("pruned", "pruned"))
+
+
+def _sweep_cell(key: str, value: object) -> str:
+    from .core.formats import DB_DECIMALS, db_number, lr_text
+
+    if key == "lr":
+        return lr_text(value)
+    if key == "final_loss":
+        return db_number(value)
+    if key.endswith("_db"):  # already in dB: above the edge is positive
+        return "-" if not isinstance(value, (int, float)) else f"{value:+.{DB_DECIMALS}f}"
+    if key == "first_green":
+        return "never" if value is None else str(value)
+    if key == "pruned":
+        return "yes" if value else "-"
+    return "-" if value is None else str(value)
+
+
+def sweep_table(rows: Sequence[dict[str, object]]) -> str:
+    """One text row per sweep run: settings, final zone, loss and margin to YES-0 (dB), first green
+    epoch, epochs run, pruned."""
+    lines = [tuple(title for _, title in _SWEEP_COLUMNS)]
+    lines.extend(tuple(_sweep_cell(key, row.get(key)) for key, _ in _SWEEP_COLUMNS) for row in rows)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(_SWEEP_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .tuning.sweep import sweep
+
+    try:
+        result = sweep(args.task, lr=tuple(args.lr), batch_size=None if args.batch_size is None else
+                       tuple(args.batch_size), epochs=args.epochs, workers=args.workers, backend=args.backend,
+                       prune=None if args.prune == "none" else args.prune, folder=args.out)
+    except (ValueError, TypeError, ImportError) as exc:
+        print(f"yeswidget sweep: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.error is not None:
+        print(f"yeswidget sweep: a run failed: {_one_line(result.error)}", file=sys.stderr)
+        return 1
+    print(sweep_table(result.results))
+    best = result.best()
+    if best is None:
+        print("best: none (no run finished)")
+    else:
+        settings = ", ".join(f"{key}={_sweep_cell(key, best.get(key))}"
+                             for key in ("lr", "batch_size", "schedule", "optimizer", "seed"))
+        loss = _sweep_cell("final_loss", best.get("final_loss"))
+        print(f"best: {settings} ({best.get('final_zone') or 'none'}, loss {loss} dB)")
+    print(f"wrote {result.folder}")
+    return 0
+
+
+def _add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sweep = sub.add_parser("sweep", help="train a grid of settings in parallel, pruned by verdict, with a table",
+                           description="Train every combination of --lr and --batch-size on a task, each run with "
+                                       "its own monitor and run log; runs still red are stopped early (--prune). "
+                                       "Prints one row per run and the best configuration; FOLDER holds sweep.json "
+                                       "and runs/ ('yeswidget show FOLDER' draws them).",
+                           epilog="exit codes: 0 sweep done, 1 a run failed, 2 usage error")
+    sweep.add_argument("task", help="one of: " + ", ".join(_task_names()))
+    sweep.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates to try")
+    sweep.add_argument("--batch-size", type=int, nargs="+", default=None,
+                       help="minibatch sizes to try (default: the task's)")
+    sweep.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the task's)")
+    sweep.add_argument("--prune", choices=("red", "verdict", "none"), default="red",
+                       help="stop runs still red (red, default), also yellow plateaus (verdict), or never (none)")
+    sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: min(cores, runs))")
+    sweep.add_argument("--backend", default="processes",
+                       help="processes (default), inline (one by one in this process) or ray")
+    sweep.add_argument("--out", default=None, help="sweep folder (default: yeswidget-sweeps/<time>)")
+    sweep.set_defaults(func=_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yeswidget",
@@ -297,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="picture to write (.png, .svg or .pdf; default: next to the first PATH, as .png)")
     show.add_argument("--scale", choices=("db", "linear", "log"), default="db", help="y axis (default: db)")
     show.set_defaults(func=_show)
+    _add_sweep_parser(sub)
     return parser
 
 
