@@ -456,3 +456,52 @@ def test_certify_a_model_without_a_verdict_and_a_head_given_current_features(tmp
         printed = capsys.readouterr().out
         assert ("head given current features" in printed) == bool(options), printed
         assert "final zone: none" in printed or options
+
+
+# --------------------------------------------------------------------------- #
+# sweep
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def sweep_output(tmp_path_factory):
+    """A 2 × 1 grid on phase retrieval, one epoch a run, in this process (fast)."""
+    folder = tmp_path_factory.mktemp("cli-sweep") / "grid"
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["sweep", "phase-retrieval", "--lr", "1e-3", "3e-3", "--batch-size", "100",
+                         "--epochs", "1", "--backend", "inline", "--out", str(folder)])
+    return code, printed.getvalue(), folder
+
+
+def test_sweep_prints_one_row_per_run_as_written_in_sweep_json(sweep_output):
+    code, printed, folder = sweep_output
+    assert code == 0
+    rows = json.loads((folder / "sweep.json").read_text())["rows"]
+    assert [(r["lr"], r["batch_size"]) for r in rows] == [(1e-3, 100), (3e-3, 100)]
+    lines = printed.splitlines()
+    assert lines[0].split()[:2] == ["lr", "batch"]
+    for line, row in zip(lines[1:3], rows, strict=True):
+        cells = line.split()
+        assert cells[:2] == [f"{row['lr']:.0e}", str(row["batch_size"])]
+        assert row["final_zone"] in cells
+        assert f"{10 * math.log10(row['final_loss']):.2f}" in cells  # the loss in dB, from the stored loss
+    assert lines[-1] == f"wrote {folder}"
+
+
+def test_sweep_names_the_best_configuration(sweep_output):
+    code, printed, folder = sweep_output
+    rows = json.loads((folder / "sweep.json").read_text())["rows"]
+    rank = {"green": 0, "yellow": 1, "red": 2}
+    best = min(rows, key=lambda r: (rank.get(r["final_zone"], 3), r["final_loss"]))  # zone first, then loss
+    best_line = next(line for line in printed.splitlines() if line.startswith("best: "))
+    assert best_line.startswith(f"best: lr={best['lr']:.0e}, batch_size={best['batch_size']},")
+    assert f"({best['final_zone']}, loss {10 * math.log10(best['final_loss']):.2f} dB)" in best_line
+
+
+def test_sweep_bad_option_is_a_usage_error(tmp_path, capsys):
+    code = cli.main(["sweep", "phase-retrieval", "--lr", "1e-3", "--backend", "threads", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "backend" in err and "processes" in err

@@ -13,17 +13,23 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .core.zones import verdict  # the one zone rule, colours and words (light: no torch, no UI)
 from .report.verdict import verdict_lines, write_report_html
 from .training.recipe import OPTIMIZERS, SCHEDULES
 
+if TYPE_CHECKING:
+    from .core.run import Run
+    from .training.tasks.catalog import Task
+
 EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
 EXIT_USAGE = 2
 
-__all__ = ["main", "EXIT_CODES", "runs_table"]
+__all__ = ["main", "EXIT_CODES", "runs_table", "sweep_table"]
 
 
 def _task_names() -> list[str]:
@@ -32,7 +38,7 @@ def _task_names() -> list[str]:
     return sorted(TASKS)
 
 
-def _demo(args) -> int:
+def _demo(args: argparse.Namespace) -> int:
     import torch
 
     from .engine.bounds import YesCloud
@@ -76,13 +82,13 @@ def _demo(args) -> int:
     return EXIT_CODES[run.final.zone]
 
 
-def _depth_of(task) -> int:
+def _depth_of(task: Task) -> int:
     from .engine.capture import trace
 
     return trace(task.model(0), task.X_train[:2]).depth
 
 
-def _certify(args) -> int:
+def _certify(args: argparse.Namespace) -> int:
     import warnings
 
     from .core.persist import RunLogWarning
@@ -112,7 +118,7 @@ def _one_line(exc: BaseException) -> str:
     return text[:500]
 
 
-def _inconsistency(run) -> str | None:
+def _inconsistency(run: Run) -> str | None:
     """Why a run record cannot be trusted (a zone that its own numbers contradict), or None.
 
     The verdict is recomputed from each epoch's loss, YES-0 and lower edge with the
@@ -142,14 +148,14 @@ def _inconsistency(run) -> str | None:
 # --------------------------------------------------------------------------- #
 # show: reopen run logs after a restart or a crash
 # --------------------------------------------------------------------------- #
-def runs_table(runs) -> str:
+def runs_table(runs: Sequence[Run]) -> str:
     """One text row per run: id, settings, status, epochs, final zone, loss / YES-0 / lower edge (dB),
     first green epoch."""
     from .core.formats import db_number
     from .view.rows import run_row
 
     header = ("run", "settings", "status", "epochs", "zone", "loss dB", "YES-0 dB", "lower dB", "green at")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for index, run in enumerate(runs):
         row, final = run_row(run, index), run.final
         status = "no end recorded" if row["status"] == "running" else str(row["status"])
@@ -192,7 +198,7 @@ def _show_sweep(folder: Path, out: str | None) -> int:
     return 0
 
 
-def _show(args) -> int:
+def _show(args: argparse.Namespace) -> int:
     import warnings
 
     from .core.logread import load_runs
@@ -232,7 +238,7 @@ def _show(args) -> int:
     return 0
 
 
-def _every(value: str):
+def _every(value: str) -> str:
     if value in ("auto", "time"):
         return value
     try:
@@ -242,6 +248,87 @@ def _every(value: str):
     if number < 1:
         raise argparse.ArgumentTypeError(f"--every must be 'auto' or a positive int; got {value!r}")
     return str(number)
+
+
+# --------------------------------------------------------------------------- #
+# sweep: a grid of settings, pruned by verdict, one row per run
+# --------------------------------------------------------------------------- #
+_SWEEP_COLUMNS = (("lr", "lr"), ("batch_size", "batch"), ("schedule", "schedule"), ("optimizer", "optimizer"),
+                  ("seed", "seed"), ("final_zone", "zone"), ("final_loss", "loss dB"),
+                  ("margin_upper_db", "YES-0 margin dB"), ("first_green", "green at"), ("epochs_run", "epochs"),
+                  ("pruned", "pruned"))
+
+
+def _sweep_cell(key: str, value: object) -> str:
+    from .core.formats import DB_DECIMALS, db_number, lr_text
+
+    if key == "lr":
+        return lr_text(value)
+    if key == "final_loss":
+        return db_number(value)
+    if key.endswith("_db"):  # already in dB: above the edge is positive
+        return "-" if not isinstance(value, (int, float)) else f"{value:+.{DB_DECIMALS}f}"
+    if key == "first_green":
+        return "never" if value is None else str(value)
+    if key == "pruned":
+        return "yes" if value else "-"
+    return "-" if value is None else str(value)
+
+
+def sweep_table(rows: Sequence[dict[str, object]]) -> str:
+    """One text row per sweep run: settings, final zone, loss and margin to YES-0 (dB), first green
+    epoch, epochs run, pruned."""
+    lines = [tuple(title for _, title in _SWEEP_COLUMNS)]
+    lines.extend(tuple(_sweep_cell(key, row.get(key)) for key, _ in _SWEEP_COLUMNS) for row in rows)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(_SWEEP_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .tuning.sweep import sweep
+
+    try:
+        result = sweep(args.task, lr=tuple(args.lr), batch_size=None if args.batch_size is None else
+                       tuple(args.batch_size), epochs=args.epochs, workers=args.workers, backend=args.backend,
+                       prune=None if args.prune == "none" else args.prune, folder=args.out)
+    except (ValueError, TypeError, ImportError) as exc:
+        print(f"yeswidget sweep: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.error is not None:
+        print(f"yeswidget sweep: a run failed: {_one_line(result.error)}", file=sys.stderr)
+        return 1
+    print(sweep_table(result.results))
+    best = result.best()
+    if best is None:
+        print("best: none (no run finished)")
+    else:
+        settings = ", ".join(f"{key}={_sweep_cell(key, best.get(key))}"
+                             for key in ("lr", "batch_size", "schedule", "optimizer", "seed"))
+        loss = _sweep_cell("final_loss", best.get("final_loss"))
+        print(f"best: {settings} ({best.get('final_zone') or 'none'}, loss {loss} dB)")
+    print(f"wrote {result.folder}")
+    return 0
+
+
+def _add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sweep = sub.add_parser("sweep", help="train a grid of settings in parallel, pruned by verdict, with a table",
+                           description="Train every combination of --lr and --batch-size on a task, each run with "
+                                       "its own monitor and run log; runs still red are stopped early (--prune). "
+                                       "Prints one row per run and the best configuration; FOLDER holds sweep.json "
+                                       "and runs/ ('yeswidget show FOLDER' draws them).",
+                           epilog="exit codes: 0 sweep done, 1 a run failed, 2 usage error")
+    sweep.add_argument("task", help="one of: " + ", ".join(_task_names()))
+    sweep.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates to try")
+    sweep.add_argument("--batch-size", type=int, nargs="+", default=None,
+                       help="minibatch sizes to try (default: the task's)")
+    sweep.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the task's)")
+    sweep.add_argument("--prune", choices=("red", "verdict", "none"), default="red",
+                       help="stop runs still red (red, default), also yellow plateaus (verdict), or never (none)")
+    sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: min(cores, runs))")
+    sweep.add_argument("--backend", default="processes",
+                       help="processes (default), inline (one by one in this process) or ray")
+    sweep.add_argument("--out", default=None, help="sweep folder (default: yeswidget-sweeps/<time>)")
+    sweep.set_defaults(func=_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,12 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="picture to write (.png, .svg or .pdf; default: next to the first PATH, as .png)")
     show.add_argument("--scale", choices=("db", "linear", "log"), default="db", help="y axis (default: db)")
     show.set_defaults(func=_show)
+    _add_sweep_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    command: Callable[[argparse.Namespace], int] = args.func
+    return command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -122,14 +122,14 @@ _ACTIVATION_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
 _BOUNDS_NAMES = frozenset({"relu", "tanh", "sigmoid"})
 
 
-def _func_name(func: Callable) -> str:
+def _func_name(func: Callable[..., Any]) -> str:
     name = getattr(func, "__name__", "") or ""
     if name.endswith("_") and not name.endswith("__"):
         name = name[:-1]  # in-place variant: relu_ → relu
     return name
 
 
-def _is_inplace(func: Callable, args: tuple, kwargs: dict) -> bool:
+def _is_inplace(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     name = getattr(func, "__name__", "") or ""
     if name.endswith("_") and not name.endswith("__"):
         return True
@@ -216,7 +216,7 @@ class OneHotInput:
         return onehot.reshape(ids.shape[0], -1)
 
 
-def _activation_of(name: str, func: Callable, args: tuple, kwargs: dict) -> Activation:
+def _activation_of(name: str, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Activation:
     """The activation with the parameters it was called with (``inplace`` dropped)."""
     reference = _ACTIVATION_FUNCTIONS.get(name) or getattr(F, name, None)
     try:
@@ -259,7 +259,7 @@ class _Node:
         self.folds = True  # False when ``problem`` is an operation the construction cannot fold (not a misreading)
         self.source: torch.Tensor | None = None  # layer 1 with certify_from=: the tensor its affine map reads
 
-    def derived(self, **changes) -> _Node:
+    def derived(self, **changes: Any) -> _Node:
         node = _Node(self.layer, self.parent, activated=self.activated, affine=self.affine,
                      bias=self.bias, problem=self.problem)
         node.activation, node.site, node.tap = self.activation, self.site, self.tap
@@ -302,7 +302,7 @@ class _Recorder(TorchFunctionMode):
         self.not_folded: list[NotFolded] = []  # the operations the construction cannot fold, in forward order
         self.embedding: OneHotInput | None = None
         self.head_start: int | None = None  # certify_from=: index in ``executed`` of the head's first affine map
-        self._tags: dict[int, tuple[weakref.ref, _Node]] = {}
+        self._tags: dict[int, tuple[weakref.ref[torch.Tensor], _Node]] = {}
         self._taps: dict[int, _Node] = {}  # id(tap tensor) → node holding it
         self._params = {id(p): (name, module) for name, module in model.named_modules()
                         for p in module.parameters(recurse=False)}
@@ -324,7 +324,8 @@ class _Recorder(TorchFunctionMode):
         return None
 
     # -- the hook torch calls for every function -----------------------------
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Sequence[type], args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         inputs = list(_tensors(args)) + list(_tensors(kwargs))
         nodes: list[_Node] = []
@@ -360,7 +361,7 @@ class _Recorder(TorchFunctionMode):
             self.tag(tensor, new)
         return out
 
-    def _merge(self, nodes: list[_Node], func: Callable) -> _Node:
+    def _merge(self, nodes: list[_Node], func: Callable[..., Any]) -> _Node:
         deepest = max(nodes, key=lambda n: (n.layer, n.activated))
         where = ", ".join(_layer_word(n) for n in nodes)
         name = _func_name(func)
@@ -383,7 +384,8 @@ class _Recorder(TorchFunctionMode):
         return node.derived(problem=f"`{name}` runs after {_layer_word(node)}: {what}", folds=False,
                             ops=node.ops + [name])
 
-    def _embedding(self, node: _Node, args, kwargs, out: torch.Tensor, source) -> _Node:
+    def _embedding(self, node: _Node, args: tuple[Any, ...], kwargs: dict[str, Any], out: torch.Tensor,
+                   source: torch.Tensor | None) -> _Node:
         """``F.embedding(ids, weight)`` on the model input: a linear map of the ids' one-hot expansion."""
         ids = self.input_tensor
         weight = args[1] if len(args) > 1 else kwargs.get("weight")
@@ -394,6 +396,7 @@ class _Recorder(TorchFunctionMode):
         if not exact:
             return self._fold_problem(node, "embedding", "an embedding lookup of anything but the model's integer "
                                       "input ids (a second lookup, or ids computed by the model)")
+        assert source is not None and isinstance(weight, torch.Tensor)  # for mypy: ``exact`` checked both
         num, dim = int(weight.shape[0]), int(weight.shape[1])
         padding = None if padding is None else int(padding) % num
         owner = self._params.get(id(weight))
@@ -404,7 +407,8 @@ class _Recorder(TorchFunctionMode):
         new.folds = node.folds
         return new
 
-    def _step(self, node: _Node, func, args, kwargs, out: torch.Tensor, inputs, source=None) -> _Node:
+    def _step(self, node: _Node, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              out: torch.Tensor, inputs: list[torch.Tensor], source: torch.Tensor | None = None) -> _Node:
         name = _func_name(func)
         params = [t for t in inputs if id(t) in self._params]
         if name in _NOT_FOLDED:
@@ -446,7 +450,8 @@ class _Recorder(TorchFunctionMode):
         return node.derived(problem=f"`{', '.join(dict.fromkeys(strange))}` runs after {_layer_word(node)} and "
                                     f"before {before}: it is neither an affine map nor an element-wise activation")
 
-    def _affine(self, node: _Node, name: str, args, kwargs, out: torch.Tensor, params) -> _Node:
+    def _affine(self, node: _Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: torch.Tensor,
+                params: list[torch.Tensor]) -> _Node:
         node = self._not_affine(node, f"the affine map `{name}`")
         weight = next((p for p in params if p.ndim >= 2), params[0] if params else None)
         has_bias = name in ("addmm",) or any(p.ndim == 1 for p in params)
@@ -461,7 +466,8 @@ class _Recorder(TorchFunctionMode):
         new.folds = node.folds
         return new
 
-    def _describe_affine(self, name: str, weight, args, out: torch.Tensor, has_bias: bool) -> str:
+    def _describe_affine(self, name: str, weight: torch.Tensor | None, args: tuple[Any, ...], out: torch.Tensor,
+                         has_bias: bool) -> str:
         owner = "(unregistered weight)"
         if weight is not None and id(weight) in self._params:
             module_name, module = self._params[id(weight)]
@@ -472,7 +478,8 @@ class _Recorder(TorchFunctionMode):
         fan_in = _per_sample(source) if source is not None else "?"
         return f"{owner}: {name} {fan_in}→{_per_sample(out)}" + (" +bias" if has_bias else "")
 
-    def _activation(self, node: _Node, name: str, func, args, kwargs, out: torch.Tensor) -> _Node:
+    def _activation(self, node: _Node, name: str, func: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any], out: torch.Tensor) -> _Node:
         if node.layer == 0:  # inside the feature extractor before layer 1
             return node.derived(ops=node.ops + [name]) if self.describe else node
         node = self._not_affine(node, f"the activation `{name}`")
@@ -526,7 +533,7 @@ class _Recorder(TorchFunctionMode):
         return f"{spelling} outside any module's forward (in predict=)"
 
 
-def _spelling(func: Callable, name: str) -> str:
+def _spelling(func: Callable[..., Any], name: str) -> str:
     """How the user wrote the call: F.relu, torch.relu or Tensor.relu."""
     qualname = getattr(func, "__qualname__", "") or ""
     module = getattr(func, "__module__", "") or ""
@@ -620,15 +627,15 @@ def _run(model: nn.Module, x: torch.Tensor, predict: Predict | None, output: Out
     thread = threading.get_ident()
     head_calls: list[int] = []
 
-    def head_hook(module, args, out):
+    def head_hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
         if threading.get_ident() != thread or recorder.head_root is None:
             return
         head_calls.append(1)
         for tensor in _tensors(out):  # the features at this epoch: the certified chain starts here
             recorder.tag(tensor, recorder.head_root)
 
-    def hook_for(index: int):
-        def hook(module, args, out):
+    def hook_for(index: int) -> Callable[[nn.Module, tuple[Any, ...], Any], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
             if threading.get_ident() != thread:
                 return
             if not isinstance(out, torch.Tensor):
@@ -985,7 +992,8 @@ def _distinct(items: list[NotFolded]) -> list[NotFolded]:
     return list(seen.values())
 
 
-def _resolve_activation(activation) -> Activation | Callable[[torch.Tensor], torch.Tensor] | None:
+def _resolve_activation(activation: str | Activation | Callable[[torch.Tensor], torch.Tensor] | None
+                        ) -> Activation | Callable[[torch.Tensor], torch.Tensor] | None:
     if activation is None or isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):
@@ -1061,7 +1069,8 @@ def _layers_from_taps(run: _Pass, taps: list[tuple[str, nn.Module]], n: int) -> 
     for index, ((name, module), (tensor, node)) in enumerate(zip(taps, outputs), start=1):
         activated = node is not None and node.activated and node.tap is not None
         layers.append(LayerInfo(index, (f"… up to taps[{index - 1}] = {name} ({type(module).__name__})",),
-                                node.activation if activated else None, name, int(tensor[0].numel()),
+                                node.activation if activated and node is not None else None, name,
+                                int(tensor[0].numel()),
                                 True if node is None else node.bias or node.layer == 0))
     bias = run.node.bias if run.node.chain() else True
     layers.append(LayerInfo(len(taps) + 1, ("… after the last tap, to the output",), None, None,
@@ -1069,7 +1078,8 @@ def _layers_from_taps(run: _Pass, taps: list[tuple[str, nn.Module]], n: int) -> 
     return layers
 
 
-def _fired_once(run: _Pass, taps: list[tuple[str, nn.Module]], n: int, where: str):
+def _fired_once(run: _Pass, taps: list[tuple[str, nn.Module]], n: int, where: str
+                ) -> list[tuple[torch.Tensor, _Node | None]]:
     outputs = []
     for i, ((name, module), calls) in enumerate(zip(taps, run.fired)):
         if len(calls) != 1:

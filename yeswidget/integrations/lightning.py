@@ -20,21 +20,28 @@ picks the tensor of a tuple/dict result; ``taps=[…]`` names hidden layers.
 from __future__ import annotations
 
 import queue
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:  # the unified package first, then the standalone one
     from lightning.pytorch.callbacks import Callback
 except ImportError:  # pragma: no cover - depends on what is installed
     try:
-        from pytorch_lightning.callbacks import Callback
+        # the standalone package: the same class under its older module name
+        from pytorch_lightning.callbacks import Callback  # type: ignore[assignment]
     except ImportError as exc:
         raise ImportError(
             'yeswidget.integrations.lightning needs PyTorch Lightning: pip install "yeswidget[lightning]"'
         ) from exc
 
-from ..core.run import EpochEvent, Run
+from ..core.run import EpochEvent, EpochRecord, Run
 from ..monitor import Monitor
 from .metrics import epoch_metrics
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule, Trainer
+    from lightning.pytorch.utilities.types import STEP_OUTPUT
+
+    from ..widgets.chart import CloudChart
 
 __all__ = ["YesCallback"]
 
@@ -58,15 +65,15 @@ class YesCallback(Callback):
         self.X, self.Y = X, Y
         self.chart_wanted = chart
         self.log_metrics = bool(log_metrics)
-        self._records: queue.SimpleQueue = queue.SimpleQueue()  # epochs not yet given to the loggers
+        self._records: queue.SimpleQueue[EpochRecord] = queue.SimpleQueue()  # epochs not yet given to the loggers
         self.monitor_options = monitor_options
         self.monitor: Monitor | None = None
-        self.chart = None
+        self.chart: CloudChart | None = None
         self.run: Run | None = None
         self._resumed: Run | None = None
         self.shard = bool(shard)
 
-    def on_fit_start(self, trainer, pl_module) -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         options = dict(self.monitor_options)
         options.setdefault("epochs", trainer.max_epochs if (trainer.max_epochs or -1) > 0 else None)
@@ -86,7 +93,7 @@ class YesCallback(Callback):
             from ..widgets.chart import CloudChart
 
             self.chart = CloudChart(self.monitor)
-            display(self.chart)
+            display(self.chart)  # type: ignore[no-untyped-call]  # IPython's display is unannotated
 
     def __getstate__(self) -> dict[str, Any]:
         # ddp_spawn pickles the callbacks into each process: what belongs to this process stays here
@@ -125,14 +132,15 @@ class YesCallback(Callback):
                 raise ValueError(f"the checkpoint's YesCallback state is not a yeswidget run ({exc}); it is damaged "
                                  "or was not written by YesCallback: resume without it (a new run starts)") from None
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: STEP_OUTPUT,
+                           batch: Any, batch_idx: int) -> None:
         if self.monitor is None:
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         self.monitor.log(loss)
         self._log_to_loggers(trainer)  # epochs the bounds worker finished meanwhile
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.monitor is not None:
             self.monitor.epoch_end()
             self._log_to_loggers(trainer)
@@ -142,7 +150,7 @@ class YesCallback(Callback):
         if isinstance(event, EpochEvent):  # may arrive on the monitor's worker thread
             self._records.put(event.record)
 
-    def _log_to_loggers(self, trainer) -> None:
+    def _log_to_loggers(self, trainer: Trainer) -> None:
         logged = False
         while True:
             try:
@@ -157,13 +165,13 @@ class YesCallback(Callback):
             for logger in trainer.loggers:
                 logger.save()
 
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if self.monitor is not None:
             self.monitor.fail(exception)
             self.monitor.close()
             self._log_to_loggers(trainer)
 
-    def on_fit_end(self, trainer, pl_module) -> None:
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.monitor is not None:
             # interrupted (e.g. early stopping) before max_epochs: stopped, not finished
             total = self.monitor.epochs_total

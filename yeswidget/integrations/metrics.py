@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..core.run import EpochRecord, Run
 from ..core.zones import ZONE_CODES, ZONE_WORDS
 
 __all__ = ["epoch_metrics", "verdict_summary", "verdict_of"]
@@ -29,7 +30,7 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def epoch_metrics(record) -> dict[str, float]:
+def epoch_metrics(record: EpochRecord) -> dict[str, float]:
     """The metrics of one :class:`~yeswidget.core.run.EpochRecord` (names above)."""
     values: dict[str, Any] = {"yes/loss": record.loss, "yes/yes0": record.upper, "yes/lower": record.lower}
     for k, bound in enumerate(record.yes_k or (), start=1):
@@ -43,12 +44,12 @@ def epoch_metrics(record) -> dict[str, float]:
     return metrics
 
 
-def verdict_of(run) -> str:
+def verdict_of(run: Run) -> str:
     """The run's verdict word: its last epoch's zone, or ``none`` before any epoch."""
     return run.final_zone or "none"
 
 
-def verdict_summary(run) -> str:
+def verdict_summary(run: Run) -> str:
     """The verdict in a few lines of Markdown: zone and meaning, margins, certification set, notes."""
     from ..report.verdict import verdict_lines
 

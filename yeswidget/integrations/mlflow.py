@@ -17,10 +17,11 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ..core.plateau import plateau_starts
-from ..core.run import Run, StatusEvent
+from ..core.run import EpochRecord, Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_of
 
@@ -30,7 +31,7 @@ __all__ = ["MlflowOutput"]
 _MLFLOW_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
 
 
-def _mlflow():
+def _mlflow() -> tuple[ModuleType, Any]:
     try:
         import mlflow
         from mlflow.tracking import MlflowClient
@@ -89,7 +90,7 @@ class MlflowOutput(Output):
             self.client.set_tag(self.mlflow_run_id, "yes.verdict", verdict)
             self._verdict = verdict
 
-    def on_epoch(self, record) -> None:
+    def on_epoch(self, record: EpochRecord) -> None:
         from mlflow.entities import Metric
 
         if not self._params_logged:

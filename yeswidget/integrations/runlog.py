@@ -36,6 +36,7 @@ import time
 import warnings
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ _STEPS_A_LINE = 100_000  # ≈ 4 MB of JSON, well under MAX_LINE_BYTES
 _PENDING_FIELDS = ("epoch", "loss", "lr", "batch_size", "step", "wall_time")
 
 
-def _dumps(entry: dict) -> str:
+def _dumps(entry: dict[str, Any]) -> str:
     return json.dumps(_encode(entry), allow_nan=False, separators=(",", ":"), default=repr)
 
 
@@ -71,7 +72,7 @@ class RunLogHandle(Handle):
     """The handle :meth:`RunLog.attach` returns: ``remove()`` stops logging and closes the file;
     ``path`` is the log file."""
 
-    def __init__(self, undo, path: Path) -> None:
+    def __init__(self, undo: Callable[[], None], path: Path) -> None:
         super().__init__(undo)
         self.path = path
 
@@ -86,7 +87,7 @@ class RunLog(Output):
     ``problems``: what could not be written (empty when the log is complete).
     """
 
-    def __init__(self, directory: str | os.PathLike = DEFAULT_RUNS_DIR) -> None:
+    def __init__(self, directory: str | os.PathLike[str] = DEFAULT_RUNS_DIR) -> None:
         super().__init__()
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"directory must be a folder path (str or Path); got {type(directory).__name__}")
@@ -235,7 +236,7 @@ class RunLog(Output):
             elif sync:
                 self._sync()
 
-    def _write(self, entry: dict, sync: bool = False) -> None:
+    def _write(self, entry: dict[str, Any], sync: bool = False) -> None:
         """Append one line; never raises (a failure is noted, warned and summed up at close())."""
         try:
             data = (_dumps(entry) + "\n").encode("utf-8")
@@ -271,7 +272,7 @@ class RunLog(Output):
                 self._schedule_sync()
         return None
 
-    def _failed(self, entry: dict, reason: str) -> None:
+    def _failed(self, entry: dict[str, Any], reason: str) -> None:
         kind = entry.get("kind", "?")
         self._lost[kind] += 1
         record = entry.get("record")

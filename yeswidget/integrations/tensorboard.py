@@ -12,17 +12,20 @@ Needs ``torch.utils.tensorboard``, i.e. ``pip install "yeswidget[tensorboard]"``
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.plateau import plateau_starts
-from ..core.run import Run, StatusEvent
+from ..core.run import EpochRecord, Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_summary
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["TensorBoardOutput"]
 
 
-def _summary_writer(log_dir):
+def _summary_writer(log_dir: Any) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:  # torch raises this when the tensorboard package is missing
@@ -30,7 +33,7 @@ def _summary_writer(log_dir):
     return SummaryWriter(log_dir=None if log_dir is None else str(log_dir))
 
 
-def cloud_image(run: Run):
+def cloud_image(run: Run) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """The run's cloud picture as an H × W × 3 uint8 array (what ``save_cloud`` would draw)."""
     import numpy as np
 
@@ -38,7 +41,9 @@ def cloud_image(run: Run):
 
     figure = draw_cloud(run)
     figure.canvas.draw()
-    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    rgba = figure.canvas.buffer_rgba()  # type: ignore[attr-defined]  # draw_cloud's figures have an Agg canvas
+    pixels: np.ndarray[Any, np.dtype[np.uint8]] = np.asarray(rgba)[..., :3].copy()
+    return pixels
 
 
 class TensorBoardOutput(Output):
@@ -63,7 +68,7 @@ class TensorBoardOutput(Output):
         self.x = x
         self.image = bool(image)
 
-    def _x(self, record) -> int:
+    def _x(self, record: EpochRecord) -> int:
         return int(record.epoch if self.x == "epoch" else record.step)
 
     def start(self, run: Run) -> None:
@@ -72,7 +77,7 @@ class TensorBoardOutput(Output):
         if run.certification.get("text"):
             self.writer.add_text("yes/certification", run.certification["text"], 0)
 
-    def on_epoch(self, record) -> None:
+    def on_epoch(self, record: EpochRecord) -> None:
         step = self._x(record)
         for name, value in epoch_metrics(record).items():
             self.writer.add_scalar(name, value, step)

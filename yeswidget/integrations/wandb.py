@@ -12,17 +12,19 @@ Needs ``pip install "yeswidget[wandb]"``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from ..core.plateau import plateau_starts
-from ..core.run import Run, StatusEvent
+from ..core.run import EpochRecord, Run, StatusEvent
 from ._base import Output
 from .metrics import epoch_metrics, verdict_of
 
 __all__ = ["WandbOutput"]
 
 
-def _wandb():
+def _wandb() -> ModuleType:
     try:
         import wandb
     except ImportError as exc:
@@ -30,7 +32,7 @@ def _wandb():
     return wandb
 
 
-def back_in_red(records) -> bool:
+def back_in_red(records: Sequence[EpochRecord]) -> bool:
     """The last record is red, the one before was not, and some earlier one was yellow or green."""
     if len(records) < 2 or records[-1].zone != "red" or records[-2].zone == "red":
         return False
@@ -67,7 +69,7 @@ class WandbOutput(Output):
         self.wandb_run.summary["yes/run_id"] = run.run_id
         self.wandb_run.summary["yes/yes0"] = run.upper
 
-    def on_epoch(self, record) -> None:
+    def on_epoch(self, record: EpochRecord) -> None:
         self.wandb_run.log({"yes/epoch": record.epoch, **epoch_metrics(record)})
         self.wandb_run.summary["yes/verdict"] = record.zone
         if not self.alerts:

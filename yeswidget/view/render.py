@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from .scene import (
     depth_view,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "ZONE_COLORS", "BAND_OPACITY", "UPPER_COLOR", "LOWER_COLOR", "LOSS_COLOR", "STEP_COLOR", "PAST_COLORS",
     "SCALES", "DOTS_UP_TO", "draw_cloud", "save_cloud", "draw_depth", "draw_scene", "scene_of",
@@ -47,7 +50,7 @@ __all__ = [
 # --------------------------------------------------------------------------
 # matplotlib pictures
 # --------------------------------------------------------------------------
-def _new_figure(size=(8, 4.5), dpi=100):
+def _new_figure(size: tuple[float, float] = (8, 4.5), dpi: int = 100) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -56,7 +59,8 @@ def _new_figure(size=(8, 4.5), dpi=100):
     return fig
 
 
-def _axes(ax, size=(8, 4.5), dpi=100):
+def _axes(ax: Any, size: tuple[float, float] = (8, 4.5), dpi: int = 100) -> tuple[Figure, Any]:
+    """``ax``'s figure and ``ax``, or a new figure and its one axes when ``ax`` is None."""
     if ax is not None:
         return ax.figure, ax
     fig = _new_figure(size, dpi)
@@ -82,7 +86,7 @@ def draw_cloud(
     show_steps: bool = True,
     size: tuple[float, float] = (8, 4.5),
     dpi: int = 100,
-):
+) -> Figure:
     """Draw a run's YES cloud and loss curve; return the matplotlib ``Figure``.
 
     ``scale``: ``"db"`` (10·log10, the paper's view), ``"linear"`` or ``"log"``.
@@ -183,7 +187,7 @@ def _legend(ax: Any) -> None:
 
 def save_cloud(
     run: Run,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     past_runs: Sequence[Run] = (),
     scale: str = "db",
@@ -191,7 +195,7 @@ def save_cloud(
     size: tuple[float, float] = (8, 4.5),
     title: str | None = None,
     show_steps: bool = True,
-):
+) -> Figure:
     """Write :func:`draw_cloud`'s picture to ``path``; PNG or SVG by extension.
 
     Returns the matplotlib ``Figure`` (its axes map data to the saved pixels:
@@ -208,7 +212,7 @@ def save_cloud(
 
 
 def draw_depth(layer_errors: Sequence[float], *, ax: Any = None, title: str | None = None,
-               scale: str = "db"):
+               scale: str = "db") -> Figure:
     """Per-layer YES-0 errors (layer 1 … L) as a line with dots (the paper's Figure 2 view)."""
     scale = check_scale(scale)
     fig, ax = _axes(ax, (5, 3.5))

@@ -78,11 +78,12 @@ def to_display(values: Any, scale: str = "db") -> np.ndarray:
     ``db``: ``10·log10`` (0 → -inf, negative or NaN → NaN, inf → inf). ``linear``
     and ``log``: the values; on a log axis 0 becomes -inf and negatives NaN.
     """
-    arr = np.asarray(values, dtype=np.float64)
+    arr: np.ndarray = np.asarray(values, dtype=np.float64)
     if scale == "db":
         with np.errstate(divide="ignore", invalid="ignore"):
-            return 10.0 * np.log10(arr)
-    out = arr.copy()
+            db: np.ndarray = 10.0 * np.log10(arr)
+        return db
+    out: np.ndarray = arr.copy()
     if scale == "log":
         with np.errstate(invalid="ignore"):
             out[arr == 0] = -np.inf
@@ -93,7 +94,8 @@ def to_display(values: Any, scale: str = "db") -> np.ndarray:
 def _to_space(values: np.ndarray, scale: str) -> np.ndarray:
     if scale == "log":
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(values)
+            logs: np.ndarray = np.log10(values)
+        return logs
     return values
 
 
@@ -123,7 +125,8 @@ def y_limits(arrays: Iterable[Any], scale: str = "db", pad: float = 0.08) -> tup
     return bottom, top
 
 
-def band_geometry(epochs: Any, upper: Any, lower: Any, x_end: float | None = None):
+def band_geometry(epochs: Any, upper: Any, lower: Any, x_end: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x positions and the two cloud edges for drawing the bands: ``(x, upper, lower)``.
 
     Records sit at epochs 1, 2, …; the bands are extended to x = 0 with the
@@ -181,7 +184,8 @@ def decimate_minmax(x: Any, y: Any, max_points: int = 2000) -> np.ndarray:
         first = np.ones(hit.size, dtype=bool)
         first[1:] = seg[hit[1:]] != seg[hit[:-1]]
         chosen.append(hit[first])
-    return keep[np.unique(np.concatenate(chosen))]
+    kept: np.ndarray = keep[np.unique(np.concatenate(chosen))]
+    return kept
 
 
 def _bucket_starts(xs: np.ndarray, buckets: int) -> np.ndarray:
@@ -229,7 +233,7 @@ def order_colors(k: int) -> list[str]:
 
 
 def estimate_eta(first: Any, last: Any, epochs_total: int | None,
-                 arrival: tuple | None = None) -> float | None:
+                 arrival: tuple[float, ...] | None = None) -> float | None:
     """Seconds left from two epoch records' ``wall_time`` (or arrival times ``(e0, t0, e1, t1)``)."""
     if last is None or not epochs_total:
         return None
@@ -294,7 +298,7 @@ class RunSeries:
     step_y: np.ndarray = field(default_factory=lambda: _EMPTY)
     run_upper: float = math.nan
     layer_errors: Sequence[float] = ()
-    marks: Sequence[dict] = ()
+    marks: Sequence[dict[str, Any]] = ()
     label: str = ""
     run_id: str = ""
     step_metric: bool = True  # the minibatch losses are the metric E (else: their own unit and axis)
@@ -639,7 +643,7 @@ def _past_line(series: RunSeries, color: str, loss: np.ndarray, bottom: float, t
     return PastLine(series.run_id, series.label or series.run_id or "run", color, line)
 
 
-def _marks(marks: Sequence[dict]) -> tuple[MarkLine, ...]:
+def _marks(marks: Sequence[dict[str, Any]]) -> tuple[MarkLine, ...]:
     out = []
     for mark in marks:
         pos = _f(mark.get("position")) if isinstance(mark, dict) else math.nan
@@ -671,7 +675,7 @@ def depth_view(layer_errors: Sequence[float], scale: str = "db") -> DepthView:
 
 
 def compose_status(last: Any, *, first: Any = None, epochs_total: int | None = None,
-                   state: tuple[str, str, str] = ("running", "", ""), arrival: tuple | None = None,
+                   state: tuple[str, str, str] = ("running", "", ""), arrival: tuple[float, ...] | None = None,
                    run: Any = None) -> Status:
     """The reading of the latest epoch record ``last`` (None before the first), the run state,
     and what the run itself says (``run``: its notes and the kind of its minibatch losses)."""

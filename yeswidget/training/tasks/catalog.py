@@ -113,8 +113,8 @@ class Task:
     Y_train: torch.Tensor
     X_test: torch.Tensor | None
     Y_test: torch.Tensor | None
-    defaults: dict
-    extras: dict = field(default_factory=dict)
+    defaults: dict[str, Any]
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Catch an inconsistent hand-built Task here, not deep inside a training loop.
@@ -127,7 +127,7 @@ class Task:
                 f"X_test={_describe(self.X_test)} and Y_test={_describe(self.Y_test)}"
             )
         _check_pair(self.X_train, self.Y_train, "X_train", "Y_train")
-        if self.X_test is not None:
+        if self.X_test is not None and self.Y_test is not None:  # both or neither (checked above)
             _check_pair(self.X_test, self.Y_test, "X_test", "Y_test")
             for a, b, what in ((self.X_train, self.X_test, "inputs"), (self.Y_train, self.Y_test, "outputs")):
                 if a.shape[1] != b.shape[1]:
@@ -407,7 +407,8 @@ def _split_indices(n: int, test_fraction: float, split_seed: int) -> tuple[np.nd
     return perm[n_test:], perm[:n_test]
 
 
-def _paper_split(X: np.ndarray, Y: np.ndarray) -> tuple[torch.Tensor, ...]:
+def _paper_split(X: np.ndarray, Y: np.ndarray
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
     train, test = _split_indices(X.shape[0], TEST_FRACTION, PAPER_SPLIT_SEED)
 
     def f32(a: np.ndarray) -> torch.Tensor:
@@ -416,7 +417,7 @@ def _paper_split(X: np.ndarray, Y: np.ndarray) -> tuple[torch.Tensor, ...]:
     return f32(X[train]), f32(Y[train]), f32(X[test]), f32(Y[test]), train, test
 
 
-def _paper_defaults(**kw: Any) -> dict:
+def _paper_defaults(**kw: Any) -> dict[str, Any]:
     return complete_recipe(kw)
 
 
@@ -536,10 +537,12 @@ def _cameraman(size: int) -> np.ndarray:
         raise ImportError(
             f"the patch-recovery task needs scikit-image (for its bundled cameraman image): {_INSTALL_HINT}"
         ) from err
-    img = skdata.camera().astype(np.float64) / 255.0  # uint8 0..255 -> [0, 1]
-    img = resize(img, (size, size), anti_aliasing=True, preserve_range=True)
+    # scikit-image's functions are unannotated
+    img = skdata.camera().astype(np.float64) / 255.0  # type: ignore[no-untyped-call]  # uint8 0..255 -> [0, 1]
+    img = resize(img, (size, size), anti_aliasing=True, preserve_range=True)  # type: ignore[no-untyped-call]
     # interpolation can overshoot by round-off; the task promises [0, 1]
-    return np.clip(img, 0.0, 1.0)
+    clipped: np.ndarray = np.clip(img, 0.0, 1.0)
+    return clipped
 
 
 def _reconstruct(
@@ -687,7 +690,7 @@ def patch_recovery(
 # --------------------------------------------------------------------------- #
 # 4. digits (offline stand-in for MNIST) and the real-MNIST path
 # --------------------------------------------------------------------------- #
-def decode_nearest(outputs: torch.Tensor, targets: torch.Tensor) -> torch.LongTensor:
+def decode_nearest(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Index of the nearest target (squared Euclidean) for each output row.
 
     ``outputs`` (K, m), ``targets`` (C, m) → LongTensor (K,). For one-hot targets
@@ -706,7 +709,7 @@ def decode_nearest(outputs: torch.Tensor, targets: torch.Tensor) -> torch.LongTe
     return score.argmax(dim=1)
 
 
-def _decode_onehot(outputs: torch.Tensor) -> torch.LongTensor:
+def _decode_onehot(outputs: torch.Tensor) -> torch.Tensor:
     out = torch.as_tensor(outputs).detach()
     if out.ndim == 1:
         out = out.unsqueeze(0)
