@@ -49,7 +49,8 @@ class CloudChart(Picture, widgets.VBox):
     ``monitor``: anything with ``subscribe(callback) -> handle`` (``handle.remove()``),
     ``run`` and optionally ``epochs_total``; None: watch nothing yet (see :meth:`watch`,
     :meth:`add_run`, :meth:`handle_event`). ``scale``: ``"db"``, ``"linear"``
-    or ``"log"`` (default: the run's ``config["axis"]``, dB unless the judged loss can be negative). ``show_steps`` / ``show_orders`` / ``show_depth``: the minibatch line,
+    or ``"log"`` (default: the run's ``config["axis"]``, dB unless the judged loss can be
+    negative). ``show_steps`` / ``show_orders`` / ``show_depth``: the minibatch line,
     the YES-k-per-order figure, the per-layer YES-0 figure (built when first shown,
     closed when hidden). ``title``: figure title (default: the run's label).
     ``pump``: the UI pump that writes this chart's widgets (default: the process-wide one).
