@@ -157,17 +157,20 @@ def _load() -> str:
 
 def measure(loop: Loop, args) -> dict[str, float]:
     """Median wall-time ratios (monitored / baseline) of one loop, variants interleaved."""
-    background = False if args.sync else "auto"
+    background = not args.sync
     train(loop, 2)
     train(loop, 2, every=1, background=background)
-    variants = {"baseline": None, "auto": "auto", "every=1": 1}
+    # name: (every, background)
+    variants = {"baseline": (None, background), "auto": ("auto", background), "every=1": (1, background)}
     if args.no_every1:
         del variants["every=1"]
+    if args.both:
+        variants["auto inline" if background else "auto background"] = ("auto", not background)
     times: dict[str, list[float]] = {name: [] for name in variants}
     runs: dict[str, list] = {name: [] for name in variants}
     for _ in range(args.repeats):
-        for name, every in variants.items():
-            seconds, _cpu, run = train(loop, args.epochs, every=every, background=background)
+        for name, (every, bg) in variants.items():
+            seconds, _cpu, run = train(loop, args.epochs, every=every, background=bg)
             times[name].append(seconds)
             runs[name].append(run)
     base = statistics.median(times["baseline"])
@@ -193,6 +196,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's own choice, one per core)")
     parser.add_argument("--only", default=None, help="run only the loops whose name contains this")
+    parser.add_argument("--both", action="store_true",
+                        help="also run the default cadence with the other worker setting (inline vs background)")
     parser.add_argument("--no-every1", action="store_true", help="skip the every=1 variant")
     args = parser.parse_args()
     if args.threads:
@@ -205,7 +210,9 @@ def main() -> None:
             continue
         r = measure(loop, args)
         auto.append(r["auto"])
-        every1 = f"   every=1 {r['every=1']:5.2f}× ({r['every=1 updates']} updates)" if "every=1" in r else ""
+        other = next((n for n in r if n in ("auto inline", "auto background")), None)
+        every1 = f"   {other} {r[other]:5.2f}×" if other else ""
+        every1 += f"   every=1 {r['every=1']:5.2f}× ({r['every=1 updates']} updates)" if "every=1" in r else ""
         print(f"  {loop.name:<16} baseline {r['baseline s']:6.3f} s   auto {r['auto']:5.2f}× "
               f"({r['auto updates']} updates){every1}   [{r['timings']}]", flush=True)
     median, worst = statistics.median(auto), max(auto)
