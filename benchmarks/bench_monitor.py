@@ -1,39 +1,30 @@
 """What does the monitor cost a real training loop?
 
-The paper's phase-retrieval training (``tasks.phase_retrieval()``: 800 samples,
-5 Linear layers with ReLU, Adam lr 1e-3, StepLR(50, 0.9), batch 50,
-``MSELoss(reduction="sum")``, a shuffled DataLoader) is run for 40 epochs
+Six loops of different shapes (see ``loops()``): the paper's phase retrieval and signal
+denoising (``MSELoss(reduction="sum")``), the digits task as a CrossEntropy classifier on
+labels, a BCE classifier, a wide 64→1024→512→10 MLP and a conv-head classifier (two convs
+then three Linear layers), each trained with Adam lr 1e-3, StepLR(50, 0.9) and a shuffled
+DataLoader,
 
 * without a monitor (the baseline),
-* under ``Monitor(every="auto")`` (the default cadence: a period fixed from shapes, about 20%
-  of the training work, plus an update at each epoch whose loss reaches the edge: green
-  needs an edge computed at that epoch), and with ``confirm_green=False`` (the period alone),
-* under ``Monitor(every=1)`` (the paper: YES-k after every epoch), for reference,
+* under ``Monitor(every="auto")`` (the default cadence),
+* under ``Monitor(every=1)`` (the paper: YES-k after every epoch; ``--no-every1`` skips it),
+* with ``--both``, the default cadence also with the other worker setting (inline vs background),
 
-in the same process, from the same seed, with the variants interleaved
-(``--repeats`` rounds, medians reported). The monitored time includes
-everything a user pays for: building the monitor (YES-0 and the input checks),
-every ``log()`` / ``epoch_end()``, and waiting for the last bound update in
-``close()``.
+in the same process, from the same seed, with the variants interleaved (``--repeats`` rounds,
+medians reported). The monitored time includes everything a user pays for: building the
+monitor, every ``log()`` / ``epoch_end()`` and waiting for the last bound update. Printed per
+loop: the baseline time, the ratios, the bound updates and where the monitor's time went
+(``Run.timings``); then the median and worst ratio over the loops at the default settings
+(goal: median <= 1.25, worst <= 2 on a 2-core CPU).
 
-Printed: the median wall times, the ratios to the baseline (goal for
-``auto``: <= 1.25 on a 2-core CPU), how many bound updates each cadence did,
-and where the monitor's time went (``Run.timings``), plus the CPU time of the
-whole process (all threads), which other processes disturb less than the
-wall time. The per-round figures show the spread.
-
-On a machine whose cores are shared with other busy processes, torch's default
-of one OpenMP thread per core makes *every* variant erratic: a spinning OpenMP
-team whose threads do not all get a core stalls at each parallel region (the
-baseline can take 10-50× longer than on an idle machine, and a run with an
-extra thread alive, like the monitor's worker, can even come out faster because
-the OpenMP runtime then stops spinning). Use ``--threads 1`` there: its figures
-are the ones that mean something.
+On a machine whose cores are shared with other busy processes, torch's default of one OpenMP
+thread per core makes every variant erratic; use ``--threads 1`` there.
 
 Usage::
 
-    python benchmarks/bench_monitor.py              # 40 epochs, 3 rounds, torch's default threads
-    python benchmarks/bench_monitor.py --threads 1 --repeats 5
+    python benchmarks/bench_monitor.py --threads 1              # 30 epochs, 3 rounds, all six loops
+    python benchmarks/bench_monitor.py --threads 1 --both --only wide
     python benchmarks/bench_monitor.py --sync       # bounds computed in the loop (background=False)
 """
 from __future__ import annotations
