@@ -1,39 +1,30 @@
 """What does the monitor cost a real training loop?
 
-The paper's phase-retrieval training (``tasks.phase_retrieval()``: 800 samples,
-5 Linear layers with ReLU, Adam lr 1e-3, StepLR(50, 0.9), batch 50,
-``MSELoss(reduction="sum")``, a shuffled DataLoader) is run for 40 epochs
+Six loops of different shapes (see ``loops()``): the paper's phase retrieval and signal
+denoising (``MSELoss(reduction="sum")``), the digits task as a CrossEntropy classifier on
+labels, a BCE classifier, a wide 64→1024→512→10 MLP and a conv-head classifier (two convs
+then three Linear layers), each trained with Adam lr 1e-3, StepLR(50, 0.9) and a shuffled
+DataLoader,
 
 * without a monitor (the baseline),
-* under ``Monitor(every="auto")`` (the default cadence: a period fixed from shapes, about 20%
-  of the training work, plus an update at each epoch whose loss reaches the edge: green
-  needs an edge computed at that epoch), and with ``confirm_green=False`` (the period alone),
-* under ``Monitor(every=1)`` (the paper: YES-k after every epoch), for reference,
+* under ``Monitor(every="auto")`` (the default cadence),
+* under ``Monitor(every=1)`` (the paper: YES-k after every epoch; ``--no-every1`` skips it),
+* with ``--both``, the default cadence also with the other worker setting (inline vs background),
 
-in the same process, from the same seed, with the variants interleaved
-(``--repeats`` rounds, medians reported). The monitored time includes
-everything a user pays for: building the monitor (YES-0 and the input checks),
-every ``log()`` / ``epoch_end()``, and waiting for the last bound update in
-``close()``.
+in the same process, from the same seed, with the variants interleaved (``--repeats`` rounds,
+medians reported). The monitored time includes everything a user pays for: building the
+monitor, every ``log()`` / ``epoch_end()`` and waiting for the last bound update. Printed per
+loop: the baseline time, the ratios, the bound updates and where the monitor's time went
+(``Run.timings``); then the median and worst ratio over the loops at the default settings
+(goal: median <= 1.25, worst <= 2 on a 2-core CPU).
 
-Printed: the median wall times, the ratios to the baseline (goal for
-``auto``: <= 1.25 on a 2-core CPU), how many bound updates each cadence did,
-and where the monitor's time went (``Run.timings``), plus the CPU time of the
-whole process (all threads), which other processes disturb less than the
-wall time. The per-round figures show the spread.
-
-On a machine whose cores are shared with other busy processes, torch's default
-of one OpenMP thread per core makes *every* variant erratic: a spinning OpenMP
-team whose threads do not all get a core stalls at each parallel region (the
-baseline can take 10-50× longer than on an idle machine, and a run with an
-extra thread alive, like the monitor's worker, can even come out faster because
-the OpenMP runtime then stops spinning). Use ``--threads 1`` there: its figures
-are the ones that mean something.
+On a machine whose cores are shared with other busy processes, torch's default of one OpenMP
+thread per core makes every variant erratic; use ``--threads 1`` there.
 
 Usage::
 
-    python benchmarks/bench_monitor.py              # 40 epochs, 3 rounds, torch's default threads
-    python benchmarks/bench_monitor.py --threads 1 --repeats 5
+    python benchmarks/bench_monitor.py --threads 1              # 30 epochs, 3 rounds, all six loops
+    python benchmarks/bench_monitor.py --threads 1 --both --only wide
     python benchmarks/bench_monitor.py --sync       # bounds computed in the loop (background=False)
 """
 from __future__ import annotations
@@ -55,20 +46,75 @@ from yeswidget.training.tasks import phase_retrieval  # noqa: E402
 SEED = 0
 
 
-def train(task, epochs: int, every=None, background: bool = True, confirm: bool = True):
+class Loop:
+    """One training loop: data, a model factory, the loss it logs and its optimizer settings."""
+
+    def __init__(self, name, make_model, X, Y, *, loss_fn, targets=None, monitor_loss=None,
+                 batch=50, lr=1e-3, optimizer="adam"):
+        self.name, self.make_model, self.X, self.Y = name, make_model, X, Y
+        self.loss_fn, self.monitor_loss = loss_fn, monitor_loss
+        self.targets = Y if targets is None else targets  # what the loss compares with (labels for CE)
+        self.batch, self.lr, self.optimizer = batch, lr, optimizer
+
+
+class ConvHead(nn.Module):
+    """Two small conv layers, then a 3-Linear head (the monitor's taps: the head's activations)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(16 * 2 * 2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                                  nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def loops() -> list[Loop]:
+    """The six loops of different shapes (paper tasks, CE and BCE classifiers, a wide MLP, a conv head)."""
+    from yeswidget.training.tasks import digits, mlp, signal_denoising
+
+    out = []
+    task = phase_retrieval()
+    out.append(Loop("phase retrieval", task.make_model, task.X_train, task.Y_train,
+                    loss_fn=nn.MSELoss(reduction="sum")))
+    task = signal_denoising()
+    out.append(Loop("denoising", task.make_model, task.X_train, task.Y_train,
+                    loss_fn=nn.MSELoss(reduction="sum")))
+    task = digits()
+    labels = task.extras["labels_train"]
+    out.append(Loop("digits CE", task.make_model, task.X_train, task.Y_train, targets=labels,
+                    loss_fn=nn.CrossEntropyLoss(), monitor_loss=nn.CrossEntropyLoss(), batch=100))
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(1000, 30, generator=g)
+    y = (X[:, :5].sum(1, keepdim=True) + 0.3 * torch.randn(1000, 1, generator=g) > 0).float()
+    out.append(Loop("BCE classifier", lambda: mlp([30, 64, 64, 1]), X, y,
+                    loss_fn=nn.BCEWithLogitsLoss(), monitor_loss=nn.BCEWithLogitsLoss()))
+    X = torch.randn(1500, 64, generator=g)
+    W = torch.randn(64, 10, generator=g) / 8
+    out.append(Loop("wide MLP", lambda: mlp([64, 1024, 512, 10]), X, torch.tanh(X @ W) + X[:, :10] ** 2 / 4,
+                    loss_fn=nn.MSELoss(), batch=100))
+    images = digits().X_train.reshape(-1, 1, 8, 8)
+    out.append(Loop("conv head", ConvHead, images, task.Y_train, targets=labels,
+                    loss_fn=nn.CrossEntropyLoss(), monitor_loss=nn.CrossEntropyLoss(), batch=100))
+    return out
+
+
+def train(loop: Loop, epochs: int, every=None, background="auto", confirm=True):
     """One training run; ``every=None`` runs without a monitor.
 
     Returns (wall seconds, CPU seconds of the whole process, run or None).
     """
     torch.manual_seed(SEED)
-    model = task.make_model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model = loop.make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=loop.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=50, gamma=0.9)
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(task.X_train, task.Y_train),
-        batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(SEED),
+        torch.utils.data.TensorDataset(loop.X, loop.targets),
+        batch_size=loop.batch, shuffle=True, generator=torch.Generator().manual_seed(SEED),
     )
-    loss_fn = nn.MSELoss(reduction="sum")
+    loss_fn = loop.loss_fn
 
     def one_epoch(monitor=None):
         for xb, yb in loader:
@@ -85,8 +131,9 @@ def train(task, epochs: int, every=None, background: bool = True, confirm: bool 
         for _ in range(epochs):
             one_epoch()
         return time.perf_counter() - start, time.process_time() - cpu, None
-    with Monitor(model, task.X_train, task.Y_train, optimizer=optimizer, every=every,
-                 background=background, confirm_green=confirm, runs_dir=None) as monitor:
+    kwargs = {} if loop.monitor_loss is None else {"loss": loop.monitor_loss}
+    with Monitor(model, loop.X, loop.Y, optimizer=optimizer, every=every, background=background,
+                 confirm_green=confirm, runs_dir=None, **kwargs) as monitor:
         for _ in monitor.epochs(epochs):
             one_epoch(monitor)
     return time.perf_counter() - start, time.process_time() - cpu, monitor.run
@@ -99,61 +146,69 @@ def _load() -> str:
         return "n/a"
 
 
+def measure(loop: Loop, args) -> dict[str, float]:
+    """Median wall-time ratios (monitored / baseline) of one loop, variants interleaved."""
+    background = not args.sync
+    train(loop, 2)
+    train(loop, 2, every=1, background=background)
+    # name: (every, background)
+    variants = {"baseline": (None, background), "auto": ("auto", background), "every=1": (1, background)}
+    if args.no_every1:
+        del variants["every=1"]
+    if args.both:
+        variants["auto inline" if background else "auto background"] = ("auto", not background)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    runs: dict[str, list] = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, (every, bg) in variants.items():
+            seconds, _cpu, run = train(loop, args.epochs, every=every, background=bg)
+            times[name].append(seconds)
+            runs[name].append(run)
+    base = statistics.median(times["baseline"])
+    ratios = {"baseline s": base}
+    for name in variants:
+        if name == "baseline":
+            continue
+        ratios[name] = statistics.median(times[name]) / base
+        run = runs[name][-1]
+        ratios[name + " updates"] = sum(record.bounds_updated for record in run.epochs)
+        if name == "auto":
+            t = run.timings
+            ratios["timings"] = (f"YES-0 {t['yes0_seconds']:.3f} s, certify {t['certify_seconds']:.3f} s, "
+                                 f"YES-k {t['bounds_seconds']:.3f} s")
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sync", action="store_true", help="compute bounds in the loop (background=False)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's own choice, one per core)")
+    parser.add_argument("--only", default=None, help="run only the loops whose name contains this")
+    parser.add_argument("--both", action="store_true",
+                        help="also run the default cadence with the other worker setting (inline vs background)")
+    parser.add_argument("--no-every1", action="store_true", help="skip the every=1 variant")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    task = phase_retrieval()
-    print(f"phase retrieval: N={task.n_train}, {args.epochs} epochs, batch 50, Adam lr 1e-3, StepLR(50, 0.9); "
-          f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads, {os.cpu_count()} CPUs, "
-          f"background={not args.sync}; load average {_load()}")
-    # warm-up: first calls of the LAPACK routines and the allocator are not what we measure
-    train(task, 2)
-    train(task, 2, every=1, background=not args.sync)
-
-    # "auto, no confirm": the shape-fixed cadence alone (confirm_green=False), for comparison with
-    # the default, which also recomputes the edge at epochs whose loss reaches it (green needs it)
-    variants = {"baseline": (None, True), "auto": ("auto", True), "auto, no confirm": ("auto", False),
-                "every=1": (1, True)}
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    cpus: dict[str, list[float]] = {name: [] for name in variants}
-    runs: dict[str, list] = {name: [] for name in variants}
-    for round_ in range(args.repeats):
-        for name, (every, confirm) in variants.items():
-            seconds, cpu, run = train(task, args.epochs, every=every, background=not args.sync, confirm=confirm)
-            times[name].append(seconds)
-            cpus[name].append(cpu)
-            runs[name].append(run)
-        print(f"round {round_ + 1}: " + "  ".join(f"{n} {times[n][-1]:.3f} s" for n in variants))
-
-    base = statistics.median(times["baseline"])
-    base_cpu = statistics.median(cpus["baseline"])
-    print(f"\nmedian wall time (and CPU time of all threads), {args.repeats} interleaved rounds:")
-    print(f"  without monitor     {base:8.3f} s   (CPU {base_cpu:.3f} s)")
-    for name in ("auto", "auto, no confirm", "every=1"):
-        median = statistics.median(times[name])
-        cpu = statistics.median(cpus[name])
-        run = runs[name][times[name].index(sorted(times[name])[len(times[name]) // 2])]
-        updates = sum(record.bounds_updated for record in run.epochs)
-        print(f"  monitor {name:<16} {median:8.3f} s   ratio {median / base:5.2f}   "
-              f"(CPU {cpu:.3f} s, ratio {cpu / base_cpu:.2f})   "
-              f"bound updates {updates}/{len(run.epochs)}"
-              + (f" (epochs {[r.epoch for r in run.epochs if r.bounds_updated]})" if updates <= 12 else ""))
-        t = run.timings
-        print(f"      where the monitor's time went: YES-0 {t['yes0_seconds']:.3f} s, "
-              f"epoch-end forward passes {t['certify_seconds']:.3f} s, "
-              f"YES-k updates {t['bounds_seconds']:.3f} s (worker time), status {run.status}")
-    print(f"load average now {_load()} (other processes on these cores inflate every figure)")
-    ratio = statistics.median(times["auto"]) / base
-    print(f"\nauto-cadence ratio {ratio:.2f} (goal <= 1.25): {'OK' if ratio <= 1.25 else 'ABOVE GOAL'}")
-
+    print(f"{args.epochs} epochs, {args.repeats} interleaved rounds; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} intra-op threads, {os.cpu_count()} CPUs; load average {_load()}")
+    auto = []
+    for loop in loops():
+        if args.only and args.only not in loop.name:
+            continue
+        r = measure(loop, args)
+        auto.append(r["auto"])
+        other = next((n for n in r if n in ("auto inline", "auto background")), None)
+        every1 = f"   {other} {r[other]:5.2f}×" if other else ""
+        every1 += f"   every=1 {r['every=1']:5.2f}× ({r['every=1 updates']} updates)" if "every=1" in r else ""
+        print(f"  {loop.name:<16} baseline {r['baseline s']:6.3f} s   auto {r['auto']:5.2f}× "
+              f"({r['auto updates']} updates){every1}   [{r['timings']}]", flush=True)
+    median, worst = statistics.median(auto), max(auto)
+    print(f"load average now {_load()}")
+    print(f"default settings: median {median:.2f}× (goal <= 1.25), worst {worst:.2f}× (goal <= 2)")
 
 if __name__ == "__main__":
     main()
