@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_browser import _chromium_path, _unavailable
 
 nbformat = pytest.importorskip("nbformat")
