@@ -1,0 +1,94 @@
+"""Issue 22, acceptance 2: the executed classroom lesson, saved to disk, opens in a browser with no
+kernel and shows every chart as a picture.
+
+What works without a kernel: JupyterLab and Notebook 7 prefer the widget-view mime type and show
+"model not found" for a saved widget output, so the lesson is handed to students as HTML
+(``jupyter nbconvert --to html`` of the executed notebook). nbconvert skips the widget view when the
+notebook holds no widget state and renders the PNG that every Playground/LiveCloud/chart output
+carries in its bundle. This test executes the lesson (``YESWIDGET_FAST=1``), saves it, converts the
+saved file and opens the HTML in Chromium with every non-local request blocked.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_browser import _chromium_path, _unavailable
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06-classroom.ipynb"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _chart_outputs(nb) -> list[dict]:
+    return [out for cell in nb.cells for out in cell.get("outputs", [])
+            if WIDGET_VIEW in out.get("data", {})]
+
+
+@pytest.fixture(scope="module")
+def saved_lesson(tmp_path_factory) -> Path:
+    """The classroom notebook executed in fast mode and saved to disk, as a lecturer would."""
+
+    folder = tmp_path_factory.mktemp("lesson")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    env = dict(os.environ, YESWIDGET_FAST="1")
+    env.pop("MPLBACKEND", None)
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)           # the kernel inherits this environment
+    try:
+        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
+                                resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    path = folder / "06-classroom.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason="issue 22: the Playground outputs carry a text/html part (a hidden 0x0 <svg>) "
+                   "that nbconvert prefers over their PNG, so the saved lesson shows no Playground chart")
+def test_saved_lesson_shows_every_chart_as_a_picture(saved_lesson):
+    chromium = _chromium_path()
+    if chromium is None:
+        _unavailable("no Chromium at /usr/bin/chromium (install Debian's chromium, or set YESWIDGET_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _unavailable(f"the playwright Python package is missing ({exc})")
+
+    saved = nbformat.read(saved_lesson, as_version=4)
+    charts = _chart_outputs(saved)
+    assert charts, "the executed lesson shows no chart output"
+    missing = [i for i, out in enumerate(charts) if "image/png" not in out["data"]]
+    assert not missing, f"chart outputs {missing} carry no PNG picture in their bundle"
+
+    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", str(saved_lesson)],
+                   check=True, capture_output=True, timeout=120)
+    html = saved_lesson.with_suffix(".html")
+    assert html.is_file(), "nbconvert wrote no HTML"
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 576}, device_scale_factor=1.25)
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
+                       else route.abort())
+            page.goto(html.as_uri(), wait_until="load")
+            shown = page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output img')]
+                .filter(img => img.src.startsWith('data:image/png') && img.complete && img.naturalWidth > 100)
+                .length""")
+            text = page.inner_text("body")
+            out = Path(os.environ.get("YESWIDGET_SHOTS", str(saved_lesson.parent)))
+            out.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out / "saved-lesson.png"), full_page=True)
+        finally:
+            browser.close()
+    assert "model not found" not in text.lower()
+    assert shown >= len(charts), f"{shown} pictures shown for {len(charts)} charts in the saved lesson"
