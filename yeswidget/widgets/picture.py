@@ -39,7 +39,11 @@ class Picture:
     def _bundle(self, **kwargs: Any) -> dict[str, Any]:
         bundle = dict(super()._repr_mimebundle_(**kwargs) or {})  # type: ignore[misc]
         try:
-            bundle[PNG] = base64.b64encode(self.picture_png()).decode("ascii")
+            bundle[PNG] = picture = base64.b64encode(self.picture_png()).decode("ascii")
+            # nbconvert and static viewers rank text/html above image/png: the same picture, so a saved
+            # lesson shows the chart (a widget view, when a kernel runs, ranks above both)
+            bundle["text/html"] = (f'<img src="data:image/png;base64,{picture}" '
+                                   'alt="yeswidget chart (static picture of its state when saved)"/>')
         except Exception:  # the picture is a fallback: the widget still shows without it
             log.warning("yeswidget: the static picture of this output could not be drawn", exc_info=True)
         return bundle
