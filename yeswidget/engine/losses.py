@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "solve_flops", "LOSS_KINDS"]
+__all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "solve_flops", "binary_targets",
+           "LOSS_KINDS"]
 
 #: ridge on the equilibrated last layer (mean-loss units): negligible where a minimiser exists
 RIDGE = 1e-9
@@ -308,7 +309,8 @@ def solve_flops(own: LastLayerLoss, n_samples: int, state_width: int, outputs: i
 _MSE_NAMES = ("mse", "mseloss", "mse_loss")
 
 
-def _is_binary(Y: torch.Tensor) -> bool:
+def binary_targets(Y: torch.Tensor) -> bool:
+    """Float targets holding only 0s and 1s (logits for BCE, or one-hot rows for squared error?)."""
     return Y.is_floating_point() and bool(((Y == 0) | (Y == 1)).all())
 
 
@@ -321,7 +323,7 @@ def last_layer_loss(loss: Any, Y: torch.Tensor) -> LastLayerLoss | None:
     if loss is None:
         if Y.ndim == 1:
             return LastLayerLoss("cross_entropy", "cross-entropy (inferred from integer class labels)")
-        if _is_binary(Y):
+        if binary_targets(Y):
             raise LossQuestion(
                 "Y holds only 0s and 1s: are the model's outputs logits trained with binary cross-entropy, or "
                 "outputs trained with squared error against 0/1 (one-hot) targets? Say which with "

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..engine.losses import LastLayerLoss, last_layer_loss
+from ..engine.losses import LOSS_KINDS, LastLayerLoss, binary_targets, last_layer_loss
 
 __all__ = ["Judge", "JUDGES", "step_loss_info"]
 
@@ -53,7 +53,7 @@ class Judge:
             self.targets = Y.to(dtype)
         if mode == "probabilities" and self.labels is None:
             raise ValueError('judge="probabilities" needs integer class labels as Y')
-        squared = mode != "auto" or (loss is None and self.labels is None and not _binary(Y))
+        squared = mode != "auto" or (loss is None and self.labels is None and not binary_targets(Y))
         self.own: LastLayerLoss | None = None if squared else last_layer_loss(loss, Y)
         if self.own is not None and self.own.kind == "bce":
             _check_probabilities(Y)
@@ -102,22 +102,12 @@ class Judge:
     def describe(self) -> str:
         if self.own is not None:
             what = f"{self.own.name}, mean over the certification set; the YES network's last layer is " \
-                   f"fitted in it: {_solve_words(self.own)}"
+                   f"fitted in it: {LOSS_KINDS[self.own.kind]}"
             return what + (", and accuracy" if self.kind == "classification" else "")
         if self.labels is None:
             return "the metric E (squared error summed over outputs, mean over samples) on the outputs"
         what = "softmax probabilities" if self.probabilities else "outputs"
         return f"classifier: the metric E of the {what} against one-hot targets (Brier score), and accuracy"
-
-
-def _solve_words(own: LastLayerLoss) -> str:
-    from ..engine.losses import LOSS_KINDS
-
-    return LOSS_KINDS[own.kind]
-
-
-def _binary(Y: torch.Tensor) -> bool:
-    return Y.is_floating_point() and bool(((Y == 0) | (Y == 1)).all())
 
 
 def _check_probabilities(Y: torch.Tensor) -> None:
