@@ -743,11 +743,28 @@ class CapturePlan:
     executed: list[tuple[str, str]] = field(default_factory=list)  # (module, op) on the input's path, in order
     not_folded: list[NotFolded] = field(default_factory=list)  # why nothing is certified (empty: certified)
     head_start: int | None = None  # certify_from=: where the head's first affine map is in ``executed``
+    #: the note (one of ``notes``) that the output passes through ``output_link``: dropped by a loss that absorbs it
+    link_note: str | None = None
 
     @property
     def certified(self) -> bool:
         """False when forward runs operations the construction cannot fold: no bound is a certificate."""
         return not self.not_folded
+
+    @property
+    def output_link(self) -> str | None:
+        """``sigmoid``, ``log_softmax`` or ``softmax`` when the output passes through that alone after
+        the last affine map (a loss on its output can absorb it: BCELoss after a sigmoid is BCE on
+        the logits); else None."""
+        last = self.layers[-1] if self.layers else None
+        if last is None or last.before_activation:
+            return None
+        name = None if last.activation is None else _activation_label(last.activation)
+        if name == "sigmoid" and not last.after:
+            return "sigmoid"
+        if name is None and last.after in (["log_softmax"], ["softmax"]):
+            return last.after[0]
+        return None
 
     @property
     def head(self) -> bool:
@@ -1137,10 +1154,14 @@ def _notes(plan: CapturePlan, last: _Node | None) -> list[str]:
     if len(kinds) > 1:
         notes.append(f"the hidden layers use different activations ({', '.join(sorted(kinds))}); the bounds "
                      f"use {plan.activation} between every pair of layers")
+    link = plan.output_link
     if last is not None and last.activated:
-        notes.append(f"the output passes through {last.activation} after the last affine layer; the YES "
-                     "network's last layer is linear, so YES-0 is a reference, not a certificate "
-                     "(pick the pre-activation output with output= or predict= if forward returns it)")
+        note = (f"the output passes through {last.activation} after the last affine layer; the YES "
+                "network's last layer is linear, so YES-0 is a reference, not a certificate "
+                "(pick the pre-activation output with output= or predict= if forward returns it)")
+        notes.append(note)
+        if link is not None:
+            plan.link_note = note
     if {layer.bias for layer in plan.layers} == {True, False}:
         notes.append("some layers have a bias and some do not; the bounds fit every layer with a bias")
     strange = [op for op in (last.ops if last is not None else []) if op not in _AFFINE_LIKE]
@@ -1148,6 +1169,8 @@ def _notes(plan: CapturePlan, last: _Node | None) -> list[str]:
         notes.append(f"the output passes through {', '.join(dict.fromkeys(strange))} after the last affine layer; "
                      "the YES network's last layer is affine, so YES-0 is a reference, not a certificate (choose "
                      "the tensor before it with output= or predict= if forward returns it)")
+        if link is not None:
+            plan.link_note = notes[-1]
     merged = [layer.index for layer in plan.layers if len(layer.affine) > 1]
     if merged:
         notes.append(f"layer(s) {merged} compose several affine maps with no activation between them "

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..engine.losses import LOSS_KINDS, LastLayerLoss, binary_targets, last_layer_loss
+from ..engine.links import OwnLoss, resolve_loss
+from ..engine.losses import LOSS_KINDS, LastLayerLoss, binary_targets
 
 __all__ = ["Judge", "JUDGES", "step_loss_info"]
 
@@ -28,11 +29,13 @@ class Judge:
 
     ``Y``: N × m targets, or N integer class labels (then m = the model's output width).
     ``loss``: the loss the user trains with (a module, its name, or a callable); ``own`` is
-    its :class:`~yeswidget.engine.losses.LastLayerLoss`, None for squared error.
+    its :class:`~yeswidget.engine.losses.LastLayerLoss`, None for squared error. ``link``: the
+    function the model's output passes through after its last affine map (``sigmoid``,
+    ``log_softmax``, ``softmax``; :attr:`CapturePlan.output_link`), which a matching loss absorbs.
     """
 
     def __init__(self, Y: torch.Tensor, output_width: int, mode: str = "auto",
-                 dtype: torch.dtype = torch.float64, loss: Any = None) -> None:
+                 dtype: torch.dtype = torch.float64, loss: Any = None, link: str | None = None) -> None:
         if mode not in JUDGES:
             raise ValueError(f"judge must be one of {JUDGES}; got {mode!r}")
         self.labels: torch.Tensor | None = None
@@ -54,7 +57,10 @@ class Judge:
         if mode == "probabilities" and self.labels is None:
             raise ValueError('judge="probabilities" needs integer class labels as Y')
         squared = mode != "auto" or (loss is None and self.labels is None and not binary_targets(Y))
-        self.own: LastLayerLoss | None = None if squared else last_layer_loss(loss, Y)
+        self.loss = OwnLoss(None) if squared else resolve_loss(loss, Y, link)
+        self.own: LastLayerLoss | None = self.loss.last_layer
+        if self.labels is not None:
+            self.targets = self.label_targets(self.labels)
         if self.own is not None and self.own.kind == "bce":
             _check_probabilities(Y)
         if self.own is not None and self.own.kind == "cross_entropy" and self.labels is None:
@@ -70,7 +76,13 @@ class Judge:
         self.target_scale = float(centred.square().sum() / max(self.targets.shape[0], 1))
         if self.own is not None and not self.constant:
             ones = torch.ones(1, self.targets.shape[0], 1, dtype=torch.float64, device=self.targets.device)
-            self.target_scale = abs(float(self.own.fresh().solve(ones, self.targets)))
+            self.target_scale = abs(float(_checked_solve(self.own, ones, self.targets)))
+
+    def label_targets(self, labels: torch.Tensor) -> torch.Tensor:
+        """The target rows (N × m) of class ``labels``: one-hot, smoothed as the loss smooths them."""
+        rows = nn.functional.one_hot(labels.long(), self.targets.shape[1]).to(self.targets.dtype)
+        eps = self.loss.smoothing
+        return rows * (1 - eps) + eps / rows.shape[1] if eps else rows
 
     def score(self, output: torch.Tensor, labels: torch.Tensor | None = None,
               targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -78,12 +90,15 @@ class Judge:
         targets = self.targets if targets is None else targets
         labels = self.labels if labels is None else labels
         if self.own is not None:
-            loss = self.own.value(output.to(torch.float64), targets.to(torch.float64))
+            out64, targets64 = output.to(torch.float64), targets.to(torch.float64)
+            score = self.loss.score or self.own.value
+            loss = score(out64, targets64)
             accuracy = None
             if labels is not None:
                 accuracy = (output.argmax(dim=1) == labels).to(torch.float64).mean()
-            elif self.own.kind == "bce":  # per label (hamming) accuracy of the thresholded logits
-                accuracy = ((output > 0) == (targets > 0.5)).to(torch.float64).mean()
+            elif self.own.kind == "bce":  # per label (hamming) accuracy: logits above 0, probabilities above ½
+                threshold = 0.5 if self.loss.absorbed == "sigmoid" else 0.0
+                accuracy = ((output > threshold) == (targets > 0.5)).to(torch.float64).mean()
             return loss, accuracy
         prediction = output.to(targets.dtype)
         if self.probabilities:
@@ -103,11 +118,26 @@ class Judge:
         if self.own is not None:
             what = f"{self.own.name}, mean over the certification set; the YES network's last layer is " \
                    f"fitted in it: {LOSS_KINDS[self.own.kind]}"
+            if self.loss.absorbed is not None:
+                what += f" ({self.loss.describe()})"
             return what + (", and accuracy" if self.kind == "classification" else "")
         if self.labels is None:
             return "the metric E (squared error summed over outputs, mean over samples) on the outputs"
         what = "softmax probabilities" if self.probabilities else "outputs"
         return f"classifier: the metric E of the {what} against one-hot targets (Brier score), and accuracy"
+
+
+def _checked_solve(own: LastLayerLoss, ones: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The intercept-only fit (the loss's scale); a loss that cannot take the YES network's
+    outputs says so here, before training, rather than on the bounds worker."""
+    try:
+        return own.fresh().solve(ones, targets)
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise ValueError(
+            f"loss {own.name} failed on the YES network's outputs (an affine last layer, through the model's "
+            f"output function if it has one) against the targets as given: {error}. Pass loss= the loss you train "
+            "with, in the form forward's output takes (e.g. nn.BCEWithLogitsLoss() for logits), or "
+            "loss=nn.MSELoss()") from error
 
 
 def _check_probabilities(Y: torch.Tensor) -> None:

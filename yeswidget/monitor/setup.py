@@ -129,10 +129,11 @@ def set_targets(m: Monitor, loss: Any = None) -> None:
     """The judge (in the user's ``loss``), the targets the bounds use (Y as given, or one-hot
     class labels) and the plan's notes."""
     plan = m.plan
-    m.judge = Judge(m._Y_given, plan.output_features, m.config.judge, loss=loss)
+    m.judge = Judge(m._Y_given, plan.output_features, m.config.judge, loss=loss, link=plan.output_link)
     m._Y_data = m.judge.targets if m._Y_given.ndim == 1 else m._Y_given
     m.Y = m._Y_data.to(m.X.dtype if m.X.is_floating_point() else torch.float64)
-    m._notes = list(plan.notes) + [note for note in [m.scope.note()] if note]
+    absorbed = plan.link_note if m.judge.loss.absorbed is not None else None  # the loss includes the link
+    m._notes = [note for note in plan.notes if note != absorbed] + [note for note in [m.scope.note()] if note]
     narrow = [h for h in plan.hidden_widths if h < plan.output_features]
     if narrow:
         m._notes.append(
@@ -193,8 +194,7 @@ def validation_set(m: Monitor, validation: Any) -> tuple[torch.Tensor, torch.Ten
     if (Yv.ndim == 1) != (m.judge.labels is not None):
         raise ValueError("validation targets must be of the same kind as Y (class labels, or N × m targets)")
     if Yv.ndim == 1:
-        targets = nn.functional.one_hot(Yv.long(), m.judge.targets.shape[1]).to(m.judge.targets.dtype)
-        return Xv, targets, Yv.long()
+        return Xv, m.judge.label_targets(Yv), Yv.long()
     if Yv.shape[1] != m._Y_data.shape[1]:
         raise ValueError(f"validation targets have {Yv.shape[1]} columns but Y has {m._Y_data.shape[1]}")
     return Xv, Yv.to(m.judge.targets.dtype), None
