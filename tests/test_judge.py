@@ -330,3 +330,22 @@ def test_0_1_targets_without_a_loss_ask_which_loss_is_meant():
     X, Y = multilabel_data()
     with pytest.raises(ValueError, match="BCEWithLogitsLoss.*MSELoss"):
         Monitor(mlp((8, 16, 4)), X, Y, runs_dir=None)
+
+
+def test_a_poisson_model_at_the_poisson_regression_optimum_is_green_although_its_loss_is_negative():
+    from sklearn.linear_model import PoissonRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 4)).astype(np.float32)
+    y = rng.poisson(np.exp(0.5 * X[:, 0] + 2.0)).astype(np.float32)  # counts near 7: the loss is below 0
+    fitted = PoissonRegressor(alpha=0.0, tol=1e-10, max_iter=3000).fit(X, y)
+    model = nn.Linear(4, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor(fitted.coef_).reshape(1, -1))
+        model.bias.fill_(float(fitted.intercept_))
+    X_t, Y_t = torch.tensor(X), torch.tensor(y)[:, None]
+    with Monitor(model, X_t, Y_t, loss=nn.PoissonNLLLoss(), runs_dir=None) as monitor:
+        for _ in monitor.epochs(1):
+            pass
+    final = monitor.run.final
+    assert final.loss < 0 and final.zone == "green", (final.loss, final.zone, final.reason)

@@ -157,3 +157,33 @@ def test_a_loss_that_cannot_take_the_yes_networks_outputs_says_so_before_trainin
     model = nn.Linear(1, 1)  # logits, but BCELoss wants probabilities
     with pytest.raises(ValueError, match="BCELoss failed on the YES network's outputs.*BCEWithLogitsLoss"):
         Monitor(model, X, y, loss=nn.BCELoss(), runs_dir=None)
+
+
+def test_kl_divergence_on_log_softmax_outputs_is_solved_exactly():
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(300, 5, generator=g)
+    teacher = torch.softmax(X[:, :3] * 2 + 0.3 * torch.randn(300, 3, generator=g), dim=1)  # soft targets
+    loss = nn.KLDivLoss(reduction="batchmean")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 3), nn.LogSoftmax(dim=1))
+    run = fit(model, loss, X, teacher, 3, 1e-2, every=1).run
+    with torch.no_grad():
+        ours = loss(model(X).double(), teacher.double()).item()
+    assert run.final.loss == pytest.approx(ours, rel=1e-6)
+    # the minimum of KL over affine maps: scipy on cross-entropy with soft targets, less their entropy
+    from scipy.optimize import minimize
+
+    A = np.hstack([X.double().numpy(), np.ones((300, 1))])
+    T = teacher.double().numpy()
+
+    def objective(w):
+        U = A @ w.reshape(6, 3)
+        U = U - U.max(axis=1, keepdims=True)
+        logp = U - np.log(np.exp(U).sum(axis=1, keepdims=True))
+        return (T * (np.log(T) - logp)).sum(axis=1).mean(), (A.T @ (np.exp(logp) - T) / 300).ravel()
+
+    minimum = minimize(objective, np.zeros(18), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 5000, "gtol": 1e-12}).fun
+    assert run.final.upper == pytest.approx(minimum, rel=1e-5)
+    assert run.config["loss"].startswith("KLDivLoss")
+

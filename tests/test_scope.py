@@ -307,3 +307,35 @@ def test_describe_names_the_embedding_the_activation_and_what_is_not_covered():
     text = _describe(model, tokens, torch.randn(40, 1), certify_from="encoder")
     assert "head given current features" in text and "MultiheadAttention" in text and "mean" in text
     assert "X: the head's input at each epoch, 16 per sample" in text
+
+
+def test_an_embedding_bag_classifier_gets_no_verdict_and_its_head_is_judged_against_logistic_regression():
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 30, (300, 8), generator=g)
+    labels = (ids < 10).sum(dim=1).clamp(max=2)  # how many "topic" words: 0, 1 or ≥ 2
+    model = nn.Sequential(nn.EmbeddingBag(30, 6, mode="mean"), nn.Linear(6, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for head in (None, "0"):
+        with Monitor(model, ids, labels, optimizer=optimizer, runs_dir=None, verbose=False,
+                     certify_from=head) as monitor:
+            for _ in monitor.epochs(30 if head else 1):
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(ids), labels)
+                loss.backward()
+                optimizer.step()
+                monitor.log(loss)
+        final = monitor.run.final
+        if head is None:  # integer ids pooled by a bag: no certificate, and the way to one
+            assert final.zone == "none" and "embedding_bag" in final.reason and "certify_from='0'" in final.reason
+    with torch.no_grad():
+        features = model[0](ids).double().numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = LogisticRegression(C=np.inf, max_iter=5000).fit(features, labels.numpy())
+    optimum = nn.functional.cross_entropy(torch.tensor(fitted.decision_function(features)), labels).item()
+    assert final.upper == pytest.approx(optimum, rel=1e-4)  # the head's YES-0: the best head on these features
+    assert "head given current features" in final.reason

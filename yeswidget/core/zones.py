@@ -116,16 +116,17 @@ def verdict(loss: float, upper: float, lower: float, *, has_lower_edge: bool, de
     if constant:
         return NO_VERDICT, ("the targets are constant (zero spread): there is nothing to learn, so the bounds "
                             "cannot grade this training; check that Y holds the targets you train on")
-    if target_scale > 0 and upper <= EXACT_RTOL * target_scale:
+    # (abs: a loss that can be negative, such as Poisson NLL, has no floor at 0 to be degenerate at)
+    if target_scale > 0 and abs(upper) <= EXACT_RTOL * target_scale:
         return NO_VERDICT, ("YES-0 is 0: a closed-form least-squares network already reproduces the "
                             "targets exactly, so the bounds cannot grade this training")
     if depth == 1:
         if loss - upper <= OPTIMUM_RTOL * abs(upper):  # (abs: a loss such as Poisson NLL can be negative)
-            return "green", f"at the least-squares optimum (within {to_db(1.0 + OPTIMUM_RTOL):.2f} dB)"
+            return "green", f"at the optimum of the last layer (within {OPTIMUM_RTOL:.0%} of YES-0)"
         return "red", ""
     if loss > upper:
         return "red", ""
-    if has_lower_edge and target_scale > 0 and lower <= EXACT_RTOL * target_scale:
+    if has_lower_edge and target_scale > 0 and abs(lower) <= EXACT_RTOL * target_scale:
         return NO_VERDICT, ("the lower edge is 0: a hidden layer is at least as wide as the certification "
                             "set, so it can interpolate its targets; certify on more samples than the widest layer")
     return zone_of(loss, upper, lower, has_lower_edge=has_lower_edge), ""

@@ -101,6 +101,8 @@ _NOT_FOLDED: dict[str, str] = {
                     "attention: products of two functions of the input, not an affine map"),
     **dict.fromkeys(("_transformer_encoder_layer_fwd", "_transformer_decoder_only_layer_fwd"),
                     "a transformer layer (attention, residual sums, layer norms)"),
+    "embedding_bag": "a bag of embeddings (each sample's ids looked up and pooled into one vector), which the "
+                     "construction does not expand into a one-hot first layer",
     **dict.fromkeys(("layer_norm", "group_norm", "rms_norm", "instance_norm"),
                     "a per-sample normalisation (it divides by each sample's own spread): not an affine map"),
 }

@@ -66,6 +66,10 @@ def resolve_loss(loss: Any, Y: torch.Tensor, link: str | None) -> OwnLoss:
         # are log-probabilities already, scored by NLL itself (T: one-hot rows)
         return OwnLoss(LastLayerLoss("cross_entropy", "NLLLoss after the model's log_softmax"), "log_softmax",
                        lambda out, T: -(T * out).sum(dim=-1).mean())
+    if (isinstance(loss, nn.KLDivLoss) and link == "log_softmax" and loss.reduction == "batchmean"
+            and not loss.log_target and Y.ndim == 2):
+        return OwnLoss(_KLDivergence("KLDivLoss(batchmean) after the model's log_softmax"), "log_softmax",
+                       lambda out, T: nn.functional.kl_div(out, T, reduction="batchmean"))
     if (isinstance(loss, nn.CrossEntropyLoss) and link is None and _plain(loss)
             and 0.0 < loss.label_smoothing < 1.0):
         name = f"CrossEntropyLoss(label_smoothing={loss.label_smoothing:g})"
@@ -77,7 +81,32 @@ def resolve_loss(loss: Any, Y: torch.Tensor, link: str | None) -> OwnLoss:
         return OwnLoss(last)
     # a convex loss on outputs that passed another function (CrossEntropyLoss on softmax outputs)
     # is not convex in the logits: the YES network ends in the same function, achieved values only
-    return _custom(loss, last.name, Y.ndim == 1, link)
+    return _custom(loss, _named(loss, last.name), Y.ndim == 1, link)
+
+
+def _named(loss: Any, name: str) -> str:
+    """``BCEWithLogitsLoss(pos_weight=…)``: what made a known loss custom shows in its name."""
+    if not isinstance(loss, nn.Module):
+        return name
+    given = [f"{key}=…" for key in ("weight", "pos_weight") if getattr(loss, key, None) is not None]
+    given += [f"label_smoothing={loss.label_smoothing:g}"] if getattr(loss, "label_smoothing", 0.0) else []
+    given += [f"reduction={loss.reduction!r}"] if getattr(loss, "reduction", "mean") != "mean" else []
+    return f"{name}({', '.join(given)})" if given else name
+
+
+class _KLDivergence(LastLayerLoss):
+    """KL(T ‖ softmax(U)) per sample, mean over samples: cross-entropy less the targets' entropy
+    (a constant of the data), so the same convex solve; T: N × m probability rows."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("cross_entropy", name)
+
+    def fresh(self) -> _KLDivergence:
+        return _KLDivergence(self.name)
+
+    def value(self, U: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+        entropy: torch.Tensor = -torch.special.xlogy(T, T).sum(-1).mean(-1)
+        return super().value(U, T) - entropy
 
 
 def _plain(loss: nn.Module) -> bool:

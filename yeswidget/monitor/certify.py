@@ -104,6 +104,9 @@ def may_reach_the_edge(m: Monitor, loss: torch.Tensor) -> bool:
 
 def confirmation_needed(m: Monitor, item: EpochItem) -> bool:
     """On the worker, in epoch order: does this unscheduled epoch's loss reach the current edge?"""
+    own = getattr(m.cloud, "loss", None)
+    if own is not None and not own.certifies_lower:
+        return False  # no exact last-layer solve: no green to confirm
     return bool(m.cloud.epochs) and float(item.loss) <= m.cloud.lower
 
 
@@ -160,7 +163,7 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         zone, reason = verdict(loss, m.cloud.upper, m.cloud.lower, depth=m.depth,
                                has_lower_edge=bool(m.cloud.epochs) and fresh,
                                target_scale=m.judge.target_scale, constant=m.judge.constant)
-        zone, reason = own_loss_edge(m, zone, reason)
+        zone, reason = own_loss_edge(m, zone, reason, loss)
         if confirming:
             m.cadence.ledger.checked(item.epoch, green=zone == "green")
         edge_epoch = m.cloud.epochs[-1] if m.cloud.epochs and m.depth > 1 else None
@@ -184,14 +187,16 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         keep_failed_epoch(m, item, exc)
 
 
-def own_loss_edge(m: Monitor, zone: str, reason: str) -> tuple[str, str]:
+def own_loss_edge(m: Monitor, zone: str, reason: str, loss: float) -> tuple[str, str]:
     """Green in the user's own loss needs an exact, converged last-layer solve (YES-BOUNDS.md)."""
     own = getattr(m.cloud, "loss", None)
-    if own is None or zone != "green":
+    if own is None or zone not in ("green", "yellow"):
         return zone, reason
-    if not own.certifies_lower:
+    if not own.certifies_lower and (zone == "green" or (not reason and loss <= m.cloud.lower)):
         return "yellow", (f"below YES-0 in {own.name}, but this loss has no exact last-layer solve, so there is no "
                           "certified lower edge (red stays a valid verdict; green is not available)")
+    if zone != "green":
+        return zone, reason
     if m._unconverged_at is not None:
         return "yellow", (f"no green: the last-layer solve in {own.name} did not converge at epoch "
                           f"{m._unconverged_at}, so the lower edge is not certified")
