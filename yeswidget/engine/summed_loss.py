@@ -164,12 +164,11 @@ class _Batch:
             return self._finish()
         self.iterations += 1
         step, decrement = self._ce_direction() if self.ce else self._column_direction()
-        self.done = self.done | (decrement <= self.tolerance)
+        self.done = decrement <= self.tolerance  # as in memory: judged afresh at every step
         if bool(self.done.all()):
             return self._finish()
-        self.step = torch.where(self._spread(self.done), 0.0, step)  # a done problem stays where it is
-        self.decrement = torch.where(self.done, 0.0, decrement)
-        self.accepted = self.done.clone()
+        self.step, self.decrement = step, decrement  # a done problem takes its (tiny) full step unchecked
+        self.accepted = torch.zeros_like(self.done)
         self.full_steps = True
         return True
 
@@ -200,7 +199,7 @@ class _Batch:
         trials = self.W.unsqueeze(0) - alphas[:, None, None, None] * self.step.unsqueeze(0)
         values = self.objective(sums["ladder"], trials)  # (K, B) or (K, B, m)
         spread = alphas.reshape(-1, *[1] * self.current.ndim)
-        ok = (values <= self.current - 0.25 * spread * 2 * self.decrement) & ~self.accepted
+        ok = ((values <= self.current - 0.25 * spread * 2 * self.decrement) | self.done) & ~self.accepted
         first = ok.to(torch.int8).argmax(0)  # the first (longest) passing step
         newly = ok.any(0)
         pick = first.unsqueeze(0)
@@ -215,9 +214,11 @@ class _Batch:
             self.sums = sums  # the derivatives at the full step: right wherever it was taken
 
     def end_search(self) -> bool:
-        """After the line search: True when the derivatives at the new W still need a pass."""
+        """After the line search: True when the derivatives at the new W still need a pass (a
+        shorter step, or none: the pass's derivatives at the full step do not hold there)."""
+        self.full_steps = self.full_steps and bool(self.accepted.all())
         self.done = self.done | ~self.accepted  # no descent possible at round-off: as converged as it gets
-        return not self.full_steps and not bool(self.done.all())
+        return not self.full_steps
 
     def _finish(self) -> bool:
         self.converged = bool(self.done.all())
