@@ -18,7 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from yeswidget.engine.bounds import YesCloud, yes0_bound, yes_k_bounds
-from yeswidget.engine.distributed import all_reduce_sum, is_distributed, is_main_process, union_metric
+from yeswidget.engine.distributed import all_reduce_sum, is_distributed, is_main_process, union_constant, union_metric
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="torch.distributed with gloo is not available")
@@ -76,6 +76,8 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         result["local"] = yes0_bound(Xr, Yr, 3, process_group=False)
         result["metric"] = union_metric(Yr * 0.9, Yr)
         result["sum"] = all_reduce_sum(torch.tensor([float(rank + 1)])).item()
+        # each shard constant: the union is constant only when the shards hold the same value
+        result["constant"] = (union_constant(torch.ones(2 + rank, 2)), union_constant(torch.full((3, 1), rank)))
         # ranks that disagree on the widths get the same clear error (no hang)
         try:
             yes0_bound(Xr if rank == 0 else Xr[:, :5], Yr, 2)
@@ -147,6 +149,7 @@ def test_functions_and_helpers_over_the_union(ranks):
         assert all(close(result["yes_k"][s], yes_k[s]) for s in yes_k)
         assert close(result["metric"], float(((Y * 0.9 - Y) ** 2).sum() / 61))
         assert result["sum"] == 3.0
+        assert result["constant"] == (True, False)
     assert [r["main"] for r in ranks] == [True, False]
     # process_group=False: each rank's own shard
     assert close(ranks[0]["local"], yes0_bound(X[:SPLIT], Y[:SPLIT], 3))
@@ -162,6 +165,7 @@ def test_helpers_without_distributed():
     assert not is_distributed() and is_main_process()
     assert all_reduce_sum(torch.tensor([2.0])).item() == 2.0
     assert union_metric(torch.zeros(4, 2), torch.ones(4, 2)) == 2.0
+    assert union_constant(torch.ones(3, 2)) and not union_constant(torch.eye(2))
 
 
 # --------------------------------------------------------------------------- #
