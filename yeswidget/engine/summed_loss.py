@@ -96,6 +96,13 @@ class _Batch:
         """Cross-entropy with its coupled (d·m)² Hessian (else per-class blocks)."""
         return self.ce and self.W.shape[1] * self.m <= FULL_HESSIAN_MAX
 
+    @property
+    def rows_per_block(self) -> int:
+        """Rows a pass handles at once, so its widest temporary (the ladder's predictions, or the
+        rows × d·m Kronecker factor of cross-entropy) stays within about CHUNK_ELEMENTS."""
+        B, d, m = self.W.shape
+        return max(256, CHUNK_ELEMENTS // (B * max(LADDER * m, d * m, d)))
+
     # ------------------------------------------------------------ per chunk
     def chunk_sums(self, Z: torch.Tensor, T: torch.Tensor, want: _Want) -> dict[str, torch.Tensor]:
         """This chunk's contribution to what ``want`` asks for (Z: B × rows × d)."""
@@ -248,12 +255,14 @@ def _pass(batches: list[_Batch], wants: list[_Want], read: Reader,
     totals: list[dict[str, torch.Tensor]] = [{} for _ in batches]
     for states, T in read():
         for b, want, total in zip(batches, wants, totals):
-            Z = torch.stack([states[i] for i in b.indices])
-            for name, value in b.chunk_sums(Z, T, want).items():
-                if name in total:
-                    total[name] += value
-                else:
-                    total[name] = value
+            block = b.rows_per_block
+            for a in range(0, T.shape[0], block):  # a whole in-memory shard is one chunk: bound the temporaries
+                Z = torch.stack([states[i][a:a + block] for i in b.indices])
+                for name, value in b.chunk_sums(Z, T[a:a + block], want).items():
+                    if name in total:
+                        total[name] += value
+                    else:
+                        total[name] = value
     keys = [(i, name) for i, total in enumerate(totals) for name in sorted(total)]
     reduced = reduce_parts([totals[i][name] for i, name in keys], group)
     out: list[dict[str, torch.Tensor]] = [{} for _ in batches]
