@@ -18,7 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from yeswidget.engine.bounds import YesCloud, yes0_bound, yes_k_bounds
-from yeswidget.engine.distributed import all_reduce_sum, is_distributed, is_main_process, union_metric
+from yeswidget.engine.distributed import all_reduce_sum, is_distributed, is_main_process, union_constant, union_metric
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="torch.distributed with gloo is not available")
@@ -76,6 +76,8 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         result["local"] = yes0_bound(Xr, Yr, 3, process_group=False)
         result["metric"] = union_metric(Yr * 0.9, Yr)
         result["sum"] = all_reduce_sum(torch.tensor([float(rank + 1)])).item()
+        # each shard constant: the union is constant only when the shards hold the same value
+        result["constant"] = (union_constant(torch.ones(2 + rank, 2)), union_constant(torch.full((3, 1), rank)))
         # ranks that disagree on the widths get the same clear error (no hang)
         try:
             yes0_bound(Xr if rank == 0 else Xr[:, :5], Yr, 2)
@@ -147,6 +149,7 @@ def test_functions_and_helpers_over_the_union(ranks):
         assert all(close(result["yes_k"][s], yes_k[s]) for s in yes_k)
         assert close(result["metric"], float(((Y * 0.9 - Y) ** 2).sum() / 61))
         assert result["sum"] == 3.0
+        assert result["constant"] == (True, False)
     assert [r["main"] for r in ranks] == [True, False]
     # process_group=False: each rank's own shard
     assert close(ranks[0]["local"], yes0_bound(X[:SPLIT], Y[:SPLIT], 3))
@@ -162,6 +165,7 @@ def test_helpers_without_distributed():
     assert not is_distributed() and is_main_process()
     assert all_reduce_sum(torch.tensor([2.0])).item() == 2.0
     assert union_metric(torch.zeros(4, 2), torch.ones(4, 2)) == 2.0
+    assert union_constant(torch.ones(3, 2)) and not union_constant(torch.eye(2))
 
 
 # --------------------------------------------------------------------------- #
@@ -253,6 +257,113 @@ def test_monitor_under_ddp_holds_the_union_records_on_every_rank(tmp_path):
         for a, b in zip([got[1], got[2], got[3], *got[4]], [expected[1], expected[2], expected[3], *expected[4]]):
             assert close(a, b), (got, expected)
     assert ranks[0]["events"] > 0 and ranks[1]["events"] == 0  # only rank 0 emits
+
+
+# --------------------------------------------------------------------------- #
+# Monitor under DDP, judged in the user's own loss (the last layer fitted from all-reduced sums)
+# --------------------------------------------------------------------------- #
+OWN_RTOL = 1e-6  # two Newton solves of one convex problem, each to a 1e-9 decrement
+
+
+def own_loss_tasks():
+    """(name, X, Y, loss module or None, per-batch training loss): an integer-label classifier
+    (no loss= given: judged in cross-entropy) and a Huber regressor with outliers."""
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(64, 5, generator=g, dtype=torch.float64)
+    # noisy labels: the classes overlap in the constructed features (a minimiser exists, no ridge fallback)
+    noisy = X @ torch.randn(5, 4, generator=g, dtype=torch.float64) + 3 * torch.randn(64, 4, generator=g,
+                                                                                     dtype=torch.float64)
+    labels = noisy.argmax(dim=1)
+    Y = (X @ torch.randn(5, 4, generator=g, dtype=torch.float64)).abs()
+    Y[::9] += 5.0  # outliers
+    huber = torch.nn.HuberLoss(delta=0.5)
+    return [("classifier", X, labels, None, torch.nn.functional.cross_entropy),
+            ("huber", X, Y, huber, huber)]
+
+
+OWN_EPOCHS = 20  # long enough to go from red through yellow to green
+
+
+def train_in(model, monitor, batches, loss_fn, epochs=OWN_EPOCHS):
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    monitor.attach_optimizer(optimizer)
+    for _ in range(epochs):
+        for x, y in batches:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            monitor.log(loss)
+        monitor.epoch_end()
+    monitor.finish()
+    monitor.wait(timeout=60)
+    return {"records": [(r.epoch, r.loss, r.upper, r.lower, list(r.yes_k), r.zone, r.accuracy)
+                        for r in monitor.run.epochs],
+            "layer_errors": list(monitor.cloud.layer_errors), "scale": monitor.judge.target_scale,
+            "loss": monitor.run.config["loss"], "streamed": monitor.cloud.streamed}
+
+
+def own_loss_worker(rank: int, port: int, out_dir: str) -> None:
+    from torch.nn.parallel import DistributedDataParallel
+
+    from yeswidget.monitor import Monitor
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=TIMEOUT_S))
+    try:
+        result = {}
+        for name, X, Y, loss, loss_fn in own_loss_tasks():
+            Xr, Yr = X[rank * 32:(rank + 1) * 32], Y[rank * 32:(rank + 1) * 32]
+            model = DistributedDataParallel(make_mlp())
+            monitor = Monitor(model, Xr, Yr, every=1, epochs=OWN_EPOCHS, loss=loss)
+            batches = [(Xr[i:i + BATCH], Yr[i:i + BATCH]) for i in range(0, 32, BATCH)]
+            result[name] = train_in(model, monitor, batches, loss_fn)
+        with open(os.path.join(out_dir, f"own{rank}.pkl"), "wb") as f:
+            pickle.dump(result, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_monitor_under_ddp_judges_in_the_own_loss_as_in_memory(tmp_path):
+    context = mp.start_processes(own_loss_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=False,
+                                 start_method="spawn")
+    import time
+    start = time.monotonic()
+    while not context.join(timeout=5):
+        if time.monotonic() - start > TIMEOUT_S + 60:
+            for p in context.processes:
+                p.kill()
+            pytest.fail("the 2 DDP ranks did not finish in time")
+    ranks = []
+    for r in range(WORLD):
+        with open(tmp_path / f"own{r}.pkl", "rb") as f:
+            ranks.append(pickle.load(f))
+    from yeswidget.monitor import Monitor
+
+    def union(t, i):
+        return torch.cat([t[i:i + BATCH], t[32 + i:32 + i + BATCH]])
+
+    for name, X, Y, loss, loss_fn in own_loss_tasks():
+        model = make_mlp()
+        single = Monitor(model, X, Y, every=1, epochs=OWN_EPOCHS, loss=loss, background=False)
+        want = train_in(model, single, [(union(X, i), union(Y, i)) for i in range(0, 32, BATCH)], loss_fn)
+        got = ranks[0][name]
+        assert got == ranks[1][name], name  # identical on both ranks
+        assert got["streamed"] and not want["streamed"]
+        assert got["loss"] == want["loss"]
+        if loss is None:  # integer labels, no loss given: judged in cross-entropy
+            assert "cross-entropy" in want["loss"]
+        assert len(got["records"]) == len(want["records"]) == OWN_EPOCHS
+        zones = []
+        for g, w in zip(got["records"], want["records"]):
+            assert g[0] == w[0] and g[5] == w[5], (name, g, w)  # the epoch and its zone
+            assert close(g[1], w[1]), (name, g, w)  # the epoch loss over the union
+            for a, b in zip([g[2], g[3], *g[4]], [w[2], w[3], *w[4]]):  # YES-0, the lower edge, YES-k
+                assert abs(a - b) <= OWN_RTOL * abs(b), (name, g, w)
+            zones.append(w[5])
+        assert all(abs(a - b) <= OWN_RTOL * abs(b) for a, b in zip(got["layer_errors"], want["layer_errors"]))
+        assert abs(got["scale"] - want["scale"]) <= OWN_RTOL * want["scale"]
+        assert set(zones) == {"red", "yellow", "green"} and zones[-1] == "green", (name, zones)
 
 
 # --------------------------------------------------------------------------- #

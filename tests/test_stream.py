@@ -171,3 +171,140 @@ def test_bad_streaming_input():
     bad[40, 1] = math.nan
     with pytest.raises(ValueError, match=r"hidden\[2\].*NaN"):
         yes_k_bounds(X, Y, [hidden[0], hidden[1], bad, hidden[3]], chunk_size=16)
+
+
+# --------------------------------------------------------------------------- #
+# the last layer in the user's own loss, streamed (engine.summed_loss)
+# --------------------------------------------------------------------------- #
+OWN_RTOL = 1e-6
+
+
+def own_case(kind, N=83, n=6):
+    """Data, targets and the loss module of a classifier (CE), a multi-label (BCE) or a robust
+    regression (Huber) task."""
+    from torch import nn
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(N, n, generator=g, dtype=torch.float64)
+    if kind == "cross_entropy":
+        logits = X @ torch.randn(n, 4, generator=g, dtype=torch.float64)
+        labels = torch.distributions.Categorical(logits=logits).sample()
+        return X, nn.functional.one_hot(labels, 4).double(), labels, nn.CrossEntropyLoss()
+    if kind == "bce":
+        Y = (torch.rand(N, 3, generator=g, dtype=torch.float64) < torch.sigmoid(X[:, :3] - X[:, 3:])).double()
+        return X, Y, Y, nn.BCEWithLogitsLoss()
+    Y = X @ torch.randn(n, 2, generator=g, dtype=torch.float64) + 0.3 * torch.randn(N, 2, generator=g,
+                                                                                   dtype=torch.float64)
+    Y[:8] += 6.0  # outliers: Huber's linear pieces are reached
+    return X, Y, Y, nn.HuberLoss(delta=0.5)
+
+
+def own_cloud(X, Y, given, loss, **kwargs):
+    from yeswidget.engine.losses import last_layer_loss
+
+    return YesCloud(X, Y, 4, loss=last_layer_loss(loss, given), **kwargs)
+
+
+def hidden_of_net(X, seed, widths=(9, 7, 8)):
+    g = torch.Generator().manual_seed(seed)
+    hidden, H = [], X
+    for w in widths:
+        H = torch.relu(H @ torch.randn(H.shape[1], w, generator=g, dtype=torch.float64) / math.sqrt(H.shape[1])
+                       + 0.1)
+        hidden.append(H)
+    return hidden
+
+
+def assert_own(got, want, what):
+    assert math.isfinite(got) and abs(got - want) <= OWN_RTOL * abs(want), f"{what}: {got!r} vs {want!r}"
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "bce", "huber"])
+@pytest.mark.parametrize("chunk", [7, 83])
+def test_cloud_in_own_loss_streamed_equals_in_memory(kind, chunk):
+    X, Y, given, loss = own_case(kind)
+    memory, streamed = own_cloud(X, Y, given, loss), own_cloud(X, Y, given, loss, chunk_size=chunk)
+    assert streamed.streamed and not memory.streamed
+    assert streamed.loss.report.converged and memory.loss.report.converged
+    assert_own(streamed.upper, memory.upper, "YES-0")
+    for got, want in zip(streamed.layer_errors, memory.layer_errors):
+        assert_own(got, want, "layer error")
+    for seed in (1, 2):  # the second epoch starts from the first one's solutions
+        hidden = hidden_of_net(X, seed)
+        assert_own(streamed.update(hidden), memory.update(hidden), "lower edge")
+        assert streamed.loss.report.converged
+        assert streamed.last_bounds.keys() == memory.last_bounds.keys()
+        for s, want in memory.last_bounds.items():
+            assert_own(streamed.last_bounds[s], want, f"S={s}")
+    for k in range(4):
+        for got, want in zip(streamed.curve(k), memory.curve(k)):
+            assert_own(got, want, f"YES-{k}")
+    for loss, zone in ((memory.upper * 1.01, "red"), (memory.lower * 0.99, "green")):
+        assert streamed.zone(loss) == memory.zone(loss) == zone
+
+
+def test_streamed_cross_entropy_yes0_is_the_logistic_regression_optimum():
+    """Independent baseline: a depth-1 network in cross-entropy is multinomial logistic regression."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from torch import nn
+
+    X, Y, labels, loss = own_case("cross_entropy", N=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LogisticRegression(C=math.inf, tol=1e-12, max_iter=20000).fit(X.numpy(), labels.numpy())
+    expected = nn.functional.cross_entropy(torch.tensor(model.decision_function(X.numpy())), labels).item()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=32, shuffle=False)
+    from yeswidget.engine.losses import last_layer_loss
+
+    streamed = YesCloud(loader, None, 1, loss=last_layer_loss(loss, labels))
+    assert streamed.streamed and streamed.N == 300
+    assert streamed.upper == pytest.approx(expected, rel=1e-5)
+
+
+def test_streamed_own_loss_with_a_model_callable_and_separable_classes():
+    from torch import nn
+
+    X, _, _, _ = own_case("cross_entropy")
+    labels = X[:, :3].argmax(1)  # linearly separable in X: no minimiser, the ridge-fitted layer
+    Y = nn.functional.one_hot(labels, 3).double()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 9), nn.ReLU(), nn.Linear(9, 7), nn.ReLU(), nn.Linear(7, 3)).double()
+
+    def hidden_of(x):
+        h0 = model[1](model[0](x))
+        return [h0, model[3](model[2](h0))]
+
+    from yeswidget.engine.losses import last_layer_loss
+
+    memory = YesCloud(X, Y, 3, loss=last_layer_loss(nn.CrossEntropyLoss(), labels))
+    streamed = YesCloud(list(torch.split(X, 20)), list(torch.split(Y, 20)), 3,
+                        loss=last_layer_loss(nn.CrossEntropyLoss(), labels))
+    assert memory.loss.report.ridge_limited and streamed.loss.report.ridge_limited
+    assert_own(streamed.upper, memory.upper, "YES-0")
+    with torch.no_grad():
+        want = memory.compute(hidden_of(X))
+    got = streamed.compute(hidden_of)
+    for s in want:
+        assert_own(got[s], want[s], f"S={s}")
+
+
+def test_an_unconverged_streamed_solve_says_so(monkeypatch):
+    from yeswidget.engine import summed_loss
+
+    X, Y, given, loss = own_case("cross_entropy")
+    monkeypatch.setattr(summed_loss, "MAX_NEWTON", 1)  # one Newton step from zero logits: short of the minimum
+    streamed = own_cloud(X, Y, given, loss, chunk_size=10)
+    assert not streamed.loss.report.converged
+    monkeypatch.undo()
+    assert own_cloud(X, Y, given, loss, chunk_size=10).loss.report.converged
+
+
+def test_a_custom_loss_is_refused_when_streamed():
+    from yeswidget.engine.losses import last_layer_loss
+
+    X, Y, _, _ = own_case("huber")
+    custom = last_layer_loss(lambda prediction, target: (prediction - target).abs().mean(), Y)
+    with pytest.raises(ValueError, match="computed in memory only.*max_samples="):
+        YesCloud(X, Y, 3, loss=custom, chunk_size=10)

@@ -499,10 +499,13 @@ class YesCloud:
         self._group = _group(process_group)
         #: True when the bounds are computed from float64 sums read chunk by chunk (and across ranks)
         self.streamed = _streamed(X, Y, None, chunk_size, self._group)
-        if loss is not None and self.streamed:
-            raise ValueError(f"bounds in {loss.name} are computed in memory only: streamed or distributed data "
-                             "(chunk_size=, loaders, torch.distributed) supports squared error; certify on a subset "
-                             "that fits (max_samples=) or judge in squared error (loss=nn.MSELoss())")
+        if loss is not None and self.streamed and not loss.certifies_lower:
+            raise ValueError(f"bounds in {loss.name} (a loss without an exact last-layer solve) are computed in "
+                             "memory only: streamed or distributed data (chunk_size=, loaders, torch.distributed) "
+                             "needs a convex loss module (e.g. nn.HuberLoss()); certify on a subset that fits "
+                             "(max_samples=) or judge in squared error (loss=nn.MSELoss())")
+        #: streamed in the user's loss: the last-layer solutions kept as warm starts between epochs
+        self._warm: dict[object, torch.Tensor] = {}
         #: the data read chunk by chunk (streamed), else None and the data is ``X``, ``Y``
         self._source: ChunkSource | None = None
         self._keep = False
@@ -516,7 +519,8 @@ class YesCloud:
             self._source = source
             self._keep = _keep(source, X)
             upper, layer_errors, self._N = stream_yes0(source, self.depth, bias=self.bias, act=self._act,
-                                                       group=self._group, keep_states=self._keep)
+                                                       group=self._group, keep_states=self._keep, last=loss,
+                                                       warm=self._warm)
             self.device = _device_of(source)
             values = [upper, *layer_errors]
         else:
@@ -582,6 +586,7 @@ class YesCloud:
         clone._float64_from_now = False
         clone._curves = [[] for _ in range(self.depth - 1)]
         clone.loss = None if self.loss is None else self.loss.fresh()  # its own warm starts (runs in parallel)
+        clone._warm = {}
         return clone
 
     def compute(self, hidden: HiddenLike) -> dict[tuple[int, ...], float]:
@@ -601,8 +606,6 @@ class YesCloud:
             self._float64_from_now = sticky is not None or count.float64_fallbacks > 0
             return bounds
         from .stream import stream_yes_k
-        if self.loss is not None:
-            raise ValueError(f"bounds in {self.loss.name} need the hidden outputs as whole tensors (N × h each)")
         if self._source is None:  # an in-memory cloud given chunked or callable hidden outputs
             X, Y = self._tensors()
             chunk_size = self.chunk_size or _auto_chunk_size(X, Y, None, self.depth)
@@ -610,7 +613,7 @@ class YesCloud:
         else:
             source, keep = self._source, self._keep
         return stream_yes_k(source, hidden, self.depth, bias=self.bias, act=self._act, group=self._group,
-                            keep_states=keep)
+                            keep_states=keep, last=self.loss, warm=self._warm)
 
     def update(self, hidden: HiddenLike, *, epoch: int | None = None) -> float:
         """Record one epoch's hidden outputs; return the new lower edge YES-(L-1)(t)."""

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
 
 __all__ = ["resolve_group", "is_distributed", "world_size", "rank", "is_main_process",
-           "all_reduce_sum", "union_metric", "union_mean"]
+           "all_reduce_sum", "reduce_parts", "union_constant", "union_metric", "union_mean"]
 
 #: ``process_group=False``: compute on this process's data only
 LOCAL: Literal[False] = False
@@ -97,6 +97,43 @@ def all_reduce_sum(tensor: torch.Tensor, process_group: GroupLike = None) -> tor
     buffer = total.to(where)
     _torch_dist.all_reduce(buffer, op=_torch_dist.ReduceOp.SUM, group=group)
     return buffer.to(tensor.device)
+
+
+def reduce_parts(parts: list[torch.Tensor], group: ProcessGroup | None) -> list[torch.Tensor]:
+    """Each tensor's float64 sum over the ranks of ``group``, in one collective.
+
+    ``group``: an already resolved group (:func:`resolve_group`); None means local, and the
+    parts come back as they are. Every rank must call it with the same shapes, in the same order.
+    """
+    if group is None or not parts:
+        return parts
+    flat = all_reduce_sum(torch.cat([p.reshape(-1) for p in parts]), group)
+    out: list[torch.Tensor] = []
+    start = 0
+    for p in parts:
+        out.append(flat[start:start + p.numel()].reshape(p.shape))
+        start += p.numel()
+    return out
+
+
+def union_constant(tensor: torch.Tensor, process_group: GroupLike = None) -> bool:
+    """Whether each column of ``tensor`` (this rank's rows × m) holds one value over every rank's rows.
+
+    Two tiny collectives (max and min); every rank must call it.
+    """
+    local = tensor.detach().to(torch.float64).reshape(tensor.shape[0], -1)
+    if local.shape[0]:
+        high, low = local.amax(0), local.amin(0)
+    else:  # no rows here: the other ranks decide
+        high = torch.full(local.shape[1:], -torch.inf, dtype=torch.float64, device=local.device)
+        low = torch.full(local.shape[1:], torch.inf, dtype=torch.float64, device=local.device)
+    group = resolve_group(process_group)
+    if group is not None:
+        where = _reduce_device(high, group)
+        high, low = high.to(where), low.to(where)
+        _torch_dist.all_reduce(high, op=_torch_dist.ReduceOp.MAX, group=group)
+        _torch_dist.all_reduce(low, op=_torch_dist.ReduceOp.MIN, group=group)
+    return bool(torch.equal(high, low))
 
 
 def union_mean(total: float | torch.Tensor, count: float | torch.Tensor, process_group: GroupLike = None) -> float:

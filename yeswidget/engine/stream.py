@@ -11,7 +11,10 @@ O(chunk × widths × trie nodes + trie nodes × width²), independent of N.
 Across ranks, the sums and the sample count are all-reduced (float64) before
 every solve, so every rank gets the bounds of the union, identical on all ranks.
 
-Everything here is float64. Pure math room: imports torch and the stdlib only.
+The last layer in the user's own loss (``last=``) is solved by :mod:`.summed_loss` from the
+same chunks: one pass per Newton step.
+
+Everything here is float64. Pure math room: imports torch, the stdlib and the engine only.
 """
 from __future__ import annotations
 
@@ -22,10 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 import torch
 
 from . import _linalg as _la
-from .distributed import agree, all_reduce_sum
+from .distributed import agree, reduce_parts
+from .summed_loss import WarmStarts, solve_summed
 
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
+
+    from .losses import LastLayerLoss
 
 __all__ = ["ChunkSource", "HiddenSource", "stream_yes0", "stream_yes_k"]
 
@@ -311,15 +317,7 @@ class _Sums:
 
     def reduce(self, group: ProcessGroup | None) -> None:
         """All-reduce every sum in one float64 collective (every rank calls it)."""
-        if group is None:
-            return
-        parts = [*self.grams, *self.crosses, self.scalars]
-        flat = all_reduce_sum(torch.cat([p.reshape(-1) for p in parts]), group)
-        out: list[torch.Tensor] = []
-        start = 0
-        for p in parts:
-            out.append(flat[start:start + p.numel()].reshape(p.shape))
-            start += p.numel()
+        out = reduce_parts([*self.grams, *self.crosses, self.scalars], group)
         g = len(self.grams)
         self.grams, self.crosses, self.scalars = out[:g], out[g:2 * g], out[-1]
 
@@ -468,6 +466,13 @@ class _Stream:
         self.N = int(sums.scalars[0].item())
         return sums
 
+    def leaf_reader(self) -> Callable[[], Iterator[tuple[list[torch.Tensor], torch.Tensor]]]:
+        """One pass per call: each chunk's states of the newest solved level, and its Y."""
+        def read() -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
+            for start, x, y in self.source.chunks():
+                yield self.states(start, x), y
+        return read
+
     def _parent_widths(self, widths: list[int]) -> list[int]:
         """Width of each state ([Z, 1]) of the newest solved level; widths = [n, A_0…, m] columns."""
         bias = int(self.bias)
@@ -499,9 +504,12 @@ def _shapes(source: ChunkSource, hidden: HiddenSource | None, group: ProcessGrou
 
 
 def stream_yes_k(source: ChunkSource, hidden: _la.HiddenLike | HiddenSource, depth: int, *, bias: bool,
-                 act: _la.Activation, group: ProcessGroup | None = None,
-                 keep_states: bool = False) -> dict[tuple[int, ...], float]:
-    """e(S) for every non-empty anchor set, from sums read chunk by chunk."""
+                 act: _la.Activation, group: ProcessGroup | None = None, keep_states: bool = False,
+                 last: LastLayerLoss | None = None, warm: WarmStarts | None = None) -> dict[tuple[int, ...], float]:
+    """e(S) for every non-empty anchor set, from sums read chunk by chunk.
+
+    ``last``: the last layer is fitted in that loss (:mod:`.summed_loss`: one pass per Newton
+    step), with warm starts kept in ``warm``."""
     if depth == 1:
         return {}
     hidden_source = hidden if isinstance(hidden, HiddenSource) else HiddenSource(hidden, depth)
@@ -526,6 +534,9 @@ def stream_yes_k(source: ChunkSource, hidden: _la.HiddenLike | HiddenSource, dep
     # the last layer, linear, fitted to Y from every leaf state
     leaf_groups = [_Group(i, [i], [column[_la.Y_TARGET]]) for i in range(len(levels[-1]))]
     sums = stream.pass_sums(leaf_groups, [n])
+    if last is not None:  # the last layer in the user's loss
+        values = solve_summed(last, stream.leaf_reader(), sums.grams, sums.crosses, stream.N, group, warm, "leaves")
+        return {s: float(values[i]) for s, i in leaves.items()}
     _la._count(solves=len(leaf_groups), bases=len(leaf_groups))
     y_norm = sums.scalars[1]
     errors = torch.stack([(y_norm - _explained(G, C, stream.N)).clamp_min(0) / stream.N
@@ -534,9 +545,11 @@ def stream_yes_k(source: ChunkSource, hidden: _la.HiddenLike | HiddenSource, dep
 
 
 def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: _la.Activation,
-                group: ProcessGroup | None = None, keep_states: bool = False) -> tuple[float, list[float], int]:
+                group: ProcessGroup | None = None, keep_states: bool = False, last: LastLayerLoss | None = None,
+                warm: WarmStarts | None = None) -> tuple[float, list[float], int]:
     """YES-0, the per-layer errors E(Z_l), l = 1 … L, and the sample count (over every
-    rank), from sums read chunk by chunk."""
+    rank), from sums read chunk by chunk; ``last``: the last layer in that loss (E(Z_L) is then
+    its minimum; the hidden layers' errors stay E), warm starts kept in ``warm``."""
     n, m, _ = _shapes(source, None, group, depth)
     stream = _Stream(source, None, bias, act, group, keep_states)
     stream.column = {_la.Y_TARGET: (0, m)}
@@ -553,6 +566,11 @@ def stream_yes0(source: ChunkSource, depth: int, *, bias: bool, act: _la.Activat
         sums = stream.pass_sums(groups, [n], extra=error, n_extra=1)
         if layer:
             layer_errors.append(float(sums.scalars[2]) / stream.N)
+        if last is not None and layer == depth - 1:  # the last layer in the user's loss
+            reader = stream.leaf_reader()
+            layer_errors.append(float(solve_summed(last, reader, sums.grams, sums.crosses, stream.N, group, warm,
+                                                   "yes0")[0]))
+            break
         if groups:
             groups[0].map = _solve(sums.grams[0], sums.crosses[0], stream.N)
             groups[0].linear = layer == depth - 1  # the last layer has no activation

@@ -20,8 +20,9 @@ from ..core.store import RunStore
 from ..engine.bounds import YesCloud
 from ..engine.capture import CaptureError, CapturePlan, OutputSelector, Predict, trace
 from ..engine.cost import CostEstimate, check, estimate_for_plan
-from ..engine.distributed import all_reduce_sum, is_distributed, is_main_process
+from ..engine.distributed import all_reduce_sum, is_distributed, is_main_process, resolve_group, union_constant
 from ..engine.losses import solve_flops
+from ..engine.summed_loss import intercept_loss
 from .cadence import Cadence
 from .certify import finish_epoch
 from .config import MonitorConfig
@@ -66,7 +67,8 @@ def start(m: Monitor, yes0_seconds: float) -> None:
     cfg = m.config
     m.bus = EventBus(on_error=m._subscriber_failed)
     m.bus.muted = m._distributed and not is_main_process()
-    if m._distributed:
+    if m._distributed:  # the targets of the union: every rank judges alike
+        m.judge.constant = union_constant(m.judge.targets)
         m.judge.target_scale = union_target_scale(m)
     m.store = RunStore(new_run(m, yes0_seconds), m.bus)
     m.cadence = Cadence(cfg.every, cfg.budget, m.cost.update_flops)
@@ -166,8 +168,11 @@ def check_cost(m: Monitor, captured_dtype: torch.dtype) -> CostEstimate:
 
 
 def union_target_scale(m: Monitor) -> float:
-    """The targets' spread over the union of the ranks' shards (what a bound of "0" is measured against)."""
+    """What a bound of "0" is measured against, over the union of the ranks' shards: the targets'
+    spread, or in the user's own loss the loss of the best constant prediction (as in memory)."""
     targets = m.judge.targets.to(torch.float64)
+    if m.judge.own is not None and not m.judge.constant:
+        return intercept_loss(m.judge.own, targets, resolve_group())
     sums = all_reduce_sum(torch.stack([targets.sum(0), targets.square().sum(0)]))
     count = float(all_reduce_sum(torch.tensor([float(targets.shape[0])], dtype=torch.float64)).item())
     return float((sums[1] - sums[0].square() / count).sum().item() / count)
