@@ -105,6 +105,20 @@ def test_a_log_softmax_model_trained_with_nll_loss_is_judged_in_cross_entropy():
     assert nll < default and trained.final.zone != "red", (nll, default, trained.final.zone)
 
 
+def test_cross_entropy_on_log_softmax_outputs_is_exact_and_asks_for_no_reference_note():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(300, 5, generator=g)
+    labels = (X[:, :3] + 0.5 * torch.randn(300, 3, generator=g)).argmax(dim=1)  # overlapping classes
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 3), nn.LogSoftmax(dim=1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = fit(model, nn.CrossEntropyLoss(), X, labels, 2, 1e-2, every=1).run
+    assert not any("reference, not a certificate" in str(w.message) for w in caught)
+    baseline = nn.functional.cross_entropy(logistic(X, labels), labels).item()
+    assert run.final.upper == pytest.approx(baseline, rel=1e-5)  # depth 1: YES-0 is the optimum
+
+
 def smoothed_minimum(X, labels, eps):
     """The minimum over affine maps of label-smoothed cross-entropy (scipy L-BFGS, float64)."""
     from scipy.optimize import minimize

@@ -79,6 +79,8 @@ def resolve_loss(loss: Any, Y: torch.Tensor, link: str | None) -> OwnLoss:
         return OwnLoss(None)  # squared error: the paper's construction (the plan's note says what it misses)
     if last.kind != "custom" and link is None:
         return OwnLoss(last)
+    if last.kind == "cross_entropy" and link == "log_softmax":  # log_softmax is idempotent: CE(log_softmax(z)) = CE(z)
+        return OwnLoss(last, "log_softmax")
     # a convex loss on outputs that passed another function (CrossEntropyLoss on softmax outputs)
     # is not convex in the logits: the YES network ends in the same function, achieved values only
     return _custom(loss, _named(loss, last.name), Y.ndim == 1, link)
