@@ -12,7 +12,7 @@ update, and the range of the paired warm / squared-error ratios.
 Usage::
 
     python benchmarks/bench_losses.py --threads 1 --task denoising
-    python benchmarks/bench_losses.py --threads 1 --task phase-retrieval
+    python benchmarks/bench_losses.py --threads 1 --task phase-retrieval --repeats 2   # ~4 min
 """
 from __future__ import annotations
 
