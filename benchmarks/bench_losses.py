@@ -5,13 +5,14 @@ At the paper's sizes (``--task denoising``: N = 800, four hidden layers of 20, 2
 10-class head on the same body), one YES-k update in squared error (the paper's least squares)
 against the same update with the last layer solved in cross-entropy, BCE with logits, Huber and
 Poisson NLL: cold (the first update of a run) and warm (the next epoch's, started from the
-previous solution, which is what a training run pays). Timed side by side in one process, best
-of ``--repeats``; printed as the ratio to the squared-error update and the share the solves add.
+previous solution, which is what a training run pays). Timed interleaved in one process (squared
+error, cold, warm, ``--repeats`` rounds); printed as best-of times, their ratios to the squared-error
+update, and the range of the paired warm / squared-error ratios.
 
 Usage::
 
     python benchmarks/bench_losses.py --threads 1 --task denoising
-    python benchmarks/bench_losses.py --threads 1 --task phase-retrieval   # minutes on one core
+    python benchmarks/bench_losses.py --threads 1 --task phase-retrieval --repeats 2   # ~4 min
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -39,46 +41,43 @@ def states(N: int, widths: list[int], seed: int, drift: float = 0.0) -> list[tor
     return hidden
 
 
-def best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def case(label: str, loss: object, Y: torch.Tensor, targets: torch.Tensor, X: torch.Tensor, widths: list[int],
          repeats: int) -> None:
+    """One row: squared error, cold and warm own-loss updates interleaved, ``repeats`` rounds."""
     depth = len(widths) + 1
     h0, h1 = states(X.shape[0], widths, 0), states(X.shape[0], widths, 0, drift=0.05)
     plain = YesCloud(X, targets, depth)
-    t_mse = best(lambda: plain.compute(h0), repeats)
     own = last_layer_loss(loss, Y)
+    assert own is not None
     cloud = YesCloud(X, targets, depth, loss=own)
-
-    def cold() -> None:
+    mse, cold, warm, steps = [], [], [], []
+    for _ in range(repeats):
+        mse.append(timed(lambda: plain.compute(h0)))
         cloud.loss = own.fresh()
-        cloud.compute(h0)
-
-    t_cold = best(cold, repeats)
-
-    def warm() -> None:
-        cloud.loss = own.fresh()
-        cloud.compute(h0)  # the previous epoch (not timed below)
-
-    warm()
-    warmed = cloud.loss
-    t_warm = best(lambda: (cloud.compute(h1), setattr(cloud, "loss", warmed)), repeats)
+        cold.append(timed(lambda: cloud.compute(h0)))  # the first update of a run
+        converged = cloud.loss.report.converged
+        warm.append(timed(lambda: cloud.compute(h1)))  # the next epoch's, from the previous solution
+        converged = converged and cloud.loss.report.converged
+        steps.append(cloud.loss.report.iterations)
+        if not converged:
+            raise SystemExit(f"{label}: a solve did not converge")
+    t_mse, t_cold, t_warm = min(mse), min(cold), min(warm)
+    ratios = sorted(w / m for w, m in zip(warm, mse))
     print(f"{label:<28} {t_mse * 1e3:9.1f} {t_cold * 1e3:9.1f} {t_warm * 1e3:9.1f} {t_cold / t_mse:7.2f}× "
-          f"{t_warm / t_mse:7.2f}×  (+{100 * (t_warm / t_mse - 1):.0f}% warm; Newton steps "
-          f"{warmed.report.iterations})")
+          f"{t_warm / t_mse:7.2f}×  (paired warm/MSE {ratios[0]:.2f}–{ratios[-1]:.2f}×; Newton steps "
+          f"{max(steps)})", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--task", choices=("denoising", "phase-retrieval"), default="denoising")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -9,9 +9,11 @@ Shapes: ``Z`` is B × N × d (B problems: one per anchor set, the bias column al
 Values are means exactly as torch's ``reduction="mean"`` computes them (cross-entropy: over
 samples; element-wise losses: over all N·m elements).
 
-Convex losses are solved by damped Newton from a warm start (the previous solve of the same
-problem, else least squares / zero logits), to a Newton decrement ≤ ``DECREMENT_RTOL`` of the
-loss: a solve that stops short is reported unconverged and certifies no green. A tiny fixed
+Convex losses are solved by truncated Newton-CG (``engine._newton``: Hessian-vector products as
+two GEMMs, the Gram as preconditioner) from a warm start (the previous solve's predictions refitted
+to the new features, else least squares / zero logits), to a certified bound on the Newton decrement
+≤ ``DECREMENT_RTOL`` of the loss: a solve that stops short is reported unconverged and certifies no
+green. A tiny fixed
 ridge (``RIDGE`` on equilibrated columns) keeps separable classes finite; the *unpenalised*
 loss is reported, and a fit whose penalty matters is flagged ``ridge_limited``. Any other
 loss (a custom callable, L1) gets an achieved value by descent from least squares: a valid
@@ -19,13 +21,14 @@ top edge, never a certified lower one.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from ._newton import NewtonCG
 
 __all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "solve_flops", "binary_targets",
            "LOSS_KINDS"]
@@ -40,10 +43,6 @@ DECREMENT_RTOL = 1e-9
 #: the ridge "matters" (green then means "as good as the ridge-fitted layer") above this share
 RIDGE_SHARE = 1e-6
 MAX_NEWTON = 60
-#: the per-column Hessians are formed this many elements of weighted Z at a time (memory bound)
-CHUNK_ELEMENTS = 2 ** 23
-#: the coupled cross-entropy Hessian (d·m)² is formed up to this d·m; beyond, per-class blocks
-FULL_HESSIAN_MAX = 2048
 
 #: what each kind is, for describe() and the run record
 LOSS_KINDS = {
@@ -133,133 +132,52 @@ class LastLayerLoss:
     def solve(self, Z: torch.Tensor, T: torch.Tensor, key: Any = None) -> torch.Tensor:
         """The minimum mean loss over the last layer for each of B problems ``Z`` (B × N × d),
         as a float64 tensor (B,); ``self.report`` says how the solve went. ``key`` names the
-        problems for warm starts across calls (same key, same shapes: start from the last solution)."""
+        problems for warm starts across calls (same key, same shapes: start from the last solution's
+        predictions, refitted to the new ``Z``)."""
         Z = Z.to(torch.float64)
         T = T.to(torch.float64)
         norms = Z.square().mean(dim=-2, keepdim=True).sqrt()
         scale = torch.where(norms > 0, norms, torch.ones_like(norms))
         Zs = Z / scale  # equilibrated: the ridge means the same on every column
-        W = self._start(Zs, T, key)
         if self.kind == "custom":
-            W, report = self._descend(Zs, T, W)
-        elif self.kind == "cross_entropy":
-            W, report = self._newton(Zs, T, W, self._ce_step)
+            W, report = self._descend(Zs, T, self._start(Zs, T, key, None))
         else:
-            W, report = self._newton(Zs, T, W, self._columns_step)
-        if report.ridge_limited and not report.converged:  # separable: fit with the fixed larger ridge
-            self._ridge = SEPARABLE_RIDGE
-            try:
-                W, report = self._newton(Zs, T, W, self._ce_step if self.kind == "cross_entropy"
-                                         else self._columns_step)
-            finally:
-                self._ridge = RIDGE
-            report.ridge_limited = True
+            newton = self._newton(Zs, T, RIDGE)
+            W, report = self._minimise(newton, self._start(Zs, T, key, newton))
+            if report.ridge_limited and not report.converged:  # separable: fit with the fixed larger ridge
+                W, report = self._minimise(self._newton(Zs, T, SEPARABLE_RIDGE), W)
+                report.ridge_limited = True
+        U = Zs @ W
         if key is not None:
-            self._warm[key] = W.detach()
+            self._warm[key] = U.detach()
         self.report = report
-        return self.value(Zs @ W, T)
+        return self.value(U, T)
 
-    def _start(self, Zs: torch.Tensor, T: torch.Tensor, key: Any) -> torch.Tensor:
+    def _newton(self, Zs: torch.Tensor, T: torch.Tensor, ridge: float) -> NewtonCG:
+        return NewtonCG(Zs, T, ridge, None if self.kind == "cross_entropy" else self._elementwise)
+
+    def _start(self, Zs: torch.Tensor, T: torch.Tensor, key: Any, newton: NewtonCG | None) -> torch.Tensor:
+        """The last solve's predictions refitted to ``Zs`` (least squares), else a cold start."""
         warm = self._warm.get(key)
-        B, _, d = Zs.shape
-        if warm is not None and warm.shape == (B, d, T.shape[1]):
-            return warm.clone()
+        B, N, d = Zs.shape
+        if newton is not None and warm is not None and warm.shape == (B, N, T.shape[1]):
+            return newton.least_squares(warm)
         if self.kind in ("cross_entropy", "bce", "poisson"):
             return Zs.new_zeros(B, d, T.shape[1])  # logits 0 (log-rate 0): a safe start for Newton
-        gram = Zs.mT @ Zs + self._ridge * Zs.shape[-2] * torch.eye(d, dtype=Zs.dtype, device=Zs.device)
+        if newton is not None:
+            return newton.least_squares(T)
+        gram = Zs.mT @ Zs + RIDGE * N * torch.eye(d, dtype=Zs.dtype, device=Zs.device)
         start: torch.Tensor = torch.linalg.solve(gram, Zs.mT @ T)  # least squares
         return start
 
-    def _objective(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        """Per problem (B,) for cross-entropy, per problem and column (B, m) for element-wise losses."""
-        U = Zs @ W
-        penalty = 0.5 * self._ridge * W.square().sum(-2)  # (B, m)
-        if self.kind == "cross_entropy":
-            return -(T * torch.log_softmax(U, dim=-1)).sum(-1).mean(-1) + penalty.sum(-1)
-        return self._elementwise(U, T)[0].mean(-2) / T.shape[1] + penalty
-
-    def _columns_step(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Newton direction per output column (columns separate) and its decrement (B, m)."""
-        N, m = Zs.shape[-2], T.shape[1]
-        _, g, h = self._elementwise(Zs @ W, T)
-        grad = Zs.mT @ g / (N * m) + self._ridge * W  # (B, d, m)
-        d = Zs.shape[-1]
-        eye = torch.eye(d, dtype=Zs.dtype, device=Zs.device)
-        gram = Zs.mT @ Zs / (N * m)
-        # (B, m, d, d): Zᵀ diag(h_j) Z per column, plus a sliver of the Gram so flat pieces
-        # (Huber outside delta) still give a finite step; the line search keeps it a descent
-        damp = (self._ridge * eye + 1e-7 * gram).unsqueeze(1)
-        step = torch.empty_like(grad)
-        # a few columns at a time: the weighted copies of Z (B × c × N × d) stay within ~CHUNK elements
-        chunk = max(1, CHUNK_ELEMENTS // max(1, Zs.shape[0] * N * d))
-        for a in range(0, m, chunk):
-            b = min(m, a + chunk)
-            weighted = Zs.unsqueeze(1) * h[..., a:b].mT.unsqueeze(-1)  # (B, c, N, d)
-            hess = weighted.mT @ Zs.unsqueeze(1) / (N * m) + damp  # (B, c, d, d)
-            step[..., a:b] = torch.linalg.solve(hess, grad[..., a:b].mT.unsqueeze(-1)).squeeze(-1).mT
-        return step, 0.5 * (step * grad).sum(-2)
-
-    def _ce_step(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Newton direction for softmax cross-entropy (classes coupled) and its decrement (B,)."""
-        B, N, d = Zs.shape
-        m = T.shape[1]
-        P = torch.softmax(Zs @ W, dim=-1)
-        grad = Zs.mT @ (P - T) / N + self._ridge * W  # (B, d, m)
-        gram = Zs.mT @ Zs / N
-        blocks = torch.einsum("bnd,bnk,bne->bkde", Zs, P, Zs) / N  # Zᵀ diag(p_k) Z
-        damp = self._ridge * torch.eye(d, dtype=Zs.dtype, device=Zs.device) + 1e-7 * gram
-        if d * m <= FULL_HESSIAN_MAX:
-            A = (P.unsqueeze(-2) * Zs.unsqueeze(-1)).reshape(B, N, d * m) / math.sqrt(N)  # z ⊗ p, (d, m) order
-            full = -(A.mT @ A)
-            # block k on the diagonal: index (a, k) = a·m + k
-            full = full.reshape(B, d, m, d, m)
-            for k in range(m):
-                full[:, :, k, :, k] += blocks[:, k] + damp
-            step = torch.linalg.solve(full.reshape(B, d * m, d * m), grad.reshape(B, d * m, 1)).reshape(B, d, m)
-        else:  # per class: Zᵀ diag(p_k (1 − p_k)) Z, a descent direction the line search completes
-            diag = torch.einsum("bnd,bnk,bne->bkde", Zs, P * (1 - P), Zs) / N + damp
-            step = torch.linalg.solve(diag, grad.mT.unsqueeze(-1)).squeeze(-1).mT
-        return step, 0.5 * (step * grad).sum(dim=(-2, -1))
-
-    def _newton(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor,
-                direction: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-                ) -> tuple[torch.Tensor, SolveReport]:
-        """Damped Newton with a backtracking (Armijo) line search per problem (and column)."""
-        current = self._objective(Zs, T, W)
-        scale = current.detach().abs().clamp_min(1e-300)
-        done = torch.zeros_like(current, dtype=torch.bool)
-        iterations = 0
-        while iterations < MAX_NEWTON:
-            iterations += 1
-            step, decrement = direction(Zs, T, W)
-            done = decrement <= DECREMENT_RTOL * scale
-            if bool(done.all()):
-                break
-            alpha = torch.ones_like(current)
-            accepted = torch.zeros_like(done)
-            for _ in range(40):
-                trial = W - self._spread(alpha, W) * step
-                value = self._objective(Zs, T, trial)
-                ok = (value <= current - 0.25 * alpha * 2 * decrement) | done
-                newly = ok & ~accepted
-                W = torch.where(self._spread(newly.to(W.dtype), W) > 0, trial, W)
-                current = torch.where(newly, value, current)
-                accepted = accepted | ok
-                if bool(accepted.all()):
-                    break
-                alpha = torch.where(accepted, alpha, alpha * 0.5)
-            if not bool(accepted.all()):  # no descent possible at round-off: as converged as it gets
-                done = done | ~accepted
-        converged = bool(done.all())
-        penalty = 0.5 * self._ridge * W.square().sum(dim=-2)
-        loss = current.sum(-1) if current.ndim == 2 else current
+    @staticmethod
+    def _minimise(newton: NewtonCG, W: torch.Tensor) -> tuple[torch.Tensor, SolveReport]:
+        """Newton-CG to a certified decrement of DECREMENT_RTOL; is the ridge's share above RIDGE_SHARE?"""
+        W, converged, iterations, objective = newton.minimise(W, DECREMENT_RTOL, MAX_NEWTON)
+        penalty = 0.5 * newton.ridge * W.square().sum(dim=-2)
+        loss = objective.sum(-1) if objective.ndim == 2 else objective
         ridge_limited = bool((penalty.sum(-1) > RIDGE_SHARE * loss.abs()).any())
         return W, SolveReport(converged=converged, ridge_limited=ridge_limited, iterations=iterations)
-
-    @staticmethod
-    def _spread(alpha: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        """A per-problem (B,) or per-column (B, m) factor broadcast over W (B, d, m)."""
-        return alpha[:, None, None] if alpha.ndim == 1 else alpha[:, None, :]
 
     def _descend(self, Zs: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, SolveReport]:
         """A custom loss: L-BFGS from least squares on the sum of the (independent) problems."""
@@ -286,20 +204,20 @@ class LastLayerLoss:
         return W, SolveReport(converged=False)
 
 
-#: Newton steps a warm-started solve takes in a training run (for the cost estimate)
+#: Newton steps a warm-started solve takes in a training run, and CG iterations per step (for the cost estimate)
 WARM_STEPS = 3
+CG_STEPS = 10
 
 
 def solve_flops(own: LastLayerLoss, n_samples: int, state_width: int, outputs: int, problems: int) -> float:
     """FLOPs of ``problems`` last-layer solves (N samples, ``state_width`` columns with the bias,
-    ``outputs`` m) at :data:`WARM_STEPS` Newton steps: forming the Hessians dominates."""
+    ``outputs`` m) at :data:`WARM_STEPS` Newton steps: a gradient, :data:`CG_STEPS` Hessian-vector
+    products and a line search each, every one two N·d·m GEMMs."""
     N, d, m = n_samples, state_width, outputs
     if own.kind == "custom":
         per_step = 50 * 4.0 * N * d * m  # L-BFGS: gradient evaluations only
-    elif own.kind == "cross_entropy" and d * m <= FULL_HESSIAN_MAX:
-        per_step = 2.0 * N * (d * m) ** 2
     else:
-        per_step = 2.0 * m * N * d * d
+        per_step = (2 + CG_STEPS) * 4.0 * N * d * m
     return float(problems * WARM_STEPS * per_step)
 
 

@@ -1,0 +1,190 @@
+"""Truncated Newton-CG for the last layer fitted in the user's loss (engine.losses).
+
+Pure math, no UI. B problems share targets ``T`` (N × m); problem b has equilibrated data
+``Zs[b]`` (N × d, bias column in) and weights ``W[b]`` (d × m). A *group* is what one
+convergence test and one line search cover: an output column of an element-wise loss (columns
+separate), or a whole problem for cross-entropy (classes coupled); group tensors are (B, m) or (B,).
+
+Newton directions come from preconditioned conjugate gradients on the exact Hessian, applied as
+two batched GEMMs (``Zᵀ (h ⊙ (Z V))``) and never formed (forming costs m·N·d² per step). The
+preconditioner is the Gram ``G = ZᵀZ / N`` scaled per group, ``M = (c / k)(G + σI)`` (one Cholesky
+per problem, shared by its columns). The curvatures give ``H ⪰ ρ M`` with a computable ρ, so the
+CG residual ``r = g − H x`` bounds the Newton decrement from above (``x ⟂ r`` in exact arithmetic;
+``|xᵀr|`` is kept for round-off):
+
+    ½ gᵀH⁻¹g = ½ (gᵀx + xᵀr + rᵀH⁻¹r) ≤ ½ (gᵀx + |xᵀr| + rᵀM⁻¹r / ρ).
+
+A group is converged when that bound is at most the tolerance: never less strict than the exact
+decrement test.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+#: CG stops once rᵀM⁻¹r is this fraction of gᵀM⁻¹g: the Newton direction is then exact for the
+#: purposes of the next step (the decrement test has its own, certified, stopping rule)
+CG_RTOL = 1e-14
+#: CG iterations per Newton step at most (exact arithmetic needs at most d, or d·m coupled)
+MAX_CG = 200
+#: Armijo halvings per line search
+MAX_HALVINGS = 40
+#: preconditioner scale floor (a column whose curvature vanishes, e.g. Huber all outside delta)
+CURVATURE_FLOOR = 1e-7
+
+Elementwise = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+class NewtonCG:
+    """Damped Newton-CG with an Armijo line search, batched over problems and groups.
+
+    ``elementwise``: ``(U, T) -> (ℓ, ∂ℓ/∂u, ∂²ℓ/∂u²)`` of an element-wise mean loss; None: softmax
+    cross-entropy (mean over samples). ``ridge``: ½·ridge·‖W‖² is added to every group's objective.
+    """
+
+    def __init__(self, Zs: torch.Tensor, T: torch.Tensor, ridge: float, elementwise: Elementwise | None) -> None:
+        self.Zs, self.T, self.ridge, self.elementwise = Zs, T, float(ridge), elementwise
+        self.coupled = elementwise is None
+        B, N, d = Zs.shape
+        self.N, self.m = N, T.shape[1]
+        self.k = 1.0 if self.coupled else float(self.m)  # H ⪰ (low / k) G + ridge·I
+        gram = Zs.mT @ Zs / N
+        self.trace = gram.diagonal(dim1=-2, dim2=-1).sum(-1)  # ≥ λ_max(G): G is PSD
+        eye = torch.eye(d, dtype=Zs.dtype, device=Zs.device)
+        self.sigma = torch.full((B,), self.ridge, dtype=Zs.dtype, device=Zs.device)
+        chol, info = torch.linalg.cholesky_ex(gram + self.ridge * eye)
+        while bool((info > 0).any()):  # round-off made G + σI indefinite: a larger shift there
+            self.sigma = torch.where(info > 0, self.sigma * 100, self.sigma)
+            chol, info = torch.linalg.cholesky_ex(gram + self.sigma[:, None, None] * eye)
+        self.chol = chol
+
+    # ------------------------------------------------------------ group helpers
+    def dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a * b).sum(dim=(-2, -1)) if self.coupled else (a * b).sum(-2)
+
+    def spread(self, v: torch.Tensor) -> torch.Tensor:
+        """A group tensor broadcast over W (B, d, m)."""
+        return v[:, None, None] if self.coupled else v[:, None, :]
+
+    def least_squares(self, targets: torch.Tensor) -> torch.Tensor:
+        """argmin ‖Zs W − targets‖² + ridge·N·‖W‖² (targets … × N × m): W (B, d, m)."""
+        W = torch.cholesky_solve(self.Zs.mT @ targets / self.N, self.chol)
+        return W - W.mean(-1, keepdim=True) if self.coupled else W  # softmax: the sum-zero rows
+
+    # ------------------------------------------------------------ the objective
+    def objective(self, U: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """Mean loss of predictions U (B, N, m) plus the ridge, per group."""
+        penalty = 0.5 * self.ridge * W.square().sum(-2)
+        if self.elementwise is None:
+            return -(self.T * torch.log_softmax(U, dim=-1)).sum(-1).mean(-1) + penalty.sum(-1)
+        return self.elementwise(U, self.T)[0].mean(-2) / self.m + penalty
+
+    def derivatives(self, U: torch.Tensor, W: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(gradient (B, d, m), curvature weights (B, N, m), preconditioner scale c and bound ρ per group)."""
+        if self.elementwise is None:
+            curv = torch.softmax(U, dim=-1)
+            grad = self.Zs.mT @ (curv - self.T) / self.N + self.ridge * W
+            grad = grad - grad.mean(-1, keepdim=True)  # zero in theory: the loss ignores a shift of all logits
+            c = (curv * (1 - curv)).mean(dim=(-2, -1))
+            # on sum-zero directions Var_p(s) ≥ min_k p_k · ‖s‖²: H ⪰ min p · G ⊗ I + ridge·I
+            low = curv.amin(dim=(-2, -1))
+        else:
+            _, first, curv = self.elementwise(U, self.T)
+            grad = self.Zs.mT @ first / (self.N * self.m) + self.ridge * W
+            c, low = curv.mean(-2), curv.amin(-2)
+        c = c + CURVATURE_FLOOR
+        return grad, curv, c, self._rho(c, low)
+
+    def _rho(self, c: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        """ρ with H ⪰ ρ M, M = (c/k)(G + σI): from the least curvature, or from the ridge alone."""
+        sigma = self.sigma if self.coupled else self.sigma[:, None]
+        trace = self.trace if self.coupled else self.trace[:, None]
+        by_curvature = torch.minimum(low.clamp_min(0) / c, self.ridge * self.k / (c * sigma))
+        by_ridge = self.ridge * self.k / (c * (trace + sigma))  # M ⪯ (c/k)(tr G + σ) I, H ⪰ ridge·I
+        return torch.maximum(by_curvature, by_ridge).clamp(max=1.0)
+
+    def hessian_times(self, curv: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+        S = self.Zs @ V
+        if self.coupled:
+            PS = curv * S
+            return self.Zs.mT @ (PS - curv * PS.sum(-1, keepdim=True)) / self.N + self.ridge * V
+        return self.Zs.mT @ (curv * S) / (self.N * self.m) + self.ridge * V
+
+    def precondition(self, c: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+        return torch.cholesky_solve(R, self.chol) * self.spread(self.k / c)
+
+    # ------------------------------------------------------------ Newton-CG
+    def direction(self, grad: torch.Tensor, curv: torch.Tensor, c: torch.Tensor, rho: torch.Tensor,
+                  target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """PCG on H x = g per group: x, and the certified upper bound on ½ gᵀH⁻¹g (groups).
+        A group stops once its bound is at most ``target`` or its residual is negligible."""
+        x = torch.zeros_like(grad)
+        r = grad.clone()
+        z = self.precondition(c, r)
+        p = z
+        rz = self.dot(r, z)
+        gz = rz.clone()
+        bound = 0.5 * rz / rho
+        active = bound > target
+        for _ in range(MAX_CG):
+            if not bool(active.any()):
+                break
+            Hp = self.hessian_times(curv, p)
+            pHp = self.dot(p, Hp)
+            usable = active & (pHp > 0)
+            alpha = torch.where(usable, rz / torch.where(usable, pHp, torch.ones_like(pHp)), torch.zeros_like(rz))
+            x = x + self.spread(alpha) * p
+            r = r - self.spread(alpha) * Hp
+            z = self.precondition(c, r)
+            rz_new = self.dot(r, z)
+            certified = 0.5 * (self.dot(grad, x) + self.dot(x, r).abs() + rz_new.clamp_min(0) / rho)
+            bound = torch.where(usable, certified, bound)
+            active = usable & (bound > target) & (rz_new > CG_RTOL * gz)
+            beta = torch.where(active, rz_new / torch.where(active, rz, torch.ones_like(rz)), torch.zeros_like(rz))
+            p = z + self.spread(beta) * p
+            rz = torch.where(active, rz_new, rz)
+        return x, bound
+
+    def line_search(self, W: torch.Tensor, U: torch.Tensor, current: torch.Tensor, step: torch.Tensor,
+                    slope: torch.Tensor, moving: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Backtracking (Armijo) along −step for the ``moving`` groups: (W, U, objective, accepted)."""
+        S = self.Zs @ step
+        alpha = torch.ones_like(current)
+        accepted = ~moving
+        for _ in range(MAX_HALVINGS):
+            factor = self.spread(alpha)
+            trial_W, trial_U = W - factor * step, U - factor * S
+            value = self.objective(trial_U, trial_W)
+            newly = (value <= current - 0.25 * alpha * slope) & ~accepted
+            take = self.spread(newly.to(W.dtype)) > 0
+            W, U = torch.where(take, trial_W, W), torch.where(take, trial_U, U)
+            current = torch.where(newly, value, current)
+            accepted = accepted | newly
+            if bool(accepted.all()):
+                break
+            alpha = torch.where(accepted, alpha, alpha * 0.5)
+        return W, U, current, accepted
+
+    def minimise(self, W: torch.Tensor, rtol: float, max_newton: int) -> tuple[torch.Tensor, bool, int, torch.Tensor]:
+        """From W: (W, every group converged?, Newton steps, final objective per group). Converged:
+        the certified decrement bound is at most ``rtol`` × |objective at the start|."""
+        U = self.Zs @ W
+        current = self.objective(U, W)
+        target = rtol * current.detach().abs().clamp_min(1e-300)
+        stuck = torch.zeros_like(current, dtype=torch.bool)
+        done = stuck
+        iterations = 0
+        while iterations < max_newton:
+            iterations += 1
+            grad, curv, c, rho = self.derivatives(U, W)
+            step, bound = self.direction(grad, curv, c, rho, target)
+            done = (bound <= target) | stuck
+            if bool(done.all()):
+                break
+            W, U, current, accepted = self.line_search(W, U, current, step, self.dot(grad, step), ~done)
+            stuck = stuck | ~accepted  # no descent possible at round-off: as converged as it gets
+            done = done | stuck
+        return W, bool(done.all()), iterations, current
