@@ -27,9 +27,7 @@ import torch
 from . import _linalg as _la
 from .distributed import reduce_parts
 from .losses import (
-    CHUNK_ELEMENTS,
     DECREMENT_RTOL,
-    FULL_HESSIAN_MAX,
     MAX_NEWTON,
     RIDGE,
     RIDGE_SHARE,
@@ -42,6 +40,11 @@ if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
 
 __all__ = ["Reader", "solve_summed", "intercept_loss"]
+
+#: the per-column Hessians of a pass are formed this many elements of weighted Z at a time (memory bound)
+CHUNK_ELEMENTS = 2 ** 23
+#: the coupled cross-entropy Hessian (d·m)² is formed up to this d·m; beyond, per-class blocks
+FULL_HESSIAN_MAX = 2048
 
 #: one pass over the data: per chunk, (the states of every problem, the targets)
 Reader = Callable[[], Iterable[tuple[Sequence[torch.Tensor], torch.Tensor]]]
