@@ -84,3 +84,17 @@ def test_handles_remove_safely_twice_and_work_as_context_managers():
     bus.drain(10)
     assert seen == [1] and bus.subscribers == 0
     bus.stop()
+
+
+def test_events_nobody_listens_to_start_no_thread_and_later_subscribers_get_later_events():
+    bus = EventBus(name="yeswidget-events-unheard")
+    for i in range(50):
+        bus.publish(i)
+    assert bus.drain(1.0)
+    assert not [t for t in threading.enumerate() if t.name == "yeswidget-events-unheard"]
+    seen: list[int] = []
+    bus.subscribe(seen.append)
+    bus.publish("after")
+    assert bus.drain(5.0)
+    assert seen == ["after"]
+    bus.stop()

@@ -74,6 +74,13 @@ class EventBus:
             return
         with self._cond:
             self._published += 1
+            if not self._subscribers and self._delivered == self._published - 1:
+                # nobody listens and nothing is queued: delivering it would call no one, so it is
+                # delivered now, without waking (or starting) the dispatcher thread; a training loop
+                # with no display pays no thread switch per event
+                self._delivered += 1
+                self._cond.notify_all()
+                return
             self._dispatcher.put(event)
 
     def _deliver(self, event: Any) -> None:
