@@ -128,6 +128,9 @@ class NewtonCG:
         gz = rz.clone()
         bound = 0.5 * rz / rho
         active = bound > target
+        # inexact Newton (forcing term η² = min(¼, √(gᵀM⁻¹g))): far from the minimum a rough direction
+        # serves as well as an exact one; near it η → 0 and the certified bound decides when CG stops
+        forcing = torch.clamp(gz.clamp_min(0).sqrt(), max=0.25).clamp_min(CG_RTOL)
         for _ in range(MAX_CG):
             if not bool(active.any()):
                 break
@@ -141,7 +144,7 @@ class NewtonCG:
             rz_new = self.dot(r, z)
             certified = 0.5 * (self.dot(grad, x) + self.dot(x, r).abs() + rz_new.clamp_min(0) / rho)
             bound = torch.where(usable, certified, bound)
-            active = usable & (bound > target) & (rz_new > CG_RTOL * gz)
+            active = usable & (bound > target) & (rz_new > forcing * gz)
             beta = torch.where(active, rz_new / torch.where(active, rz, torch.ones_like(rz)), torch.zeros_like(rz))
             p = z + self.spread(beta) * p
             rz = torch.where(active, rz_new, rz)

@@ -43,6 +43,9 @@ DECREMENT_RTOL = 1e-9
 #: the ridge "matters" (green then means "as good as the ridge-fitted layer") above this share
 RIDGE_SHARE = 1e-6
 MAX_NEWTON = 60
+#: Newton steps after which a classifier whose last layer already separates every sample stops
+#: chasing the unreachable infimum and is refitted with SEPARABLE_RIDGE
+SEPARATION_CHECK = 8
 
 #: what each kind is, for describe() and the run record
 LOSS_KINDS = {
@@ -143,7 +146,14 @@ class LastLayerLoss:
             W, report = self._descend(Zs, T, self._start(Zs, T, key, None))
         else:
             newton = self._newton(Zs, T, RIDGE)
-            W, report = self._minimise(newton, self._start(Zs, T, key, newton))
+            W, report = self._minimise(newton, self._start(Zs, T, key, newton), SEPARATION_CHECK)
+            chasing = report.ridge_limited or self._separates(Zs @ W, T)  # weights growing without bound
+            if not report.converged and not chasing:  # not separable: Newton goes on
+                W, later = self._minimise(newton, W, MAX_NEWTON - SEPARATION_CHECK)
+                later.iterations += report.iterations
+                report = later
+            elif not report.converged:  # every sample on its side: no minimum exists, do not chase it
+                report.ridge_limited = True
             if report.ridge_limited and not report.converged:  # separable: fit with the fixed larger ridge
                 W, report = self._minimise(self._newton(Zs, T, SEPARABLE_RIDGE), W)
                 report.ridge_limited = True
@@ -170,10 +180,20 @@ class LastLayerLoss:
         start: torch.Tensor = torch.linalg.solve(gram, Zs.mT @ T)  # least squares
         return start
 
+    def _separates(self, U: torch.Tensor, T: torch.Tensor) -> bool:
+        """Every problem's predictions ``U`` (B × N × m) put every sample on its label's side (the
+        classes are separable in these features: the loss has an infimum it never reaches)."""
+        if self.kind == "cross_entropy":
+            return bool((U.argmax(dim=-1) == T.argmax(dim=-1)).all()) and bool((T.max(dim=-1).values == 1).all())
+        if self.kind == "bce":
+            hard = (T == 0) | (T == 1)
+            return bool(hard.all()) and bool(((U > 0) == (T > 0.5)).all())
+        return False
+
     @staticmethod
-    def _minimise(newton: NewtonCG, W: torch.Tensor) -> tuple[torch.Tensor, SolveReport]:
+    def _minimise(newton: NewtonCG, W: torch.Tensor, steps: int = MAX_NEWTON) -> tuple[torch.Tensor, SolveReport]:
         """Newton-CG to a certified decrement of DECREMENT_RTOL; is the ridge's share above RIDGE_SHARE?"""
-        W, converged, iterations, objective = newton.minimise(W, DECREMENT_RTOL, MAX_NEWTON)
+        W, converged, iterations, objective = newton.minimise(W, DECREMENT_RTOL, steps)
         penalty = 0.5 * newton.ridge * W.square().sum(dim=-2)
         loss = objective.sum(-1) if objective.ndim == 2 else objective
         ridge_limited = bool((penalty.sum(-1) > RIDGE_SHARE * loss.abs()).any())
