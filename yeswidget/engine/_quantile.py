@@ -109,15 +109,14 @@ def _certificate(Z: torch.Tensor, T: torch.Tensor, W: torch.Tensor, y: torch.Ten
     return primal, lower
 
 
-def _start(Z: torch.Tensor, T: torch.Tensor, W: torch.Tensor, quantile: float
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(u, v, y): the residuals of W split in positive and negative parts, a little inside, and a
-    centred dual (p = q = ½)."""
+def _start(Z: torch.Tensor, T: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(u, v, p, q): the residuals of W split in positive and negative parts, a little inside, and
+    the dual slacks p = τ − y, q = 1 − τ + y centred (½ each)."""
     r = T - Z @ W
     margin = 0.1 * r.abs().mean(dim=-2, keepdim=True) + 1e-8 * (T.abs().mean(dim=-2, keepdim=True) + 1.0)
     u, v = r.clamp(min=0) + margin, (-r).clamp(min=0) + margin
-    y = torch.full_like(r, quantile - 0.5)
-    return u, v, y
+    half = torch.full_like(r, 0.5)
+    return u, v, half, half.clone()
 
 
 def solve_quantile(Z: torch.Tensor, T: torch.Tensor, W: torch.Tensor, quantile: float, rtol: float
@@ -126,39 +125,64 @@ def solve_quantile(Z: torch.Tensor, T: torch.Tensor, W: torch.Tensor, quantile: 
 
     Returns (W, converged, iterations): converged means every column's loss is certified within
     ``rtol`` of its minimum (or within round-off of the targets' spread) by a feasible dual point.
+    The dual slacks p = τ − y and q = 1 − τ + y are kept as variables of their own: near the
+    optimum they are far smaller than y, and τ − y would lose them to round-off.
     """
-    basis = _orthonormal_basis(Z)
-    u, v, y = _start(Z, T, W, quantile)
+    # iterate in an orthonormal basis of col(Z) (null directions as zero columns): the same
+    # minimum, and normal equations that near-collinear features (ReLU layers) cannot spoil
+    features, to_weights = _basis_of(Z)
+    Z, W = features, features.mT @ (Z @ W)
+    basis: Basis = (Z, None)
+    u, v, p, q = _start(Z, T, W)
     spread = (T - T.mean(dim=0)).abs().sum(dim=0)  # (m,)
-    N = Z.shape[-2]
     done = torch.zeros(Z.shape[0], T.shape[1], dtype=torch.bool, device=Z.device)
+    stalled = torch.zeros_like(done)  # a step went non-finite: that column stops where it was
     iterations = 0
     while iterations < MAX_IPM:
-        primal, lower = _certificate(Z, T, W, y, quantile, basis)
+        primal, lower = _certificate(Z, T, W, quantile - p, quantile, basis)
         done = done | (primal - lower <= rtol * primal.abs() + GAP_FLOOR * spread)
-        if bool(done.all()):
+        if bool((done | stalled).all()):
             break
         iterations += 1
-        p, q = quantile - y, 1 - quantile + y
-        primal_residual, dual_residual = T - Z @ W - u + v, -(Z.mT @ y)
-        D = 1 / (u / p + v / q)
-        factors = _normal_factors(Z, D)
-        # predictor (affine scaling): complementarity u p = v q = 0
-        cu, cv = -u * p, -v * q
-        dw, dy = _newton(Z, factors, D, primal_residual - cu / p + cv / q, dual_residual)
-        du, dv = (cu + u * dy) / p, (cv - v * dy) / q
-        step_p = torch.minimum(_to_boundary(u, du), _to_boundary(v, dv)).unsqueeze(-2)
-        step_d = torch.minimum(_to_boundary(p, -dy), _to_boundary(q, dy)).unsqueeze(-2)
-        mu = ((u * p).sum(-2) + (v * q).sum(-2)) / (2 * N)
-        mu_affine = (((u + step_p * du) * (p - step_d * dy)).sum(-2)
-                     + ((v + step_p * dv) * (q + step_d * dy)).sum(-2)) / (2 * N)
-        target = ((mu_affine / mu).clamp(max=1.0) ** 3 * mu).unsqueeze(-2)
-        # corrector: aim at the centre σμ and cancel the predictor's second-order term
-        cu, cv = target - u * p + du * dy, target - v * q - dv * dy
-        dw, dy = _newton(Z, factors, D, primal_residual - cu / p + cv / q, dual_residual)
-        du, dv = (cu + u * dy) / p, (cv - v * dy) / q
-        frozen = done.unsqueeze(-2)
-        step_p = torch.where(frozen, 0.0, torch.minimum(_to_boundary(u, du), _to_boundary(v, dv)).unsqueeze(-2))
-        step_d = torch.where(frozen, 0.0, torch.minimum(_to_boundary(p, -dy), _to_boundary(q, dy)).unsqueeze(-2))
-        W, u, v, y = W + step_p * dw, u + step_p * du, v + step_p * dv, y + step_d * dy
-    return W, bool(done.all()), iterations
+        dw, du, dv, dy, step_p, step_d = _iteration(Z, T, W, u, v, p, q, quantile)
+        moved = (W + step_p * dw, u + step_p * du, v + step_p * dv, p - step_d * dy, q + step_d * dy)
+        finite = torch.stack([x.isfinite().all(dim=-2) for x in moved]).all(dim=0)
+        stalled = stalled | (~finite & ~done)
+        keep = (done | stalled).unsqueeze(-2)
+        W, u, v, p, q = (torch.where(keep, old, new) for old, new in zip((W, u, v, p, q), moved, strict=True))
+    return to_weights @ W, bool(done.all()), iterations
+
+
+def _basis_of(Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Q, M): Q (B, N, r) orthonormal with col(Q) = col(Z) (zero columns for null directions), and
+    M (B, d, r) with Z M = Q, which takes weights on Q back to weights on Z."""
+    Q, whitener = _orthonormal_basis(Z)
+    if whitener is not None:  # primal form: Q is Z itself, Z W orthonormal
+        return Z @ whitener, whitener
+    return Q, torch.linalg.pinv(Z) @ Q  # dual form (wide Z): Q is an orthonormal basis already
+
+
+def _iteration(Z: torch.Tensor, T: torch.Tensor, W: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+               p: torch.Tensor, q: torch.Tensor, quantile: float) -> tuple[torch.Tensor, ...]:
+    """One Mehrotra predictor–corrector step: (dw, du, dv, dy, primal step, dual step), the steps (B, 1, m)."""
+    N = Z.shape[-2]
+    primal_residual, dual_residual = T - Z @ W - u + v, -(Z.mT @ (quantile - p))
+    D = 1 / (u / p + v / q)
+    factors = _normal_factors(Z, D)
+    # predictor (affine scaling): complementarity u p = v q = 0
+    cu, cv = -u * p, -v * q
+    dw, dy = _newton(Z, factors, D, primal_residual - cu / p + cv / q, dual_residual)
+    du, dv = (cu + u * dy) / p, (cv - v * dy) / q
+    step_p = torch.minimum(_to_boundary(u, du), _to_boundary(v, dv)).unsqueeze(-2)
+    step_d = torch.minimum(_to_boundary(p, -dy), _to_boundary(q, dy)).unsqueeze(-2)
+    mu = ((u * p).sum(-2) + (v * q).sum(-2)) / (2 * N)
+    mu_affine = (((u + step_p * du) * (p - step_d * dy)).sum(-2)
+                 + ((v + step_p * dv) * (q + step_d * dy)).sum(-2)) / (2 * N)
+    target = ((mu_affine / mu).clamp(max=1.0) ** 3 * mu).unsqueeze(-2)
+    # corrector: aim at the centre σμ and cancel the predictor's second-order term
+    cu, cv = target - u * p + du * dy, target - v * q - dv * dy
+    dw, dy = _newton(Z, factors, D, primal_residual - cu / p + cv / q, dual_residual)
+    du, dv = (cu + u * dy) / p, (cv - v * dy) / q
+    step_p = torch.minimum(_to_boundary(u, du), _to_boundary(v, dv)).unsqueeze(-2)
+    step_d = torch.minimum(_to_boundary(p, -dy), _to_boundary(q, dy)).unsqueeze(-2)
+    return dw, du, dv, dy, step_p, step_d
