@@ -287,6 +287,25 @@ def test_demo_with_slimtrain_records_the_regularization(tmp_path, capsys):
     assert len(run.epochs) == 2 and all(r.extra["regularization"] > 0 for r in run.epochs)
 
 
+def test_demo_trains_and_judges_in_the_loss_asked_for(tmp_path, capsys):
+    from yeswidget.training.trainer import TRAINING_LOSSES
+
+    assert tuple(TRAINING_LOSSES) == cli.LOSSES  # the parser's choices are the losses the trainer has
+    out = tmp_path / "l1"
+    code = cli.main(["demo", "signal-denoising", "--epochs", "2", "--loss", "l1", "--out", str(out)])
+    run = Run.from_json(out / "run.json")
+    assert code == cli.EXIT_CODES[run.final.zone] and len(run.epochs) == 2
+    assert run.config["loss"] == "L1Loss" and "mean absolute error" in run.config["judged"]
+    assert run.config["step_loss"] == {"name": "L1Loss", "metric": True}  # trained in it: one axis
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "signal-denoising", "--loss", "hinge"])
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert "invalid choice: 'hinge'" in capsys.readouterr().err
+    code = cli.main(["demo", "signal-denoising", "--epochs", "1", "--loss", "huber", "--optimizer", "slimtrain",
+                     "--out", str(tmp_path / "slim")])
+    assert code == cli.EXIT_USAGE and "slimtrain solves the last layer in squared error" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["signal-denoising", "signal_denoising", "Signal-Denoising"])
 def test_dashed_and_other_spellings_of_task_names(tmp_path, capsys, name):
     out = tmp_path / "sd"

@@ -287,6 +287,40 @@ def test_a_huber_regression_better_than_huber_regressor_is_not_red():
     assert run.final.zone != "red", (run.final.zone, run.final.loss, run.final.upper)
 
 
+def robust_regression_data():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(400, 3, generator=g)
+    y = (torch.sin(2 * X[:, :1]) + X[:, 1:2] * X[:, 2:3] + 0.1 * torch.randn(400, 1, generator=g))
+    y[:40] += 8.0 * torch.sign(torch.randn(40, 1, generator=g))  # 10% outliers
+    return X, y
+
+
+def test_an_l1_regression_better_than_quantile_regressor_is_not_red():
+    from sklearn.linear_model import QuantileRegressor
+
+    X, y = robust_regression_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+    loss_fn = nn.L1Loss()
+    run = fit(model, loss_fn, X, y, 60, 5e-3)
+    reference = QuantileRegressor(alpha=0.0, quantile=0.5, solver="highs").fit(X.numpy(), y[:, 0].numpy())
+    theirs = loss_fn(torch.tensor(reference.predict(X.numpy()))[:, None], y.double()).item()
+    with torch.no_grad():
+        ours = loss_fn(model(X).double(), y.double()).item()
+    assert ours < theirs, (ours, theirs)
+    assert run.final.zone != "red", (run.final.zone, run.final.loss, run.final.upper)
+    assert run.final.loss == pytest.approx(ours, rel=1e-6)  # judged in mean |r|, as torch computes it
+    assert run.config["loss"] == "L1Loss" and "mean absolute error" in run.config["judged"]
+
+
+def test_a_broken_l1_regression_is_red():
+    X, y = robust_regression_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+    run = fit(model, nn.L1Loss(), X, y, 6, 1e-7)
+    assert run.final.zone == "red", (run.final.zone, run.final.loss, run.final.upper)
+
+
 def test_a_softmax_classifier_stopped_far_above_logistic_regression_is_not_green():
     X, labels = digits()
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ from scipy.optimize import minimize
 from torch import nn
 
 from yeswidget.engine.bounds import YesCloud
-from yeswidget.engine.losses import LossQuestion, last_layer_loss
+from yeswidget.engine.losses import LossQuestion, QuantileLoss, last_layer_loss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -128,3 +128,64 @@ def test_a_custom_loss_gets_an_achieved_top_edge_and_no_certified_lower_edge():
     own = last_layer_loss(log_cosh, y)
     value = YesCloud(X, y + 0.1 * torch.randn(400, 1, generator=g, dtype=torch.float64), 1, loss=own).upper
     assert not own.certifies_lower and np.isfinite(value) and value > 0
+
+
+def sklearn_quantile_loss(X, y, quantile):
+    """The pinball loss (mean) of sklearn's exact linear quantile regression (HiGHS) on X."""
+    from sklearn.linear_model import QuantileRegressor
+
+    fit = QuantileRegressor(alpha=0.0, quantile=quantile, solver="highs").fit(X.numpy(), y.numpy())
+    residual = y.numpy() - fit.predict(X.numpy())
+    return float(np.mean(np.maximum(quantile * residual, (quantile - 1) * residual)))
+
+
+@pytest.mark.parametrize("quantile", [0.5, 0.9])
+def test_quantile_yes0_is_the_linear_quantile_regression_optimum(quantile):
+    X, g = features(seed=8)
+    # heavy-tailed, heteroscedastic noise: the quantiles differ from the mean fit
+    noise = torch.randn(400, generator=g, dtype=torch.float64) ** 3 * (1 + X[:, 1].abs())
+    y = X @ torch.randn(5, generator=g, dtype=torch.float64) + noise
+    expected = sklearn_quantile_loss(X, y, quantile)
+    own = last_layer_loss(QuantileLoss(quantile=quantile), y[:, None])
+    assert own.certifies_lower and own.kind == "quantile"
+    assert YesCloud(X, y[:, None], 1, loss=own).upper == pytest.approx(expected, rel=1e-5)
+    assert own.report.converged  # the duality gap certified the minimum
+    # the module users train with computes the same mean
+    assert QuantileLoss(quantile)(torch.zeros(400), y).item() == pytest.approx(
+        np.mean(np.maximum(quantile * y.numpy(), (quantile - 1) * y.numpy())), rel=1e-12)
+
+
+def test_l1_yes0_is_twice_the_median_regression_optimum_and_certified():
+    X, g = features(seed=9)
+    uniform = torch.rand(400, 2, generator=g, dtype=torch.float64) - 0.5
+    laplace = -torch.sign(uniform) * torch.log1p(-2 * uniform.abs())
+    y = X @ torch.randn(5, 2, generator=g, dtype=torch.float64) + laplace
+    y[:30] += 25.0  # gross outliers: the L1 fit ignores them, least squares does not
+    # mean |r| over both columns = 2 × the mean pinball loss at ½, column by column
+    expected = np.mean([2 * sklearn_quantile_loss(X, y[:, j], 0.5) for j in range(2)])
+    for loss in (nn.L1Loss(), "l1", "mae"):
+        own = last_layer_loss(loss, y)
+        assert own.kind == "l1" and own.certifies_lower
+        assert YesCloud(X, y, 1, loss=own).upper == pytest.approx(expected, rel=1e-5)
+        assert own.report.converged
+    least_squares = torch.linalg.lstsq(torch.cat([X, torch.ones(400, 1, dtype=X.dtype)], 1), y).solution
+    ls_l1 = (torch.cat([X, torch.ones(400, 1, dtype=X.dtype)], 1) @ least_squares - y).abs().mean().item()
+    assert expected < ls_l1  # the check has teeth: least squares is not the L1 minimiser
+
+
+def test_an_unconverged_quantile_solve_says_so(monkeypatch):
+    from yeswidget.engine import _quantile
+
+    X, g = features(seed=10)
+    y = X @ torch.randn(5, 1, generator=g, dtype=torch.float64) + torch.randn(400, 1, generator=g, dtype=torch.float64)
+    own = last_layer_loss(QuantileLoss(0.9), y)
+    monkeypatch.setattr(_quantile, "MAX_IPM", 2)  # far too few interior point steps to close the duality gap
+    value = YesCloud(X, y, 1, loss=own).upper
+    assert not own.report.converged
+    assert value >= sklearn_quantile_loss(X, y[:, 0], 0.9) * (1 - 1e-9)  # still an achieved value
+
+
+def test_quantile_loss_rejects_quantiles_outside_0_1():
+    for bad in (0, 1, 1.5, -0.1, "0.9", True):
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            QuantileLoss(bad)

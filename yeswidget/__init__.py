@@ -15,6 +15,7 @@ from .core.logread import load_run
 from .core.persist import register_log_reader
 from .core.run import Run
 from .engine.bounds import YesCloud
+from .engine.losses import QuantileLoss
 from .integrations.runlog import enable_run_log
 from .monitor import Monitor, MonitorConfig, TextPrinter
 from .monitor.outputs import add_default_output
@@ -37,7 +38,8 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
 
 __version__ = "0.1.0"
 
-__all__ = ["YesCloud", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart", "LiveCloud",
+__all__ = ["YesCloud", "QuantileLoss", "Monitor", "MonitorConfig", "TextPrinter", "Run", "load_run", "CloudChart",
+           "LiveCloud",
            "Playground", "reopen", "tasks", "SlimTrain", "sweep", "Sweep", "lr_find",
            "__version__"]
 

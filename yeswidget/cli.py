@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 EXIT_NO_VERDICT = 5
 EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
 EXIT_USAGE = 2
+#: the losses ``--loss`` offers (yeswidget.training.trainer.TRAINING_LOSSES; kept here so the parser needs no torch)
+LOSSES = ("mse", "huber", "smooth_l1", "l1")
 
 __all__ = ["main", "EXIT_CODES", "runs_table", "sweep_table"]
 
@@ -42,9 +44,11 @@ def _demo(args: argparse.Namespace) -> int:
     import torch
 
     from .engine.bounds import YesCloud
+    from .engine.losses import last_layer_loss
     from .monitor import TextPrinter
     from .training import Settings, Trainer
     from .training.tasks import get_task
+    from .training.trainer import training_loss
     from .view.render import save_cloud
 
     try:
@@ -68,8 +72,13 @@ def _demo(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     print(f"{task.name}: {task.description}")
     printer = TextPrinter(every=args.print_every)
-    cloud = YesCloud(task.X_train, task.Y_train, _depth_of(task), bias=True)
-    trainer = Trainer(task, settings, cloud=cloud, subscribers=(printer,))
+    own = last_layer_loss(training_loss(args.loss), task.Y_train)  # trained and judged in --loss
+    cloud = YesCloud(task.X_train, task.Y_train, _depth_of(task), bias=True, loss=own)
+    try:
+        trainer = Trainer(task, settings, cloud=cloud, subscribers=(printer,), loss=args.loss)
+    except ValueError as exc:
+        print(f"yeswidget demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     trainer.start(background=False)
     run = trainer.run
     run.to_json(out / "run.json")
@@ -352,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="default: the task's; slimtrain: the last layer solved in closed form")
     demo.add_argument("--schedule", choices=SCHEDULES, default=None,
                       help="learning-rate schedule (default: the task's)")
+    demo.add_argument("--loss", choices=LOSSES, default="mse",
+                      help="the loss the task is trained in and judged in (default: mse, the paper's)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
     demo.add_argument("--every", type=_every, default="auto",
                       help="recompute YES-k every k epochs; 'auto' (default: a period fixed from shapes, "

@@ -16,8 +16,9 @@ to the new features, else least squares / zero logits), to a certified bound on 
 green. A tiny fixed
 ridge (``RIDGE`` on equilibrated columns) keeps separable classes finite; the *unpenalised*
 loss is reported, and a fit whose penalty matters is flagged ``ridge_limited``. Any other
-loss (a custom callable, L1) gets an achieved value by descent from least squares: a valid
-top edge, never a certified lower one.
+loss (a custom callable) gets an achieved value by descent from least squares: a valid
+top edge, never a certified lower one. L1 and the quantile loss are linear programs, solved
+exactly by an interior point method with a duality-gap certificate (:mod:`._quantile`).
 """
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ import torch
 from torch import nn
 
 from ._newton import NewtonCG
+from ._quantile import IPM_STEPS, QUANTILE_KINDS, QuantileLoss, pinball, solve_quantile
 
 __all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "solve_flops", "binary_targets",
-           "LOSS_KINDS"]
+           "LOSS_KINDS", "QuantileLoss"]
 
 #: ridge on the equilibrated last layer (mean-loss units): negligible where a minimiser exists
 RIDGE = 1e-9
@@ -54,6 +56,8 @@ LOSS_KINDS = {
     "huber": "Huber (convex; Newton)",
     "smooth_l1": "smooth L1 (convex; Newton)",
     "poisson": "Poisson NLL with log link (convex; Newton)",
+    "l1": "L1, mean absolute error (a linear program; interior point, certified by its duality gap)",
+    "quantile": "quantile (pinball) loss (a linear program; interior point, certified by its duality gap)",
     "custom": "a loss without an exact solver: achieved values only (no certified lower edge)",
 }
 
@@ -88,13 +92,16 @@ class LastLayerLoss:
     ``kind``: a key of :data:`LOSS_KINDS`. ``name``: the loss as the user named it.
     ``certifies_lower``: an exact convex solve exists (green is possible). ``signed``: the loss
     can be negative (no dB axis). ``fn``: for ``custom``, ``fn(prediction, T) -> 0-d mean``.
+    ``quantile``: τ of the quantile loss.
     """
 
     def __init__(self, kind: str, name: str, *, delta: float = 1.0,
-                 fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
+                 fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                 quantile: float = 0.5) -> None:
         if kind not in LOSS_KINDS:
             raise ValueError(f"loss kind must be one of {sorted(LOSS_KINDS)}; got {kind!r}")
         self.kind, self.name, self.delta, self.fn = kind, name, float(delta), fn
+        self.quantile = float(quantile)
         self.certifies_lower = kind != "custom"
         self.signed = kind in ("poisson", "custom")
         self.report = SolveReport()
@@ -103,7 +110,7 @@ class LastLayerLoss:
 
     def fresh(self) -> LastLayerLoss:
         """The same loss with no warm starts (for another run computed alongside)."""
-        return LastLayerLoss(self.kind, self.name, delta=self.delta, fn=self.fn)
+        return LastLayerLoss(self.kind, self.name, delta=self.delta, fn=self.fn, quantile=self.quantile)
 
     # ----------------------------------------------------------------- values
     def value(self, U: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
@@ -115,6 +122,8 @@ class LastLayerLoss:
             return values.reshape(U.shape[:-2])
         if self.kind == "cross_entropy":
             return -(T * torch.log_softmax(U, dim=-1)).sum(-1).mean(-1)
+        if self.kind in QUANTILE_KINDS:  # L1 is twice the pinball loss at ½
+            return (2.0 if self.kind == "l1" else 1.0) * pinball(T - U, self.quantile).mean(dim=(-2, -1))
         return self._elementwise(U, T)[0].mean(dim=(-2, -1))
 
     def _elementwise(self, U: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -144,6 +153,10 @@ class LastLayerLoss:
         Zs = Z / scale  # equilibrated: the ridge means the same on every column
         if self.kind == "custom":
             W, report = self._descend(Zs, T, self._start(Zs, T, key, None))
+        elif self.kind in QUANTILE_KINDS:
+            W, converged, steps = solve_quantile(Zs, T, self._start(Zs, T, key, None), self.quantile,
+                                                 DECREMENT_RTOL)
+            report = SolveReport(converged=converged, iterations=steps)
         else:
             newton = self._newton(Zs, T, RIDGE)
             W, report = self._minimise(newton, self._start(Zs, T, key, newton), SEPARATION_CHECK)
@@ -236,6 +249,8 @@ def solve_flops(own: LastLayerLoss, n_samples: int, state_width: int, outputs: i
     N, d, m = n_samples, state_width, outputs
     if own.kind == "custom":
         per_step = 50 * 4.0 * N * d * m  # L-BFGS: gradient evaluations only
+    elif own.kind in QUANTILE_KINDS:  # interior point: a cold start every solve, IPM_STEPS factorisations
+        per_step = 2.0 * m * N * d * d * IPM_STEPS / WARM_STEPS
     else:
         per_step = (2 + CG_STEPS) * 4.0 * N * d * m
     return float(problems * WARM_STEPS * per_step)
@@ -279,6 +294,10 @@ def last_layer_loss(loss: Any, Y: torch.Tensor) -> LastLayerLoss | None:
         return LastLayerLoss("huber", f"HuberLoss(delta={loss.delta:g})", delta=loss.delta)
     if isinstance(loss, nn.SmoothL1Loss) and loss.reduction == "mean" and loss.beta > 0:
         return LastLayerLoss("smooth_l1", f"SmoothL1Loss(beta={loss.beta:g})", delta=loss.beta)
+    if isinstance(loss, nn.L1Loss) and loss.reduction == "mean":
+        return LastLayerLoss("l1", "L1Loss")
+    if isinstance(loss, QuantileLoss):
+        return LastLayerLoss("quantile", f"QuantileLoss(quantile={loss.quantile:g})", quantile=loss.quantile)
     if isinstance(loss, nn.PoissonNLLLoss) and loss.log_input and not loss.full and loss.reduction == "mean":
         return LastLayerLoss("poisson", "PoissonNLLLoss")
     if callable(loss):
@@ -300,10 +319,10 @@ def _from_name(name: str) -> LastLayerLoss | None:
     kinds = {"crossentropy": "cross_entropy", "crossentropyloss": "cross_entropy", "ce": "cross_entropy",
              "bce": "bce", "bcewithlogits": "bce", "bcewithlogitsloss": "bce", "huber": "huber",
              "huberloss": "huber", "smoothl1": "smooth_l1", "smoothl1loss": "smooth_l1", "poisson": "poisson",
-             "poissonnll": "poisson", "poissonnllloss": "poisson"}
+             "poissonnll": "poisson", "poissonnllloss": "poisson", "l1": "l1", "l1loss": "l1", "mae": "l1"}
     if key not in kinds:
         raise ValueError(f"unknown loss name {name!r}; use one of mse, cross_entropy, bce, huber, smooth_l1, "
-                         "poisson, or pass the loss module itself")
+                         "poisson, l1, or pass the loss module itself (e.g. QuantileLoss(quantile=0.9))")
     return LastLayerLoss(kinds[key], name)
 
 

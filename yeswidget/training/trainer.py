@@ -23,7 +23,18 @@ from ..monitor import Monitor
 from .recipe import Settings, check_lr, make_optimizer, schedule_factor
 from .slimtrain import SlimTrain
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "TRAINING_LOSSES", "training_loss"]
+
+#: the losses a task can be trained (and judged) in: name -> the module, mean over all elements
+TRAINING_LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "mse": nn.MSELoss, "huber": nn.HuberLoss, "smooth_l1": nn.SmoothL1Loss, "l1": nn.L1Loss}
+
+
+def training_loss(name: str, reduction: str = "mean") -> nn.Module:
+    """The loss module named ``name`` (a key of :data:`TRAINING_LOSSES`) with that reduction."""
+    if name not in TRAINING_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(TRAINING_LOSSES)}; got {name!r}")
+    return TRAINING_LOSSES[name](reduction=reduction)
 
 
 def _minibatch_loss(model: nn.Module, optimizer: torch.optim.Optimizer | SlimTrain, loss_fn: nn.Module,
@@ -40,7 +51,8 @@ class Trainer:
 
     ``start()`` builds the model from ``settings.seed`` (identical initial
     weights for identical seeds), the optimizer, and a Monitor; then trains with
-    ``MSELoss(reduction="sum")`` on shuffled minibatches (seeded). Live controls:
+    ``MSELoss(reduction="sum")`` on shuffled minibatches (seeded), or in ``loss`` (a key of
+    :data:`TRAINING_LOSSES`), summed likewise, and judged in that loss. Live controls:
     :meth:`set_lr` (next step), :meth:`set_batch_size` (next epoch, marked on the
     run), :meth:`pause` / :meth:`resume`, :meth:`stop` (within one step).
     ``cloud``: a YesCloud on the task's training data whose YES-0 is reused.
@@ -52,7 +64,12 @@ class Trainer:
                  subscribers: tuple[Callable[[Any], None], ...] = (), run_id: str | None = None,
                  max_samples: int | None = None, on_monitor: Callable[[Monitor], None] | None = None,
                  stop_on_divergence: bool = True,
-                 on_epoch: Callable[[Trainer, int], None] | None = None) -> None:
+                 on_epoch: Callable[[Trainer, int], None] | None = None, loss: str = "mse") -> None:
+        self.loss = training_loss(loss)
+        self.loss_name = loss
+        if loss != "mse" and settings.optimizer == "slimtrain":
+            raise ValueError(f"slimtrain solves the last layer in squared error; it cannot train in {loss}: "
+                             "use another optimizer or loss='mse'")
         self.task = task
         self.settings = settings
         self.base_lr = float(settings.lr)
@@ -158,8 +175,10 @@ class Trainer:
         cloud = self._cloud.fresh() if self._cloud is not None else None
         config = dict(s.as_dict(), task=getattr(self.task, "name", ""))
         wrapped = self.optimizer.optimizer if isinstance(self.optimizer, SlimTrain) else self.optimizer
-        # the recipe trains in squared error (the paper's protocol): judged in the metric E
-        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=wrapped, loss="mse",
+        # the recipe trains in squared error (the paper's protocol, judged in the metric E) unless
+        # another loss was asked for: then it is judged in that loss
+        self.monitor = Monitor(self.model, self.task.X_train, self.task.Y_train, optimizer=wrapped,
+                               loss="mse" if self.loss_name == "mse" else self.loss,
                                epochs=s.epochs, every=s.every, cloud=cloud, labels=config, run_id=self._run_id,
                                max_samples=self._max_samples, confirm_green=True)
         for callback in self._subscribers:
@@ -211,7 +230,9 @@ class Trainer:
         device = monitor.device
         # the model's dtype (a float64 or bfloat16 model), as the monitor's forward passes use
         X, Y = X.to(device, dtype=monitor.X.dtype), Y.to(device, dtype=monitor.X.dtype)
-        loss_fn = nn.MSELoss(reduction="sum")
+        loss_fn = training_loss(self.loss_name, reduction="sum")  # summed, as the recipe's learning rates assume
+        # logged per sample (metric E) for squared error, else as the judged mean over all elements
+        per = 1 if self.loss_name == "mse" or Y.ndim < 2 else Y.shape[1]
         generator = torch.Generator().manual_seed(s.seed)
         batch_size = None
         applied_base = self.base_lr
@@ -248,7 +269,7 @@ class Trainer:
                 optimizer.step()
                 # logged per sample (metric E on the minibatch) so it is comparable with the cloud
                 # (batch_size: the epoch's setting, not the size of a short last minibatch)
-                monitor.log(loss.detach() / index.shape[0], batch_size=batch_size)
+                monitor.log(loss.detach() / (index.shape[0] * per), batch_size=batch_size)
             if isinstance(optimizer, SlimTrain) and optimizer.regularization is not None:
                 monitor.note("regularization", optimizer.regularization)  # λ of the epoch's last solve
             if not cut_short and self._on_epoch is not None:
