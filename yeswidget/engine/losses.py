@@ -45,8 +45,8 @@ DECREMENT_RTOL = 1e-9
 #: the ridge "matters" (green then means "as good as the ridge-fitted layer") above this share
 RIDGE_SHARE = 1e-6
 MAX_NEWTON = 60
-#: Newton steps after which a classifier whose last layer already separates every sample stops
-#: chasing the unreachable infimum and is refitted with SEPARABLE_RIDGE
+#: Newton steps after which a solve whose ridge already matters (the weights grow without bound:
+#: separable classes) stops chasing the unreachable infimum and is refitted with SEPARABLE_RIDGE
 SEPARATION_CHECK = 8
 
 #: what each kind is, for describe() and the run record
@@ -160,13 +160,10 @@ class LastLayerLoss:
         else:
             newton = self._newton(Zs, T, RIDGE)
             W, report = self._minimise(newton, self._start(Zs, T, key, newton), SEPARATION_CHECK)
-            chasing = report.ridge_limited or self._separates(Zs @ W, T)  # weights growing without bound
-            if not report.converged and not chasing:  # not separable: Newton goes on
+            if not report.converged and not report.ridge_limited:  # a minimum within reach: Newton goes on
                 W, later = self._minimise(newton, W, MAX_NEWTON - SEPARATION_CHECK)
                 later.iterations += report.iterations
                 report = later
-            elif not report.converged:  # every sample on its side: no minimum exists, do not chase it
-                report.ridge_limited = True
             if report.ridge_limited and not report.converged:  # separable: fit with the fixed larger ridge
                 W, report = self._minimise(self._newton(Zs, T, SEPARABLE_RIDGE), W)
                 report.ridge_limited = True
@@ -192,16 +189,6 @@ class LastLayerLoss:
         gram = Zs.mT @ Zs + RIDGE * N * torch.eye(d, dtype=Zs.dtype, device=Zs.device)
         start: torch.Tensor = torch.linalg.solve(gram, Zs.mT @ T)  # least squares
         return start
-
-    def _separates(self, U: torch.Tensor, T: torch.Tensor) -> bool:
-        """Every problem's predictions ``U`` (B × N × m) put every sample on its label's side (the
-        classes are separable in these features: the loss has an infimum it never reaches)."""
-        if self.kind == "cross_entropy":
-            return bool((U.argmax(dim=-1) == T.argmax(dim=-1)).all()) and bool((T.max(dim=-1).values == 1).all())
-        if self.kind == "bce":
-            hard = (T == 0) | (T == 1)
-            return bool(hard.all()) and bool(((U > 0) == (T > 0.5)).all())
-        return False
 
     @staticmethod
     def _minimise(newton: NewtonCG, W: torch.Tensor, steps: int = MAX_NEWTON) -> tuple[torch.Tensor, SolveReport]:

@@ -32,6 +32,7 @@ from .losses import (
     RIDGE,
     RIDGE_SHARE,
     SEPARABLE_RIDGE,
+    SEPARATION_CHECK,
     LastLayerLoss,
     SolveReport,
 )
@@ -172,6 +173,8 @@ class _Batch:
         """One Newton direction; False when this batch is finished (converged or out of steps)."""
         if self.iterations >= MAX_NEWTON:
             return self._finish()
+        if self.iterations == SEPARATION_CHECK and self.ridge == RIDGE and self._ridge_matters():
+            return self._finish()  # as in memory: the weights grow without bound, refit with SEPARABLE_RIDGE
         self.iterations += 1
         step, decrement = self._ce_direction() if self.ce else self._column_direction()
         self.done = decrement <= self.tolerance  # as in memory: judged afresh at every step
@@ -230,11 +233,14 @@ class _Batch:
         self.done = self.done | ~self.accepted  # no descent possible at round-off: as converged as it gets
         return not self.full_steps
 
-    def _finish(self) -> bool:
-        self.converged = bool(self.done.all())
+    def _ridge_matters(self) -> bool:
         penalty = 0.5 * self.ridge * self.W.square().sum(-2).sum(-1)
         loss = self.current if self.ce else self.current.sum(-1)
-        self.ridge_limited = self.ridge_limited or bool((penalty > RIDGE_SHARE * loss.abs()).any())
+        return bool((penalty > RIDGE_SHARE * loss.abs()).any())
+
+    def _finish(self) -> bool:
+        self.converged = bool(self.done.all())
+        self.ridge_limited = self.ridge_limited or self._ridge_matters()
         return False
 
     def _spread(self, mask: torch.Tensor) -> torch.Tensor:
