@@ -341,8 +341,12 @@ class Guarded:
         self.context.on("request", lambda request: self.requests.append(request.url))
         self.page = self.context.new_page()
         self.page.on("websocket", lambda ws: self.requests.append(ws.url))
-        self.page.on("console", lambda msg: self.console.append(f"[{msg.type}] {msg.text}"))
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.console.append(f"[pageerror] {exc}"))
+
+    def _console(self, msg) -> None:
+        where = (msg.location or {}).get("url", "")  # the script that logged it (bqplot's, anywidget's, …)
+        self.console.append(f"[{msg.type}] {msg.text}" + (f" @ {where}" if where else ""))
 
     def _route(self, route) -> None:
         url = route.request.url
