@@ -1078,3 +1078,28 @@ def test_a_slimtrain_run_completes_and_its_record_says_so(task_name, small, make
     (row,) = pg.table.get_state()["rows"]
     assert row["optimizer"] == "slimtrain" and row["status"] == "finished"
     assert "slimtrain" in pg.chart.loss_line.labels[0]
+
+
+# --------------------------------------------------------------------------- the lesson's stage (issue 22)
+def test_the_stage_shows_the_same_live_chart_compactly_and_closes_with_the_playground(small, make_pg):
+    """A training cell's ``display(pg.stage())``: the Playground's own timeline, chart, lr slider and
+    run buttons (a click in either copy acts on the run), a picture of the chart for the saved notebook,
+    and an InView that brings it into view; one stage per Playground, closed with it."""
+    from yeswidget.widgets.in_view import InView
+
+    pg = make_pg(small, epochs=3, every=1, layout="compact")
+    stage = pg.stage()
+    assert pg.stage() is stage
+    shown = set(iter_widgets(stage))
+    for part in (pg.timeline, pg.chart, pg.lr_slider, pg.pause_button, pg.stop_button, pg.step_button):
+        assert part in shown, part
+    assert pg.table not in shown and pg.predictions.box not in shown  # compact: the chart, not the whole Playground
+    assert {"yeswidget-playground", "yeswidget-compact", "yeswidget-stage"} <= set(stage._dom_classes)
+    in_view = [w for w in shown if isinstance(w, InView)]
+    assert len(in_view) == 1 and in_view[0].target == ".yeswidget-stage"
+    bundle = stage._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+    run = pg.retry()
+    assert pg.wait(120) and run.status == "finished"
+    pg.close()
+    assert stage.comm is None and in_view[0].comm is None
