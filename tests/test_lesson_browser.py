@@ -13,8 +13,10 @@ measured:
   from the browser's computed colours, opacities included;
 * the console shows no error or warning from yeswidget, bqplot, anywidget or an SVG attribute.
 
-Each training run is then stopped with the Stop button of the copy in its cell (the lesson's full
-runs would take minutes; the runs here last about 16 s). Screenshots go to ``YESWIDGET_SHOTS``
+Each training run has ``LESSON_EPOCHS`` epochs (the lesson's first run length), long enough to still be
+running at t = 15 s; the test then waits for the cell to end. (Stop or Pause clicked while a training cell
+blocks in ``pg.wait()`` reaches the kernel only after the cell ends: a known limit.)
+Screenshots go to ``YESWIDGET_SHOTS``
 (default ``test-output/browser/lesson/``).
 """
 from __future__ import annotations
@@ -44,7 +46,7 @@ pytestmark = pytest.mark.browser
 
 NOTEBOOK = REPO / "notebooks" / "06-classroom.ipynb"
 SHOT_TIMES = (5.0, 15.0)  # seconds after Shift+Enter on a training cell
-LESSON_EPOCHS = 150  # every training run's epochs here: long enough to be running at 15 s, stopped after
+LESSON_EPOCHS = 150  # every training run's epochs here: long enough to be running at t = 15 s
 CELL_MS = 240_000  # one non-training cell (the first builds the Playground: kernel import of torch, YES-0)
 MIN_CONTRAST = 3.0
 #: console lines that count as the chart's errors: its packages' scripts, and SVG attribute errors
@@ -328,16 +330,8 @@ def _check_contrast(lesson: Lesson, colours: dict, where: str) -> None:
             lesson.problems.append(f"{where}: text {text!r} {color} on {background}: contrast {ratio:.2f}")
 
 
-def _stop(lesson: Lesson, index: int) -> None:
-    """Press Stop in the running cell's copy of the Playground (the run is kept, status stopped)."""
-    cell = lesson.page.locator(f'.jp-Cell[data-windowed-list-index="{index}"]')
-    stop = cell.locator(".yeswidget-playground button.jupyter-button").filter(has_text=re.compile(r"^\s*Stop\s*$"))
-    assert stop.count() >= 1, f"{lesson.name}: no Stop button in the training cell {index}"
-    stop.first.click()
-
-
 def _train(lessons: list[Lesson], index: int) -> None:
-    """One training cell on every page: Shift+Enter, the observations at t = 5 and 15 s, then Stop."""
+    """One training cell on every page: Shift+Enter, the observations at t = 5 and 15 s, the cell's end."""
     for lesson in lessons:
         _press_run(lesson, index)
     for at in SHOT_TIMES:
@@ -346,14 +340,9 @@ def _train(lessons: list[Lesson], index: int) -> None:
             if left > 0:
                 lesson.page.wait_for_timeout(left * 1000)
             _observe(lesson, index, at)
-    for lesson in lessons:
-        _stop(lesson, index)
+    # no Stop: a click reaches the kernel only once the cell (blocked in pg.wait()) is done
     for lesson in lessons:
         _wait_done(lesson, index, code=True)
-        # the click on Stop put the focus on the button: select the next cell (its prompt), command mode
-        after = lesson.page.locator(f'.jp-Cell[data-windowed-list-index="{index + 1}"]').first
-        after.click(position={"x": 20, "y": 8})
-        lesson.page.keyboard.press("Escape")
 
 
 def _chart_console(lesson: Lesson) -> list[str]:
