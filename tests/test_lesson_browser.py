@@ -105,7 +105,9 @@ _GEOMETRY_JS = """
       .filter((r) => r.width > 0.5 && r.height > 0.5);
     return {plot: area ? rect(area) : null, legends};
   });
-  return {chart: figure ? rect(figure) : null, visible: scroller ? rect(scroller) : null,
+  const pattern = document.getElementById('yw-hatch-red');
+  return {hatch: pattern ? (pattern.closest('svg') || {}).id || '' : null,
+          chart: figure ? rect(figure) : null, visible: scroller ? rect(scroller) : null,
           window: {right: window.innerWidth, bottom: window.innerHeight}, plots,
           status: figure ? (figure.closest('.yeswidget-playground').querySelector('.yes-status') || {}).textContent
                          : null};
@@ -236,6 +238,9 @@ def _observe(lesson: Lesson, index: int, at: float) -> None:
               and chart["bottom"] <= min(seen["bottom"], window["bottom"]) + 1)
     if not inside:
         lesson.problems.append(f"{where}: chart {chart} is not inside the visible notebook {seen} / window {window}")
+    if geometry["hatch"] != "yw-hatch-defs":  # the bands paint with the first pattern of that id in the page
+        lesson.problems.append(f"{where}: the hatch patterns come from {geometry['hatch']!r}, a copy that stops "
+                               "painting once its cell scrolls far away (red and yellow bands vanish)")
     for plot in geometry["plots"]:
         for box in plot["legends"] if plot["plot"] else []:
             if _overlap(box, plot["plot"]) > 1.0:

@@ -17,8 +17,29 @@ export function bringIntoView(el, selector) {
   return target;
 }
 
+/** Id of the one copy of the hatch patterns at the top of the page. */
+export const DEFS_ID = "yw-hatch-defs";
+
+/**
+ * Put one copy of the Playground's hatch patterns (`#yw-hatch-red`, `#yw-hatch-yellow`) first in the
+ * page: `fill: url(#id)` paints with the first element of that id, and the first copy, in the
+ * Playground's own output far up the notebook, stops painting once the notebook skips rendering
+ * that cell; every band filled from it would then show no colour at all.
+ */
+export function hoistPatterns(doc) {
+  if (doc.getElementById(DEFS_ID)) return false;
+  const pattern = doc.getElementById("yw-hatch-red");
+  const svg = pattern && pattern.closest("svg");
+  if (!svg) return false;
+  const copy = svg.cloneNode(true);
+  copy.id = DEFS_ID;
+  doc.body.prepend(copy);
+  return true;
+}
+
 function render({ model, el }) {
   el.classList.add("yw-in-view");
+  hoistPatterns(el.ownerDocument);
   const limit = toNumber(model.get("tries")) ?? TRIES_MS.length;
   const timers = TRIES_MS.slice(0, Math.max(0, limit)).map((ms) =>
     setTimeout(() => bringIntoView(el, model.get("target")), ms));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import widget, { bringIntoView, TRIES_MS } from "../src/in_view.js";
+import widget, { bringIntoView, DEFS_ID, hoistPatterns, TRIES_MS } from "../src/in_view.js";
 import { fakeModel, host } from "./helpers.mjs";
 
 function nested() {
@@ -39,4 +39,14 @@ test("a view tries a few times while the figure lays out, and its cleanup cancel
   late();  // removed before its first try
   await new Promise((resolve) => setTimeout(resolve, TRIES_MS[0] + 50));
   assert.equal(calls.length, 2);
+});
+
+test("the hatch patterns get one copy first in the page, once", () => {
+  const { document, el } = host();
+  el.innerHTML = '<svg><defs><pattern id="yw-hatch-red"></pattern><pattern id="yw-hatch-yellow"></pattern></defs></svg>';
+  assert.equal(hoistPatterns(document), true);
+  assert.equal(document.body.firstElementChild.id, DEFS_ID);
+  assert.equal(document.getElementById("yw-hatch-red").closest("svg").id, DEFS_ID);  // the first of that id
+  assert.equal(hoistPatterns(document), false);
+  assert.equal(document.querySelectorAll(`#${DEFS_ID}`).length, 1);
 });
