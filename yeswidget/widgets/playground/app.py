@@ -185,8 +185,8 @@ class Playground(Picture, widgets.VBox):
         """The live chart again, compactly: verdict, zone timeline, chart, lr slider, Pause / Stop / Step.
 
         ``display(pg.stage())`` in a training cell keeps the chart on the screen while the cell runs
-        (it scrolls itself into view). The same widgets as the Playground's: a click in either acts on
-        the run. One stage per Playground, shown as often as wanted; closed with the Playground.
+        (it scrolls itself into view). The same widgets as the Playground's (clicks reach the kernel once
+        no cell is running). One stage per Playground, shown as often as wanted; closed with the Playground.
         """
         if self._stage is None:
             self._stage = Stage(self)

@@ -4,8 +4,9 @@ A lesson's training cell sits below the Playground; while it runs the screen wou
 code, not the chart. ``display(pg.stage())`` in that cell shows the same live widgets again (the
 zone timeline with the verdict, the chart with its status line, the learning-rate slider and the
 Pause / Stop / Step buttons), about 400 px high, and an :class:`~yeswidget.widgets.in_view.InView`
-brings them into the visible part of the notebook. Every copy is the same widget: a click in any
-of them acts on the run.
+brings them into the visible part of the notebook. Every copy is the same widget. A click reaches
+the kernel only when no cell is running: while a cell waits in ``pg.wait()`` its Pause / Stop clicks
+arrive after it ends (run the training without ``pg.wait()`` for live buttons).
 """
 from __future__ import annotations
 
