@@ -27,3 +27,7 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# the real-browser tests' fixtures (Chromium, a JupyterLab server, guarded pages): one definition
+from browser_support import browser, chromium_executable, guarded, jupyter_server  # noqa: E402, F401

@@ -751,7 +751,7 @@ def test_predictions_panel_shows_the_models_outputs_for_a_few_samples_each_epoch
     assert panel.box in pg._chart_row.children and pg.chart in pg._chart_row.children  # beside the chart
     assert panel.X.shape == (3, 20) and torch.equal(panel.Y, small.Y_test[:3])  # held-out samples
     np.testing.assert_allclose(np.asarray(panel.true_lines.y) - panel.offsets, small.Y_test[:3].numpy(), atol=1e-5)
-    assert np.isnan(np.asarray(panel.predicted_lines.y, dtype=float)).all()  # nothing predicted before a run
+    assert not any(panel.predicted_lines.opacities)  # nothing predicted before a run: drawn fully transparent
     run = pg.retry()
     assert pg.wait(120)
     pg._ui.flush()
@@ -759,7 +759,7 @@ def test_predictions_panel_shows_the_models_outputs_for_a_few_samples_each_epoch
     with torch.no_grad():
         expected = pg.current.model(small.X_test[:3]).numpy()
     np.testing.assert_allclose(np.asarray(panel.predicted_lines.y) - panel.offsets, expected, rtol=1e-4, atol=1e-4)
-    assert list(panel.predicted_lines.colors) == [run.config["color"]]
+    assert list(panel.predicted_lines.colors) == [run.config["color"]] and all(panel.predicted_lines.opacities)
     # a new run: its predictions, in its colour, from its first epoch on
     second = pg.step_epoch()
     assert pg.current.wait_parked(60)
@@ -914,7 +914,7 @@ def test_run_colours_keep_3_to_1_against_every_band_in_light_and_dark_themes():
     the zone colour at BAND_OPACITY over a light (#ffffff) or dark (#111111) background); the dark
     theme draws each run in the lighter shade the theme rules give it."""
     from yeswidget.core.zones import BAND_OPACITY, ZONE_COLORS
-    from yeswidget.widgets.playground.theme import _css_rgb, _rgb, dark_shade, theme_html
+    from yeswidget.widgets.playground.theme import DARK_BAND_OPACITY, DARK_EDGES, _css_rgb, _rgb, dark_shade, theme_html
 
     def luminance(rgb):
         c = np.asarray(rgb, dtype=float) / 255
@@ -926,12 +926,18 @@ def test_run_colours_keep_3_to_1_against_every_band_in_light_and_dark_themes():
         return (hi + 0.05) / (lo + 0.05)
 
     html_text = theme_html(playground.RUN_COLORS)
-    for background, shade in (((255, 255, 255), lambda c: c), ((17, 17, 17), dark_shade)):
-        for color in playground.RUN_COLORS:
-            line = _rgb(shade(color))
+    themes = (((255, 255, 255), lambda c: c, BAND_OPACITY, {}),
+              ((17, 17, 17), dark_shade, DARK_BAND_OPACITY, DARK_EDGES))
+    for background, shade, alpha, edges in themes:
+        lines = [*(shade(color) for color in playground.RUN_COLORS), *edges.values()]  # dark: edges and marks too
+        for color in lines:
             for zone in ("red", "yellow", "green"):
-                band = [BAND_OPACITY * z + (1 - BAND_OPACITY) * b for z, b in zip(_rgb(ZONE_COLORS[zone]), background)]
-                assert contrast(line, band) >= 3.0, (color, zone, background)
+                band = [alpha * z + (1 - alpha) * b for z, b in zip(_rgb(ZONE_COLORS[zone]), background)]
+                assert contrast(_rgb(color), band) >= 3.0, (color, zone, background)
+    for color, shade in DARK_EDGES.items():  # the YES-0 edge, the lower edge and the lr marks in dark themes
+        assert f'path.line[style*="stroke: {_css_rgb(color)}"] {{ stroke: {shade} !important; }}' in html_text
+    brighter = f'path.area[style*="opacity: {BAND_OPACITY:g}"] {{ opacity: {DARK_BAND_OPACITY:g} !important; }}'
+    assert brighter in html_text and DARK_BAND_OPACITY > BAND_OPACITY
     for color in playground.RUN_COLORS:  # every run colour has its dark-theme rule, line and swatch
         assert f'path.line[style*="stroke: {_css_rgb(color)}"] {{ stroke: {dark_shade(color)}' in html_text
         assert f'.yw-swatch[style*="{_css_rgb(color)}"]' in html_text
@@ -1072,3 +1078,28 @@ def test_a_slimtrain_run_completes_and_its_record_says_so(task_name, small, make
     (row,) = pg.table.get_state()["rows"]
     assert row["optimizer"] == "slimtrain" and row["status"] == "finished"
     assert "slimtrain" in pg.chart.loss_line.labels[0]
+
+
+# --------------------------------------------------------------------------- the lesson's stage (issue 22)
+def test_the_stage_shows_the_same_live_chart_compactly_and_closes_with_the_playground(small, make_pg):
+    """A training cell's ``display(pg.stage())``: the Playground's own timeline, chart, lr slider and
+    run buttons (a click in either copy acts on the run), a picture of the chart for the saved notebook,
+    and an InView that brings it into view; one stage per Playground, closed with it."""
+    from yeswidget.widgets.in_view import InView
+
+    pg = make_pg(small, epochs=3, every=1, layout="compact")
+    stage = pg.stage()
+    assert pg.stage() is stage
+    shown = set(iter_widgets(stage))
+    for part in (pg.timeline, pg.chart, pg.lr_slider, pg.pause_button, pg.stop_button, pg.step_button):
+        assert part in shown, part
+    assert pg.table not in shown and pg.predictions.box not in shown  # compact: the chart, not the whole Playground
+    assert {"yeswidget-playground", "yeswidget-compact", "yeswidget-stage"} <= set(stage._dom_classes)
+    in_view = [w for w in shown if isinstance(w, InView)]
+    assert len(in_view) == 1 and in_view[0].target == ".yeswidget-stage"
+    bundle = stage._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+    run = pg.retry()
+    assert pg.wait(120) and run.status == "finished"
+    pg.close()
+    assert stage.comm is None and in_view[0].comm is None

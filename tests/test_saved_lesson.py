@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_browser import _chromium_path, _unavailable
+from browser_support import _chromium_path, _unavailable
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

@@ -26,7 +26,7 @@ for (const name of files) {
     assert.doesNotMatch(text, /@import\b/, "CSS @import");
     const specifiers = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?\bfrom\s*["']([^"']+)["']/gm)].map((m) => m[1]);
     specifiers.push(...[...text.matchAll(/^\s*import\s*["']([^"']+)["']/gm)].map((m) => m[1]));
-    const allowed = name === "runs_table.js" || name === "zone_timeline.js" ? ["./shared.js"] : [];
+    const allowed = ["runs_table.js", "zone_timeline.js", "in_view.js"].includes(name) ? ["./shared.js"] : [];
     assert.deepEqual(specifiers, allowed, `imports found: ${specifiers.join(", ")}`);
   });
 }

@@ -131,7 +131,9 @@ class MainFigure(YPlot):
         self._build_dots(sc)
         self.past_marks: dict[int, bqplot.Lines] = {}
         self.figure = bqplot.Figure(
-            marks=self._marks([]), axes=[self.x_axis, self.y_axis, self.step_axis], title=title, padding_y=0.0,
+            # the right axis joins the figure only while it has a line to read: a hidden bqplot axis
+            # still lays out its ticks, at translate(x, undefined) (console errors)
+            marks=self._marks([]), axes=[self.x_axis, self.y_axis], title=title, padding_y=0.0,
             fig_margin=_MARGIN, legend_location="top-right", animation_duration=0,
             layout=widgets.Layout(width="100%", height="380px"),
         )
@@ -180,8 +182,10 @@ class MainFigure(YPlot):
             bottom, top = scene.step_axis  # type: ignore[misc]
             set_traits(self.step_ys, min=float(bottom), max=float(top))
             set_traits(self.step_axis, label=scene.step_label)
-        if bool(self.step_axis.visible) != own:  # the right axis shows only while it has a line to read
+        if (self.step_axis in self.figure.axes) != own:  # the right axis shows only while it has a line to read
             set_traits(self.step_axis, visible=own)
+            others = [a for a in self.figure.axes if a is not self.step_axis]
+            self.figure.axes = [*others, self.step_axis] if own else others
             # room on the right for its ticks and label
             self.figure.fig_margin = {**_MARGIN, "right": 75} if own else dict(_MARGIN)
         label = scene.step_label or "minibatch loss"
@@ -205,7 +209,7 @@ class MainFigure(YPlot):
                    skew=f32(h.lower_db), names=np.array(h.zones, dtype=str))
         set_arrays(self.diverged_dots, x=f32(scene.diverged.x), y=f32(scene.diverged.y))
         label = f"current: {scene.label}" if scene.label else "current run"
-        set_traits(self.loss_line, labels=[label], display_legend=bool(scene.past))
+        set_traits(self.loss_line, labels=[label])
         color = scene.line_color or LOSS_COLOR
         for mark in (self.loss_line, self.loss_dots):
             if list(mark.colors) != [color]:
@@ -226,8 +230,9 @@ class MainFigure(YPlot):
         marks = []
         for key, line in zip(past_ids, scene.past, strict=True):
             if key not in self.past_marks:
+                # no bqplot legend: its box is clipped and sits over the plot (the runs table names the colours)
                 self.past_marks[key] = _lines(self.sc, colors=[line.color], opacities=[0.45], stroke_width=1.5,
-                                              labels=[line.label], display_legend=True, enable_hover=False)
+                                              labels=[line.label], display_legend=False, enable_hover=False)
             marks.append(self.past_marks[key])
         wanted = self._marks(marks)
         if list(self.figure.marks) != wanted:

@@ -26,6 +26,7 @@ from .controls import build_controls, chosen_settings
 from .families import Family, architecture, check_architecture, check_epochs, read_plan, shape_of
 from .layout import LAYOUTS, arrange, build_displays
 from .settings import format_settings, from_settings
+from .stage import Stage
 from .theme import RUN_COLORS
 
 __all__ = ["Playground", "RUN_COLORS"]
@@ -69,6 +70,7 @@ class Playground(Picture, widgets.VBox):
         self._message_html: str | None = None  # a failure to show (set on any thread, drawn by the pump)
         self._pending_controls: dict[str, Any] = {}  # control values to put into the widgets (by the pump)
         self._shown_epochs: tuple[str, int] | None = None  # what the timeline shows: (run id, epochs)
+        self._stage: Stage | None = None  # the compact copy for training cells (see stage())
         # YES-0 once per family (task + architecture), reused by every run of it. Built on the very
         # samples each run's Monitor certifies on (the same seeded subset when max_samples is given)
         # and with the model's own bias and activation, so the cloud is the model's cloud.
@@ -175,7 +177,21 @@ class Playground(Picture, widgets.VBox):
             self._ui.flush()
             if threading.current_thread() is threading.main_thread():
                 self.refresh_picture()  # the saved notebook's picture shows the run that ended
+                if self._stage is not None:
+                    self._stage.refresh_picture()
         return done
+
+    def stage(self) -> Stage:
+        """The live chart again, compactly: verdict, zone timeline, chart, lr slider, Pause / Stop / Step.
+
+        ``display(pg.stage())`` in a training cell keeps the chart on the screen while the cell runs
+        (it scrolls itself into view). The same widgets as the Playground's (clicks reach the kernel once
+        no cell is running). One stage per Playground, shown as often as wanted; closed with the Playground.
+        """
+        if self._stage is None:
+            self._stage = Stage(self)
+            self._boxes.extend(self._stage.parts())
+        return self._stage
 
     def _picture_chart(self) -> Any:
         return self.chart

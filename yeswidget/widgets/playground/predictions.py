@@ -54,14 +54,14 @@ class PredictionsPanel:
         self.true_lines = bqplot.Lines(x=f32(self.x), y=f32(y + self.offsets), scales=sc, colors=[_TRUE_COLOR],
                                        line_style="dashed", stroke_width=1.5, labels=["true"],
                                        enable_hover=False)
-        # (NaN until the first epoch: the same shape as the true lines, drawn as nothing; bqplot does
-        # not draw a figure whose lines start as empty 2-D arrays)
-        self.predicted_lines = bqplot.Lines(x=f32(self.x), y=f32(np.full_like(y, np.nan)), scales=sc,
+        # until the first epoch: the true lines again, fully transparent (bqplot draws no figure whose
+        # lines start as empty 2-D arrays, and writes d="null", a console error, for lines of NaN)
+        self.predicted_lines = bqplot.Lines(x=f32(self.x), y=f32(y + self.offsets), scales=sc,
                                             colors=["#1f77b4"], stroke_width=2.0, labels=["predicted"],
-                                            enable_hover=False)
+                                            opacities=[0.0] * k, enable_hover=False)
         x_axis = bqplot.Axis(scale=xs, label="output", tick_format="d", num_ticks=4)
-        y_axis = bqplot.Axis(scale=ys, side="left", visible=False)
-        self.figure = bqplot.Figure(marks=[self.true_lines, self.predicted_lines], axes=[x_axis, y_axis],
+        # no y axis: a hidden bqplot axis still lays out its ticks, at translate(x, undefined) (console errors)
+        self.figure = bqplot.Figure(marks=[self.true_lines, self.predicted_lines], axes=[x_axis],
                                     title="predicted vs true", fig_margin=dict(top=35, bottom=40, left=10, right=10),
                                     animation_duration=0, padding_y=0.05,
                                     layout=widgets.Layout(width="100%", height="330px"))
@@ -101,7 +101,7 @@ class PredictionsPanel:
         self.epoch = epoch
         with self.predicted_lines.hold_sync():
             set_arrays(self.predicted_lines, x=f32(self.x), y=f32(out + self.offsets))
-            set_traits(self.predicted_lines, colors=[color])
+            set_traits(self.predicted_lines, colors=[color], opacities=[1.0] * out.shape[0])
         set_traits(self.figure, title=f"predicted vs true, epoch {epoch}")
         set_traits(self.caption, value=self._caption(out))
 

@@ -9,9 +9,10 @@ keeps a contrast of at least 3:1 against every band (the table swatch follows it
 """
 from __future__ import annotations
 
-from ...core.zones import ZONE_COLORS
+from ...core.zones import BAND_OPACITY, ZONE_COLORS
+from ...view.scene import LOWER_COLOR, UPPER_COLOR
 
-__all__ = ["theme_html", "dark_shade", "HATCHES", "RUN_COLORS"]
+__all__ = ["theme_html", "dark_shade", "HATCHES", "RUN_COLORS", "DARK_BAND_OPACITY", "DARK_EDGES", "STATE_COLORS"]
 
 #: line colours of successive runs: none of the zone colours, each at least 3:1 against every band
 #: on a light background (dark themes draw a lighter shade, see :func:`dark_shade`)
@@ -20,6 +21,16 @@ RUN_COLORS = ("#1f77b4", "#c2185b", "#6a3d9a", "#b15928", "#0b6e4f", "#2e5e8a", 
 #: pattern id → (zone, SVG path of the hatch lines in an 8×8 tile)
 HATCHES = {"yw-hatch-red": ("red", "M0,0 L8,8 M8,0 L0,8"),
            "yw-hatch-yellow": ("yellow", "M0,8 L8,0 M-2,2 L2,-2 M6,10 L10,6")}
+
+#: the bands' opacity in dark themes: brighter than on white (projectors wash dim bands out), yet dim
+#: enough that every light run line, edge and mark keeps 3:1 against each band (tests/test_playground.py)
+DARK_BAND_OPACITY = 0.45
+
+#: the chart's edges and lr marks on a dark background: light shades, each ≥ 3:1 against every band
+DARK_EDGES = {UPPER_COLOR: "#ffc9c9", LOWER_COLOR: "#c4f7d8", "#666666": "#e6e6e6"}
+
+#: the status words' colours (``--yw-good`` / ``--yw-warn`` / ``--yw-bad``): light theme, dark theme
+STATE_COLORS = {"good": ("#1e6b3a", "#7ee2a8"), "warn": ("#8a5a00", "#f2c94c"), "bad": ("#b00020", "#ff8a9a")}
 
 _STRIPES = "repeating-linear-gradient({}deg, rgba(0,0,0,.45) 0 1.5px, transparent 1.5px 6px)"
 _DARK = ('body[data-jp-theme-light="false"]', "body.vscode-dark", "body.vscode-high-contrast")
@@ -35,7 +46,7 @@ def _css_rgb(hex_color: str) -> str:
     return "rgb({}, {}, {})".format(*_rgb(hex_color))
 
 
-def dark_shade(hex_color: str, mix: float = 0.65) -> str:
+def dark_shade(hex_color: str, mix: float = 0.8) -> str:
     """``hex_color`` mixed ``mix`` of the way to white: the run's line colour on a dark background."""
     r, g, b = (round(c + (255 - c) * mix) for c in _rgb(hex_color))
     return f"#{r:02x}{g:02x}{b:02x}"
@@ -79,6 +90,7 @@ def _rules(run_colors: tuple[str, ...]) -> str:
         ".yeswidget-compact small, .yeswidget-compact .widget-label, .yeswidget-compact .widget-readout,"
         " .yeswidget-compact .jupyter-button { font-size: 14px !important; }",
     ]
+    rules += _dark_rules(pg)
     for color in dict.fromkeys(run_colors):  # lighter run lines (and their swatches) in dark themes
         light = dark_shade(color)
         for dark in _DARK:
@@ -88,6 +100,21 @@ def _rules(run_colors: tuple[str, ...]) -> str:
                          f" {{ fill: {light} !important; }}")
             rules.append(f'{dark} {pg} .yw-swatch[style*="{_css_rgb(color)}"] {{ background: {light} !important; }}')
     return "\n".join(rules)
+
+
+def _dark_rules(pg: str) -> list[str]:
+    """Status colours for both themes; in dark ones brighter bands and light edges, marks and words."""
+    light = "; ".join(f"--yw-{name}: {pair[0]}" for name, pair in STATE_COLORS.items())
+    rules = [f"{pg} {{ {light}; }}"]
+    for dark in _DARK:
+        words = "; ".join(f"--yw-{name}: {pair[1]}" for name, pair in STATE_COLORS.items())
+        rules.append(f"{dark} {pg} {{ {words}; }}")
+        rules.append(f'{dark} {pg} .bqplot path.area[style*="opacity: {BAND_OPACITY:g}"]'
+                     f" {{ opacity: {DARK_BAND_OPACITY:g} !important; }}")
+        for color, shade in DARK_EDGES.items():
+            rules.append(f'{dark} {pg} .bqplot path.line[style*="stroke: {_css_rgb(color)}"]'
+                         f" {{ stroke: {shade} !important; }}")
+    return rules
 
 
 def theme_html(run_colors: tuple[str, ...]) -> str:

@@ -1,0 +1,26 @@
+"""A widget of no size that scrolls the widget around it into view when it is shown.
+
+A training cell of a lesson shows the live chart again (:meth:`Playground.stage
+<yeswidget.widgets.playground.Playground.stage>`); by then JupyterLab and Notebook 7 have
+scrolled to the next cell, which can leave the chart off the screen. The front end
+(``js/src/in_view.js``) scrolls the closest element matching ``target`` into view, only as far as
+needed, a few times in the first two seconds of the view (while the figure lays itself out).
+"""
+from __future__ import annotations
+
+import anywidget
+import traitlets
+
+from .tables import compose_esm
+
+__all__ = ["InView"]
+
+
+class InView(anywidget.AnyWidget):
+    """Put inside a box: its views bring the closest ``target`` (a CSS selector) into view once shown."""
+
+    _esm = compose_esm("in_view.js")
+
+    target = traitlets.Unicode(".yeswidget-stage", help="CSS selector of the element to bring into view").tag(
+        sync=True)
+    tries = traitlets.Int(3, help="how many of the front end's timed tries to make (0: none)").tag(sync=True)
