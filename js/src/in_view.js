@@ -8,11 +8,13 @@ import { toNumber } from "./shared.js";
  * itself out after the first frame, so one late try catches its final height). */
 export const TRIES_MS = Object.freeze([120, 700, 1600]);
 
-/** Scroll `target` into view only as far as needed ("nearest"): a chart already in view stays put. */
+/** Scroll `target`'s top to the top of the visible notebook ("start"): the stage is shorter than a
+ * projector's notebook area, so the room left below it absorbs a status line that wraps or a note
+ * that appears later (scrolling only as far as needed left the chart's bottom edge at the fold). */
 export function bringIntoView(el, selector) {
   const target = (selector && el.closest(selector)) || el;
   if (typeof target.scrollIntoView === "function") {
-    target.scrollIntoView({ block: "nearest", inline: "nearest" });
+    target.scrollIntoView({ block: "start", inline: "nearest" });
   }
   return target;
 }

@@ -20,7 +20,7 @@ function nested() {
 test("bringIntoView scrolls the closest target, only as far as needed", () => {
   const { stage, inner, calls } = nested();
   assert.equal(bringIntoView(inner, ".yeswidget-stage"), stage);
-  assert.deepEqual(calls, [{ block: "nearest", inline: "nearest" }]);
+  assert.deepEqual(calls, [{ block: "start", inline: "nearest" }]);
 });
 
 test("without a matching target the widget's own element is the target", () => {

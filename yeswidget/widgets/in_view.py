@@ -3,8 +3,8 @@
 A training cell of a lesson shows the live chart again (:meth:`Playground.stage
 <yeswidget.widgets.playground.Playground.stage>`); by then JupyterLab and Notebook 7 have
 scrolled to the next cell, which can leave the chart off the screen. The front end
-(``js/src/in_view.js``) scrolls the closest element matching ``target`` into view, only as far as
-needed, a few times in the first two seconds of the view (while the figure lays itself out).
+(``js/src/in_view.js``) scrolls the closest element matching ``target`` to the top of the visible
+notebook, a few times in the first two seconds of the view (while the figure lays itself out).
 """
 from __future__ import annotations
 
