@@ -189,3 +189,18 @@ def test_quantile_loss_rejects_quantiles_outside_0_1():
     for bad in (0, 1, 1.5, -0.1, "0.9", True):
         with pytest.raises(ValueError, match="strictly between 0 and 1"):
             QuantileLoss(bad)
+
+
+def test_a_log_link_loss_given_as_a_plain_function_starts_where_it_is_lower():
+    """Poisson NLL as a callable (no exact solve): on counts near 7 the least-squares fit is a
+    terrible start in log-rate space (exp of counts); the descent starts from zero outputs
+    instead and its top edge lands near the exact optimum, never below it."""
+    X, g = features(seed=6)
+    y = torch.poisson(torch.exp(0.5 * X[:, 0] + 2.0), generator=g)[:, None]
+    exact = depth1_yes0(X, y, nn.PoissonNLLLoss())
+
+    def poisson_nll(log_rate, target):
+        return (torch.exp(log_rate) - target * log_rate).mean()
+
+    achieved = depth1_yes0(X, y, poisson_nll)
+    assert exact < 0 and exact - 1e-9 * abs(exact) <= achieved <= exact + 1e-3 * abs(exact), (achieved, exact)

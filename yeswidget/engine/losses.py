@@ -152,7 +152,7 @@ class LastLayerLoss:
         scale = torch.where(norms > 0, norms, torch.ones_like(norms))
         Zs = Z / scale  # equilibrated: the ridge means the same on every column
         if self.kind == "custom":
-            W, report = self._descend(Zs, T, self._start(Zs, T, key, None))
+            W, report = self._descend(Zs, T, self._custom_start(Zs, T, key))
         elif self.kind in QUANTILE_KINDS:
             W, converged, steps = solve_quantile(Zs, T, self._start(Zs, T, key, None), self.quantile,
                                                  DECREMENT_RTOL)
@@ -189,6 +189,15 @@ class LastLayerLoss:
         gram = Zs.mT @ Zs + RIDGE * N * torch.eye(d, dtype=Zs.dtype, device=Zs.device)
         start: torch.Tensor = torch.linalg.solve(gram, Zs.mT @ T)  # least squares
         return start
+
+    def _custom_start(self, Zs: torch.Tensor, T: torch.Tensor, key: Any) -> torch.Tensor:
+        """Least squares or zero outputs, whichever the loss prefers per problem (a log-link loss such
+        as Poisson NLL as a plain function is far from its minimum at the least-squares fit)."""
+        start = self._start(Zs, T, key, None)
+        zero = torch.zeros_like(start)
+        with torch.no_grad():
+            better = self.value(Zs @ zero, T) < self.value(Zs @ start, T)
+        return torch.where(better[:, None, None], zero, start)
 
     @staticmethod
     def _minimise(newton: NewtonCG, W: torch.Tensor, steps: int = MAX_NEWTON) -> tuple[torch.Tensor, SolveReport]:
