@@ -5,8 +5,9 @@
 import { toNumber } from "./shared.js";
 
 /** Milliseconds after the first render at which the target is brought into view (the figure lays
- * itself out after the first frame, so one late try catches its final height). */
-export const TRIES_MS = Object.freeze([120, 700, 1600]);
+ * itself out after the first frame; Notebook 7 may scroll on to a later cell seconds after the run
+ * starts, so two late tries bring the stage back). */
+export const TRIES_MS = Object.freeze([120, 700, 1600, 4000, 8000]);
 
 /** Scroll `target`'s top to the top of the visible notebook ("start"): the stage is shorter than a
  * projector's notebook area, so the room left below it absorbs a status line that wraps or a note

@@ -4,7 +4,7 @@ A training cell of a lesson shows the live chart again (:meth:`Playground.stage
 <yeswidget.widgets.playground.Playground.stage>`); by then JupyterLab and Notebook 7 have
 scrolled to the next cell, which can leave the chart off the screen. The front end
 (``js/src/in_view.js``) scrolls the closest element matching ``target`` to the top of the visible
-notebook, a few times in the first two seconds of the view (while the figure lays itself out).
+notebook, a few times in the first eight seconds of the view (while the figure lays itself out).
 """
 from __future__ import annotations
 
@@ -23,4 +23,4 @@ class InView(anywidget.AnyWidget):
 
     target = traitlets.Unicode(".yeswidget-stage", help="CSS selector of the element to bring into view").tag(
         sync=True)
-    tries = traitlets.Int(3, help="how many of the front end's timed tries to make (0: none)").tag(sync=True)
+    tries = traitlets.Int(5, help="how many of the front end's timed tries to make (0: none)").tag(sync=True)
