@@ -1099,7 +1099,11 @@ def test_the_stage_shows_the_same_live_chart_compactly_and_closes_with_the_playg
     assert len(in_view) == 1 and in_view[0].target == ".yeswidget-stage"
     bundle = stage._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["image/png"]
+    assert in_view[0].get_state()["follow"] is False  # no run yet: nothing pulls the notebook around
+    follows = []
+    in_view[0].observe(lambda change: follows.append(change["new"]), "follow")
     run = pg.retry()
     assert pg.wait(120) and run.status == "finished"
+    assert follows == [True, False]  # the stage followed while the run was live, and let go once it ended
     pg.close()
     assert stage.comm is None and in_view[0].comm is None

@@ -7,8 +7,11 @@ separate), or a whole problem for cross-entropy (classes coupled); group tensors
 
 Newton directions come from preconditioned conjugate gradients on the exact Hessian, applied as
 two batched GEMMs (``Zᵀ (h ⊙ (Z V))``) and never formed (forming costs m·N·d² per step). The
-preconditioner is the Gram ``G = ZᵀZ / N`` scaled per group, ``M = (c / k)(G + σI)`` (one Cholesky
-per problem, shared by its columns). The curvatures give ``H ⪰ ρ M`` with a computable ρ, so the
+preconditioner is the Gram ``G = ZᵀZ / N`` scaled per group plus the ridge, ``M = (c / k) G + λI``
+(c the group's mean curvature): one eigendecomposition ``G = QΛQᵀ`` per problem, shared by its
+columns, applies ``M⁻¹`` for any c, so the preconditioner follows the curvature step by step and
+keeps the ridge at its true weight (a saturated classifier's Hessian is mostly λI). The curvatures
+give ``H ⪰ ρ M`` with a computable ρ, so the
 CG residual ``r = g − H x`` bounds the Newton decrement from above (``x ⟂ r`` in exact arithmetic;
 ``|xᵀr|`` is kept for round-off):
 
@@ -49,15 +52,9 @@ class NewtonCG:
         B, N, d = Zs.shape
         self.N, self.m = N, T.shape[1]
         self.k = 1.0 if self.coupled else float(self.m)  # H ⪰ (low / k) G + ridge·I
-        gram = Zs.mT @ Zs / N
-        self.trace = gram.diagonal(dim1=-2, dim2=-1).sum(-1)  # ≥ λ_max(G): G is PSD
-        eye = torch.eye(d, dtype=Zs.dtype, device=Zs.device)
-        self.sigma = torch.full((B,), self.ridge, dtype=Zs.dtype, device=Zs.device)
-        chol, info = torch.linalg.cholesky_ex(gram + self.ridge * eye)
-        while bool((info > 0).any()):  # round-off made G + σI indefinite: a larger shift there
-            self.sigma = torch.where(info > 0, self.sigma * 100, self.sigma)
-            chol, info = torch.linalg.cholesky_ex(gram + self.sigma[:, None, None] * eye)
-        self.chol = chol
+        eigenvalues, self.basis = torch.linalg.eigh(Zs.mT @ Zs / N)
+        self.spectrum = eigenvalues.clamp_min(0)  # (B, d): G is PSD (round-off can dip below 0)
+        self.top = self.spectrum[:, -1]  # λ_max(G) per problem
 
     # ------------------------------------------------------------ group helpers
     def dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -69,41 +66,54 @@ class NewtonCG:
 
     def least_squares(self, targets: torch.Tensor) -> torch.Tensor:
         """argmin ‖Zs W − targets‖² + ridge·N·‖W‖² (targets … × N × m): W (B, d, m)."""
-        W = torch.cholesky_solve(self.Zs.mT @ targets / self.N, self.chol)
+        W = self._solve(self.Zs.mT @ targets / self.N, self.spectrum[:, :, None] + self.ridge)
         return W - W.mean(-1, keepdim=True) if self.coupled else W  # softmax: the sum-zero rows
 
+    def _solve(self, R: torch.Tensor, denominators: torch.Tensor) -> torch.Tensor:
+        """Q diag(1 / denominators) Qᵀ R per problem (denominators broadcast over R's columns)."""
+        solved: torch.Tensor = self.basis @ ((self.basis.mT @ R) / denominators)
+        return solved
+
     # ------------------------------------------------------------ the objective
-    def objective(self, U: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        """Mean loss of predictions U (B, N, m) plus the ridge, per group."""
+    def pieces(self, U: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """What the objective and the derivatives need of predictions U (B, N, m), computed once per
+        point (the transcendentals are most of a step's time at small d): log-softmax for
+        cross-entropy, else (ℓ, ∂ℓ/∂u, ∂²ℓ/∂u²) element by element."""
+        if self.elementwise is None:
+            return (torch.log_softmax(U, dim=-1),)
+        return self.elementwise(U, self.T)
+
+    def value(self, pieces: tuple[torch.Tensor, ...], W: torch.Tensor) -> torch.Tensor:
+        """Mean loss plus the ridge, per group, from :meth:`pieces` at W's predictions."""
         penalty = 0.5 * self.ridge * W.square().sum(-2)
         if self.elementwise is None:
-            return -(self.T * torch.log_softmax(U, dim=-1)).sum(-1).mean(-1) + penalty.sum(-1)
-        return self.elementwise(U, self.T)[0].mean(-2) / self.m + penalty
+            return -(self.T * pieces[0]).sum(-1).mean(-1) + penalty.sum(-1)
+        return pieces[0].mean(-2) / self.m + penalty
 
-    def derivatives(self, U: torch.Tensor, W: torch.Tensor
+    def derivatives(self, pieces: tuple[torch.Tensor, ...], W: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(gradient (B, d, m), curvature weights (B, N, m), preconditioner scale c and bound ρ per group)."""
         if self.elementwise is None:
-            curv = torch.softmax(U, dim=-1)
+            curv = pieces[0].exp()  # the softmax
             grad = self.Zs.mT @ (curv - self.T) / self.N + self.ridge * W
             grad = grad - grad.mean(-1, keepdim=True)  # zero in theory: the loss ignores a shift of all logits
             c = (curv * (1 - curv)).mean(dim=(-2, -1))
             # on sum-zero directions Var_p(s) ≥ min_k p_k · ‖s‖²: H ⪰ min p · G ⊗ I + ridge·I
             low = curv.amin(dim=(-2, -1))
         else:
-            _, first, curv = self.elementwise(U, self.T)
+            _, first, curv = pieces
             grad = self.Zs.mT @ first / (self.N * self.m) + self.ridge * W
             c, low = curv.mean(-2), curv.amin(-2)
         c = c + CURVATURE_FLOOR
         return grad, curv, c, self._rho(c, low)
 
     def _rho(self, c: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
-        """ρ with H ⪰ ρ M, M = (c/k)(G + σI): from the least curvature, or from the ridge alone."""
-        sigma = self.sigma if self.coupled else self.sigma[:, None]
-        trace = self.trace if self.coupled else self.trace[:, None]
-        by_curvature = torch.minimum(low.clamp_min(0) / c, self.ridge * self.k / (c * sigma))
-        by_ridge = self.ridge * self.k / (c * (trace + sigma))  # M ⪯ (c/k)(tr G + σ) I, H ⪰ ridge·I
-        return torch.maximum(by_curvature, by_ridge).clamp(max=1.0)
+        """ρ with H ⪰ ρ M, M = (c/k) G + λI: from the least curvature (H ⪰ (low/k) G + λI), or from
+        the ridge alone (H ⪰ λI and M ⪯ ((c/k) λ_max(G) + λ) I)."""
+        top = self.top if self.coupled else self.top[:, None]
+        by_curvature = (low.clamp_min(0) / c).clamp(max=1.0)
+        by_ridge = self.ridge / ((c / self.k) * top + self.ridge)
+        return torch.maximum(by_curvature, by_ridge)
 
     def hessian_times(self, curv: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
         S = self.Zs @ V
@@ -113,7 +123,8 @@ class NewtonCG:
         return self.Zs.mT @ (curv * S) / (self.N * self.m) + self.ridge * V
 
     def precondition(self, c: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-        return torch.cholesky_solve(R, self.chol) * self.spread(self.k / c)
+        scale = c[:, None, None] if self.coupled else c[:, None, :]  # (B, 1, 1) or (B, 1, m)
+        return self._solve(R, (scale / self.k) * self.spectrum[:, :, None] + self.ridge)
 
     # ------------------------------------------------------------ Newton-CG
     def direction(self, grad: torch.Tensor, curv: torch.Tensor, c: torch.Tensor, rho: torch.Tensor,
@@ -150,44 +161,48 @@ class NewtonCG:
             rz = torch.where(active, rz_new, rz)
         return x, bound
 
-    def line_search(self, W: torch.Tensor, U: torch.Tensor, current: torch.Tensor, step: torch.Tensor,
-                    slope: torch.Tensor, moving: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Backtracking (Armijo) along −step for the ``moving`` groups: (W, U, objective, accepted)."""
+    def line_search(self, W: torch.Tensor, U: torch.Tensor, pieces: tuple[torch.Tensor, ...], current: torch.Tensor,
+                    step: torch.Tensor, slope: torch.Tensor, moving: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+        """Backtracking (Armijo) along −step for the ``moving`` groups: (W, U, pieces, objective, accepted)."""
         S = self.Zs @ step
         alpha = torch.ones_like(current)
         accepted = ~moving
         for _ in range(MAX_HALVINGS):
             factor = self.spread(alpha)
             trial_W, trial_U = W - factor * step, U - factor * S
-            value = self.objective(trial_U, trial_W)
+            trial = self.pieces(trial_U)
+            value = self.value(trial, trial_W)
             newly = (value <= current - 0.25 * alpha * slope) & ~accepted
             take = self.spread(newly.to(W.dtype)) > 0
             W, U = torch.where(take, trial_W, W), torch.where(take, trial_U, U)
+            pieces = tuple(torch.where(take, new, old) for new, old in zip(trial, pieces))  # kept in step with U
             current = torch.where(newly, value, current)
             accepted = accepted | newly
             if bool(accepted.all()):
                 break
             alpha = torch.where(accepted, alpha, alpha * 0.5)
-        return W, U, current, accepted
+        return W, U, pieces, current, accepted
 
     def minimise(self, W: torch.Tensor, rtol: float, max_newton: int) -> tuple[torch.Tensor, bool, int, torch.Tensor]:
         """From W: (W, every group converged?, Newton steps, final objective per group). Converged:
         the certified decrement bound is at most ``rtol`` × |objective at the start|."""
         U = self.Zs @ W
-        current = self.objective(U, W)
+        pieces = self.pieces(U)
+        current = self.value(pieces, W)
         target = rtol * current.detach().abs().clamp_min(1e-300)
         stuck = torch.zeros_like(current, dtype=torch.bool)
         done = stuck
         iterations = 0
         while iterations < max_newton:
             iterations += 1
-            grad, curv, c, rho = self.derivatives(U, W)
+            grad, curv, c, rho = self.derivatives(pieces, W)
             step, bound = self.direction(grad, curv, c, rho, target)
             done = (bound <= target) | stuck
             if bool(done.all()):
                 break
-            W, U, current, accepted = self.line_search(W, U, current, step, self.dot(grad, step), ~done)
+            W, U, pieces, current, accepted = self.line_search(W, U, pieces, current, step, self.dot(grad, step),
+                                                               ~done)
             stuck = stuck | ~accepted  # no descent possible at round-off: as converged as it gets
             done = done | stuck
         return W, bool(done.all()), iterations, current

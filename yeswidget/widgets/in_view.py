@@ -4,7 +4,8 @@ A training cell of a lesson shows the live chart again (:meth:`Playground.stage
 <yeswidget.widgets.playground.Playground.stage>`); by then JupyterLab and Notebook 7 have
 scrolled to the next cell, which can leave the chart off the screen. The front end
 (``js/src/in_view.js``) scrolls the closest element matching ``target`` to the top of the visible
-notebook, a few times in the first eight seconds of the view (while the figure lays itself out).
+notebook, a few times in the first eight seconds of the view (while the figure lays itself out), and,
+while ``follow`` is set, whenever it has left the screen (until the user scrolls by hand).
 """
 from __future__ import annotations
 
@@ -24,3 +25,5 @@ class InView(anywidget.AnyWidget):
     target = traitlets.Unicode(".yeswidget-stage", help="CSS selector of the element to bring into view").tag(
         sync=True)
     tries = traitlets.Int(5, help="how many of the front end's timed tries to make (0: none)").tag(sync=True)
+    follow = traitlets.Bool(False, help="while True, the newest view brings the target back whenever it leaves the "
+                            "screen, until the user scrolls by hand (set while a run is live)").tag(sync=True)

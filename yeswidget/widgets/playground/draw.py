@@ -63,6 +63,8 @@ def apply_buttons(pg: Playground) -> None:
     ):
         if getattr(widget, name) != value:
             setattr(widget, name, value)
+    if pg._stage is not None:  # a paused run is live too: the lecturer is talking about its chart
+        pg._stage.follow(running)
     picked = chosen(pg)
     hide_text = f"{'Show' if picked.run_id in pg.hidden else 'Hide'} {picked.run_id}" if picked else "Hide run"
     for widget, name, value in (

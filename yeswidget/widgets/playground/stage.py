@@ -4,7 +4,8 @@ A lesson's training cell sits below the Playground; while it runs the screen wou
 code, not the chart. ``display(pg.stage())`` in that cell shows the same live widgets again (the
 zone timeline with the verdict, the chart with its status line, the learning-rate slider and the
 Pause / Stop / Step buttons), about 400 px high, and an :class:`~yeswidget.widgets.in_view.InView`
-brings them into the visible part of the notebook. Every copy is the same widget. A click reaches
+brings them into the visible part of the notebook, and back again while the run is live (until
+the lecturer scrolls by hand). Every copy is the same widget. A click reaches
 the kernel only when no cell is running: while a cell waits in ``pg.wait()`` its Pause / Stop clicks
 arrive after it ends (run the training without ``pg.wait()`` for live buttons).
 """
@@ -42,6 +43,11 @@ class Stage(Picture, widgets.VBox):
                          layout=widgets.Layout(width="100%"))
         for name in ("yeswidget-playground", "yeswidget-compact", "yeswidget-stage"):
             self.add_class(name)
+
+    def follow(self, live: bool) -> None:
+        """Keep the newest view on the screen while the run is ``live`` (written by the UI pump only)."""
+        if self._in_view.follow != live:
+            self._in_view.follow = live
 
     def _picture_chart(self) -> Any:
         return self._pg.chart
