@@ -204,3 +204,24 @@ def test_a_log_link_loss_given_as_a_plain_function_starts_where_it_is_lower():
 
     achieved = depth1_yes0(X, y, poisson_nll)
     assert exact < 0 and exact - 1e-9 * abs(exact) <= achieved <= exact + 1e-3 * abs(exact), (achieved, exact)
+
+
+def test_a_solve_reports_the_work_it_took_so_the_budget_charges_what_was_spent():
+    """The FLOPs a solve reports come from the work done: a warm start on the same features costs less
+    than the cold solve, and the FLOPs budget charges an update that count in place of its estimate."""
+    from yeswidget.monitor.cadence import Ledger
+
+    X, g = features(seed=7)
+    y = (X[:, :1] + 0.5 * torch.randn(400, 1, generator=g, dtype=torch.float64) > 0).double()
+    hidden = [torch.relu(X @ torch.randn(5, 8, generator=g, dtype=torch.float64))]
+    own = last_layer_loss(nn.BCEWithLogitsLoss(), y)
+    cloud = YesCloud(X, y, 2, loss=own)
+    cloud.compute(hidden)
+    cold = own.report.flops
+    cloud.compute(hidden)  # the same features again: warm from the previous solution
+    assert own.report.converged and 0 < own.report.flops < cold
+    ledger = Ledger(0.2, update_cost=1000.0, estimated_solve=600.0)
+    ledger.charge(cold)
+    assert ledger.spent == 400.0 + cold
+    ledger.charge()  # not counted (e.g. a streamed solve): the estimate
+    assert ledger.spent == 1400.0 + cold

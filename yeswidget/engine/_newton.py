@@ -51,6 +51,9 @@ class NewtonCG:
         self.coupled = elementwise is None
         B, N, d = Zs.shape
         self.N, self.m = N, T.shape[1]
+        self._pass = 2.0 * B * N * d * self.m  # FLOPs of one pass Z·V or Zᵀ·R over the batch
+        #: FLOPs spent so far (GEMM passes, the Gram and its eigendecomposition): what the solve cost
+        self.flops = 2.0 * B * N * d * d + 10.0 * B * d ** 3
         self.k = 1.0 if self.coupled else float(self.m)  # H ⪰ (low / k) G + ridge·I
         eigenvalues, self.basis = torch.linalg.eigh(Zs.mT @ Zs / N)
         self.spectrum = eigenvalues.clamp_min(0)  # (B, d): G is PSD (round-off can dip below 0)
@@ -93,6 +96,7 @@ class NewtonCG:
     def derivatives(self, pieces: tuple[torch.Tensor, ...], W: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(gradient (B, d, m), curvature weights (B, N, m), preconditioner scale c and bound ρ per group)."""
+        self.flops += self._pass
         if self.elementwise is None:
             curv = pieces[0].exp()  # the softmax
             grad = self.Zs.mT @ (curv - self.T) / self.N + self.ridge * W
@@ -116,6 +120,7 @@ class NewtonCG:
         return torch.maximum(by_curvature, by_ridge)
 
     def hessian_times(self, curv: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+        self.flops += 2 * self._pass
         S = self.Zs @ V
         if self.coupled:
             PS = curv * S
@@ -166,6 +171,7 @@ class NewtonCG:
                     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
         """Backtracking (Armijo) along −step for the ``moving`` groups: (W, U, pieces, objective, accepted)."""
         S = self.Zs @ step
+        self.flops += self._pass
         alpha = torch.ones_like(current)
         accepted = ~moving
         for _ in range(MAX_HALVINGS):
@@ -188,6 +194,7 @@ class NewtonCG:
         """From W: (W, every group converged?, Newton steps, final objective per group). Converged:
         the certified decrement bound is at most ``rtol`` × |objective at the start|."""
         U = self.Zs @ W
+        self.flops += self._pass
         pieces = self.pieces(U)
         current = self.value(pieces, W)
         target = rtol * current.detach().abs().clamp_min(1e-300)

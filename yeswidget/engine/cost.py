@@ -248,6 +248,8 @@ class CostEstimate:
     update_flops: float
     bases_per_update: int
     notes: list[str] = field(default_factory=list)
+    #: of update_flops, the estimated last-layer solves in the user's own loss (0 in squared error)
+    solve_flops: float = 0.0
 
     def describe(self) -> str:
         """One or more lines: the estimate, then any notes."""

@@ -68,16 +68,20 @@ class LossQuestion(ValueError):
 
 @dataclass
 class SolveReport:
-    """The last solve of a batch: every problem converged? the ridge mattered? Newton steps."""
+    """The last solve of a batch: every problem converged? the ridge mattered? Newton steps, and the
+    FLOPs it took (counted from the work done, so the same data costs the same on any machine; 0:
+    not counted)."""
 
     converged: bool = True
     ridge_limited: bool = False
     iterations: int = 0
+    flops: float = 0.0
 
     def merge(self, other: SolveReport) -> None:
         self.converged = self.converged and other.converged
         self.ridge_limited = self.ridge_limited or other.ridge_limited
         self.iterations = max(self.iterations, other.iterations)
+        self.flops += other.flops
 
 
 def _huber(r: torch.Tensor, delta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -156,7 +160,8 @@ class LastLayerLoss:
         elif self.kind in QUANTILE_KINDS:
             W, converged, steps = solve_quantile(Zs, T, self._start(Zs, T, key, None), self.quantile,
                                                  DECREMENT_RTOL)
-            report = SolveReport(converged=converged, iterations=steps)
+            B, N, d = Zs.shape  # each interior-point step forms m weighted Grams
+            report = SolveReport(converged=converged, iterations=steps, flops=2.0 * steps * B * T.shape[1] * N * d * d)
         else:
             newton = self._newton(Zs, T, RIDGE)
             W, report = self._minimise(newton, self._start(Zs, T, key, newton), SEPARATION_CHECK)
@@ -164,9 +169,13 @@ class LastLayerLoss:
                 W, later = self._minimise(newton, W, MAX_NEWTON - SEPARATION_CHECK)
                 later.iterations += report.iterations
                 report = later
+            spent = newton.flops
             if report.ridge_limited and not report.converged:  # separable: fit with the fixed larger ridge
-                W, report = self._minimise(self._newton(Zs, T, SEPARABLE_RIDGE), W)
+                separable = self._newton(Zs, T, SEPARABLE_RIDGE)
+                W, report = self._minimise(separable, W)
                 report.ridge_limited = True
+                spent += separable.flops
+            report.flops = spent
         U = Zs @ W
         if key is not None:
             self._warm[key] = U.detach()

@@ -47,13 +47,13 @@ def update_flops(n_samples: int, input_width: int, hidden_widths: Sequence[int],
 class Cadence:
     """Decide, epoch by epoch, whether YES-k is due (before confirmation)."""
 
-    def __init__(self, every: int | str, budget: float, bounds_flops: float) -> None:
+    def __init__(self, every: int | str, budget: float, bounds_flops: float, *, estimated_solve: float = 0.0) -> None:
         self.every = every
         self.budget = budget
         self.bounds_flops = bounds_flops
         self.period: int | None = every if isinstance(every, int) else None
         #: the FLOPs budget the period and the confirmations share
-        self.ledger = Ledger(budget, bounds_flops)
+        self.ledger = Ledger(budget, bounds_flops, estimated_solve=estimated_solve)
 
     def fix_period(self, training_flops_per_epoch: float) -> int:
         """``"auto"``: the period k from the first epoch's training FLOPs (kept for the run)."""
@@ -76,14 +76,17 @@ class Cadence:
 class Ledger:
     """The FLOPs budget shared by scheduled updates and confirmations (decided in epoch order).
 
-    ``credit``: ``budget`` × the training FLOPs of the epochs seen; ``spent``: the estimated
-    FLOPs of the updates done. An update is affordable while ``spent <= credit`` (so one
-    update may run ahead of the credit: epoch 1's, which gives the cloud its lower edge).
+    ``credit``: ``budget`` × the training FLOPs of the epochs seen; ``spent``: the FLOPs of the
+    updates done (estimated from shapes; the last-layer solves in the user's own loss, whose Newton
+    steps depend on the data, as counted by the solver). An update is affordable while
+    ``spent <= credit`` (so one update may run ahead of the credit: epoch 1's, which gives the
+    cloud its lower edge).
     """
 
-    def __init__(self, budget: float, update_cost: float) -> None:
+    def __init__(self, budget: float, update_cost: float, *, estimated_solve: float = 0.0) -> None:
         self.budget = budget
         self.update_cost = update_cost
+        self.estimated_solve = estimated_solve  # the part of update_cost that a counted solve replaces
         self.credit = 0.0
         self.spent = 0.0
         self.updates = 0
@@ -99,8 +102,10 @@ class Ledger:
     def affordable(self) -> bool:
         return self.spent <= self.credit
 
-    def charge(self) -> None:
-        self.spent += self.update_cost
+    def charge(self, solve_flops: float = 0.0) -> None:
+        """One update done; ``solve_flops``: what its own-loss solves took (0: not counted, the estimate)."""
+        counted = solve_flops > 0 and self.estimated_solve > 0
+        self.spent += self.update_cost - self.estimated_solve + solve_flops if counted else self.update_cost
         self.updates += 1
 
     def may_check_entry(self, epoch: int) -> bool:

@@ -158,7 +158,8 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         confirming = plan == UPDATE and bool(m.cloud.epochs) and confirmation_needed(m, item)
         updated = update_bounds(m, item) if plan == UPDATE else False
         if updated:
-            m.cadence.ledger.charge()
+            own = getattr(m.cloud, "loss", None)
+            m.cadence.ledger.charge(own.report.flops if own is not None else 0.0)
         fresh = updated or not m.config.confirm_green or plan == WITHHELD
         zone, reason = verdict(loss, m.cloud.upper, m.cloud.lower, depth=m.depth,
                                has_lower_edge=bool(m.cloud.epochs) and fresh,
