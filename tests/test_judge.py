@@ -383,3 +383,24 @@ def test_a_poisson_model_at_the_poisson_regression_optimum_is_green_although_its
             pass
     final = monitor.run.final
     assert final.loss < 0 and final.zone == "green", (final.loss, final.zone, final.reason)
+
+
+def test_a_green_run_in_its_own_loss_says_which_edge_each_green_epoch_is_against():
+    """A separable BCE classifier stays green against a ridge-fitted edge; an epoch judged against an
+    earlier edge (the cost budget withheld a fresh one) says so, as in squared error."""
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(400, 12, generator=g)
+    y = (X[:, :4].sum(1, keepdim=True) + 0.2 * torch.randn(400, 1, generator=g) > 0).float()
+    torch.manual_seed(0)
+    model = mlp([12, 24, 24, 1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = nn.BCEWithLogitsLoss()
+    with Monitor(model, X, y, optimizer=optimizer, loss=nn.BCEWithLogitsLoss(), runs_dir=None) as monitor:
+        for _ in monitor.epochs(25):
+            train(model, optimizer, loss_fn, X, y, monitor)
+    greens = [r for r in monitor.run.epochs if r.zone == "green"]
+    assert greens and any(not r.bounds_updated for r in greens), [(r.epoch, r.zone) for r in monitor.run.epochs]
+    for r in greens:
+        assert "ridge-fitted last layer" in r.reason
+        if not r.bounds_updated:
+            assert f"against the edge of epoch {r.edge_epoch}" in r.reason and r.edge_epoch < r.epoch

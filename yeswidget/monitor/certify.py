@@ -168,7 +168,8 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         if confirming:
             m.cadence.ledger.checked(item.epoch, green=zone == "green")
         edge_epoch = m.cloud.epochs[-1] if m.cloud.epochs and m.depth > 1 else None
-        reason = reason or edge_reason(m, plan, zone, edge_epoch)
+        older = edge_reason(m, plan, zone, edge_epoch)  # said first: which edge this verdict is against
+        reason = f"{older}; {reason}" if older and reason else older or reason
         zone, reason = m.scope.adjust(zone, reason, loss)
         info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
                                 for k, v in item.info.items()}
