@@ -101,7 +101,7 @@ def loops() -> list[Loop]:
     return out
 
 
-def train(loop: Loop, epochs: int, every=None, background="auto", confirm=True):
+def train(loop: Loop, epochs: int, every=None, background=True, confirm=True):
     """One training run; ``every=None`` runs without a monitor.
 
     Returns (wall seconds, CPU seconds of the whole process, run or None).
