@@ -524,3 +524,25 @@ def test_sweep_bad_option_is_a_usage_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "backend" in err and "processes" in err
+
+
+def test_sweep_trains_and_judges_in_the_loss_asked_for(tmp_path, capsys):
+    folder = tmp_path / "huber"
+    code = cli.main(["sweep", "phase-retrieval", "--lr", "1e-3", "--batch-size", "100", "--epochs", "1",
+                     "--backend", "inline", "--loss", "huber", "--out", str(folder)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    data = json.loads((folder / "sweep.json").read_text())
+    (row,) = data["rows"]
+    assert data["spec"]["loss"] == "huber" and row["loss"] == "huber"
+    from yeswidget.integrations.runlog import load_run
+
+    assert load_run(row["run_log"]).config["loss"] == "HuberLoss(delta=1)"
+    best = next(line for line in printed.splitlines() if line.startswith("best: "))
+    assert best.endswith(f"loss {10 * math.log10(row['final_loss']):.2f} dB in huber)")
+    assert cli.main(["show", str(folder)]) == 0
+    assert "1 of 1 runs, trained and judged in huber" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["sweep", "phase-retrieval", "--lr", "1e-3", "--loss", "hinge", "--out", str(tmp_path / "bad")])
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert "invalid choice: 'hinge'" in capsys.readouterr().err

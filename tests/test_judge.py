@@ -404,3 +404,62 @@ def test_a_green_run_in_its_own_loss_says_which_edge_each_green_epoch_is_against
         assert "ridge-fitted last layer" in r.reason
         if not r.bounds_updated:
             assert f"against the edge of epoch {r.edge_epoch}" in r.reason and r.edge_epoch < r.epoch
+
+
+def test_red_and_yellow_epochs_in_the_users_loss_say_what_they_were_compared_with(tmp_path, capsys):
+    X, y = breast_cancer()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 1))
+    red = fit(model, nn.BCEWithLogitsLoss(), X, y, 2, 1e-7)  # the weights barely move
+    assert [r.zone for r in red.epochs] == ["red", "red"]
+    assert all(r.reason == "above YES-0 in BCEWithLogitsLoss, the loss a layer-wise least-squares network with "
+               "its last layer fitted in BCEWithLogitsLoss reaches from the data alone" for r in red.epochs)
+    X, y = robust_regression_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+    yellow = fit(model, nn.HuberLoss(), X, y, 3, 5e-3, every=1)
+    final = yellow.final
+    assert final.zone == "yellow" and final.lower < final.loss <= final.upper
+    assert final.reason.startswith("inside the cloud in HuberLoss(delta=1): at or below YES-0, above the lower "
+                                   "edge, the best loss a layer-wise least-squares network with its last layer "
+                                   "fitted in HuberLoss(delta=1) reaches from the model's own hidden layers")
+    path = tmp_path / "run.json"
+    yellow.to_json(path)
+    assert cli_main(["certify", str(path)]) == 3
+    assert f"final zone: yellow ({final.reason})" in capsys.readouterr().out
+    # squared error keeps the paper's words: no reason where the rule needs none
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+    paper = fit(model, nn.MSELoss(), X, y, 2, 5e-3)
+    assert {r.zone for r in paper.epochs} == {"yellow"} and {r.reason for r in paper.epochs} == {""}
+
+
+def bce_by_hand(out, target):
+    """Binary cross-entropy on logits as a plain function: the monitor cannot see that it takes logits."""
+    return nn.functional.binary_cross_entropy_with_logits(out, target)
+
+
+def probability_bce(out, target):
+    return nn.functional.binary_cross_entropy(out, target)
+
+
+@pytest.mark.parametrize("case", ["weighted BCEWithLogitsLoss", "plain function after a sigmoid",
+                                  "plain function on raw outputs"])
+def test_a_custom_loss_on_0_1_targets_records_accuracy_only_where_the_outputs_say_what_they_are(case):
+    X, y = breast_cancer()
+    torch.manual_seed(0)
+    head = [nn.Sigmoid()] if case == "plain function after a sigmoid" else []
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 1), *head)
+    loss_fn = {"weighted BCEWithLogitsLoss": nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0])),
+               "plain function after a sigmoid": probability_bce}.get(case, bce_by_hand)
+    run = fit(model, loss_fn, X, y, 2, 1e-2)
+    with torch.no_grad():
+        out = model(X)
+    if case == "plain function on raw outputs":  # logits (above 0) or outputs trained towards 0/1 (above ½)?
+        assert all(r.accuracy is None for r in run.epochs) and run.config["task_kind"] == "regression"
+        assert "no accuracy: a plain loss function does not say whether the outputs are logits" in run.config["judged"]
+        return
+    threshold = 0.5 if head else 0.0  # probabilities from the model's sigmoid; logits for BCEWithLogitsLoss
+    accuracy = ((out > threshold) == (y > 0.5)).double().mean().item()
+    assert accuracy > 0.9 and run.final.accuracy == pytest.approx(accuracy)
+    assert run.config["task_kind"] == "classification" and run.config["judged"].endswith(", and accuracy")

@@ -114,6 +114,33 @@ def test_selection_metrics_sort_by_utility_cost_robustness():
     assert table[3]["cost_epochs"] == math.inf and table[2]["cost_epochs"] == pytest.approx(5.5)
 
 
+def test_a_sweep_in_huber_trains_and_judges_every_run_in_huber(tmp_path):
+    """loss="huber" reaches the worker processes: each run is trained in Huber and its final loss is
+    the Huber loss of the trained model, as torch computes it; the rows and sweep.json say so."""
+    result = yeswidget.sweep(tiny_abs, lr=(GOOD_LR,), epochs=3, workers=1, prune=None, loss="huber",
+                             folder=tmp_path / "huber")
+    (row,) = result.results
+    assert row["loss"] == "huber" and Sweep.load(tmp_path / "huber").spec["loss"] == "huber"
+    logged = load_run(row["run_log"])
+    assert logged.config["loss"] == "HuberLoss(delta=1)" and logged.config["step_loss"]["name"] == "HuberLoss"
+    task = tiny_abs()
+    trainer = Trainer(task, Settings(lr=GOOD_LR, batch_size=16, epochs=3, optimizer="adam", schedule="constant"),
+                      loss="huber")  # the same run here, where its model can be read
+    trainer.start(background=False)
+    with torch.no_grad():
+        huber = torch.nn.HuberLoss()(trainer.model(task.X_train).double(), task.Y_train.double()).item()
+    assert trainer.run.final.loss == pytest.approx(huber, rel=1e-6)
+    assert row["final_loss"] == pytest.approx(huber, rel=1e-5)
+    (squared,) = yeswidget.sweep(tiny_abs, lr=(GOOD_LR,), epochs=3, backend="inline", prune=None,
+                                 folder=tmp_path / "mse").results
+    assert squared["loss"] == "mse" and load_run(squared["run_log"]).config["loss"] == "squared error"
+    assert squared["final_loss"] != pytest.approx(row["final_loss"], rel=1e-2)
+    with pytest.raises(ValueError, match="loss must be one of mse, huber, smooth_l1, l1; got 'hinge'"):
+        yeswidget.sweep(tiny_abs, loss="hinge", folder=tmp_path / "bad")
+    with pytest.raises(ValueError, match="slimtrain solves the last layer in squared error"):
+        yeswidget.sweep(tiny_abs, optimizer="slimtrain", loss="l1", folder=tmp_path / "bad")
+
+
 def test_random_samples_are_reproducible_and_bad_input_is_clear(tmp_path):
     first = yeswidget.sweep(tiny_abs, lr=LogUniform(1e-3, 1e-1), samples=3, epochs=1, backend="inline",
                             folder=tmp_path / "a")

@@ -13,6 +13,7 @@ from yeswidget.core.zones import (
     ZONE_STYLES,
     ZONE_WORDS,
     ZONES,
+    own_loss_reason,
     to_db,
     zone_definitions,
     zone_of,
@@ -27,6 +28,17 @@ from yeswidget.core.zones import (
 def test_zone_of_follows_the_paper(loss, has_edge, zone):
     # YES-0 = 1.0, lower edge = 0.5: red above YES-0, green at or below the edge
     assert zone_of(loss, 1.0, 0.5, has_lower_edge=has_edge) == zone
+
+
+def test_own_loss_reasons_name_the_loss_and_what_it_was_held_against():
+    # YES-0 = 1.0, lower edge = 0.5, in L1Loss
+    assert own_loss_reason("red", "L1Loss", loss=2.0, lower=0.5, depth=3).startswith("above YES-0 in L1Loss, ")
+    assert "best affine map fitted in L1Loss" in own_loss_reason("red", "L1Loss", loss=2.0, lower=0.5, depth=1)
+    assert "above the lower edge" in own_loss_reason("yellow", "L1Loss", loss=0.75, lower=0.5, depth=3)
+    # at or below the edge but yellow: no edge was computed at this epoch
+    assert "no lower edge computed" in own_loss_reason("yellow", "L1Loss", loss=0.4, lower=0.5, depth=3)
+    assert own_loss_reason("green", "L1Loss", loss=0.4, lower=0.5, depth=3) == ""
+    assert own_loss_reason(NO_VERDICT, "L1Loss", loss=0.4, lower=0.5, depth=3) == ""
 
 
 def test_the_paper_colours_and_one_style_per_verdict():

@@ -30,6 +30,7 @@ EXIT_CODES = {"green": 0, "yellow": 3, "red": 4, "none": EXIT_NO_VERDICT}
 EXIT_USAGE = 2
 #: the losses ``--loss`` offers (yeswidget.training.trainer.TRAINING_LOSSES; kept here so the parser needs no torch)
 LOSSES = ("mse", "huber", "smooth_l1", "l1")
+_LOSS_HELP = "the loss the task is trained in and judged in (default: mse, the paper's)"
 
 __all__ = ["main", "EXIT_CODES", "runs_table", "sweep_table"]
 
@@ -196,7 +197,8 @@ def _show_sweep(folder: Path, out: str | None) -> int:
     if picture.suffix.lower() not in (".png", ".svg", ".pdf"):
         print(f"yeswidget show: --out must end in .png, .svg or .pdf; got {picture}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"sweep of {sweep.spec.get('task') or 'a task'}: {len(sweep.results)} of {len(sweep.configs)} runs")
+    judged = "" if sweep.spec.get("loss", "mse") == "mse" else f", trained and judged in {sweep.spec['loss']}"
+    print(f"sweep of {sweep.spec.get('task') or 'a task'}: {len(sweep.results)} of {len(sweep.configs)} runs{judged}")
     for row in sweep.results:
         green = "never" if row.get("first_green") is None else row["first_green"]
         why = f"  ({row['prune_reason']})" if row.get("pruned") else ""
@@ -299,7 +301,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         result = sweep(args.task, lr=tuple(args.lr), batch_size=None if args.batch_size is None else
                        tuple(args.batch_size), epochs=args.epochs, workers=args.workers, backend=args.backend,
-                       prune=None if args.prune == "none" else args.prune, folder=args.out)
+                       prune=None if args.prune == "none" else args.prune, folder=args.out, loss=args.loss)
     except (ValueError, TypeError, ImportError) as exc:
         print(f"yeswidget sweep: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -314,7 +316,8 @@ def _sweep(args: argparse.Namespace) -> int:
         settings = ", ".join(f"{key}={_sweep_cell(key, best.get(key))}"
                              for key in ("lr", "batch_size", "schedule", "optimizer", "seed"))
         loss = _sweep_cell("final_loss", best.get("final_loss"))
-        print(f"best: {settings} ({best.get('final_zone') or 'none'}, loss {loss} dB)")
+        judged = "" if args.loss == "mse" else f" in {args.loss}"
+        print(f"best: {settings} ({best.get('final_zone') or 'none'}, loss {loss} dB{judged})")
     print(f"wrote {result.folder}")
     return 0
 
@@ -331,6 +334,7 @@ def _add_sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sweep.add_argument("--batch-size", type=int, nargs="+", default=None,
                        help="minibatch sizes to try (default: the task's)")
     sweep.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the task's)")
+    sweep.add_argument("--loss", choices=LOSSES, default="mse", help=_LOSS_HELP)
     sweep.add_argument("--prune", choices=("red", "verdict", "none"), default="red",
                        help="stop runs still red (red, default), also yellow plateaus (verdict), or never (none)")
     sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: min(cores, runs))")
@@ -361,8 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="default: the task's; slimtrain: the last layer solved in closed form")
     demo.add_argument("--schedule", choices=SCHEDULES, default=None,
                       help="learning-rate schedule (default: the task's)")
-    demo.add_argument("--loss", choices=LOSSES, default="mse",
-                      help="the loss the task is trained in and judged in (default: mse, the paper's)")
+    demo.add_argument("--loss", choices=LOSSES, default="mse", help=_LOSS_HELP)
     demo.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
     demo.add_argument("--every", type=_every, default="auto",
                       help="recompute YES-k every k epochs; 'auto' (default: a period fixed from shapes, "

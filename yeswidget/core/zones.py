@@ -25,6 +25,7 @@ __all__ = [
     "ZONE_CODES",
     "zone_of",
     "verdict",
+    "own_loss_reason",
     "OPTIMUM_RTOL",
     "EXACT_RTOL",
     "zone_definitions",
@@ -130,6 +131,28 @@ def verdict(loss: float, upper: float, lower: float, *, has_lower_edge: bool, de
         return NO_VERDICT, ("the lower edge is 0: a hidden layer is at least as wide as the certification "
                             "set, so it can interpolate its targets; certify on more samples than the widest layer")
     return zone_of(loss, upper, lower, has_lower_edge=has_lower_edge), ""
+
+
+def own_loss_reason(zone: str, loss_name: str, *, loss: float, lower: float, depth: int) -> str:
+    """What a red or yellow epoch judged in the user's own loss (``loss_name``) was compared with,
+    in that loss's words: its reason where :func:`verdict` needs none ("" for the other zones).
+
+    The plain words (:data:`ZONE_WORDS`) are the paper's, in squared error; a run judged in
+    BCE or Huber says which construction its loss was held against.
+    """
+    fitted = f"with its last layer fitted in {loss_name}"
+    if zone == "red" and depth == 1:
+        return (f"more than {OPTIMUM_RTOL:.0%} above YES-0 in {loss_name}, the loss of the best affine map "
+                f"fitted in {loss_name}")
+    if zone == "red":
+        return (f"above YES-0 in {loss_name}, the loss a layer-wise least-squares network {fitted} reaches "
+                "from the data alone")
+    if zone != "yellow":
+        return ""
+    if float(loss) <= lower:  # below the edge, but no edge was computed for this epoch
+        return f"at or below YES-0 in {loss_name}; no lower edge computed at this epoch, so not green"
+    return (f"inside the cloud in {loss_name}: at or below YES-0, above the lower edge, the best loss a "
+            f"layer-wise least-squares network {fitted} reaches from the model's own hidden layers")
 
 
 def zone_definitions() -> dict[str, Any]:

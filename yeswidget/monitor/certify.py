@@ -13,7 +13,7 @@ import torch
 
 from ..core.plateau import plateau_note
 from ..core.run import EpochRecord, Run
-from ..core.zones import verdict
+from ..core.zones import own_loss_reason, verdict
 from ..engine.capture import capture
 from ..engine.distributed import all_reduce_sum, union_mean
 from .lifecycle import relay_interrupt
@@ -170,6 +170,8 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         edge_epoch = m.cloud.epochs[-1] if m.cloud.epochs and m.depth > 1 else None
         older = edge_reason(m, plan, zone, edge_epoch)  # said first: which edge this verdict is against
         reason = f"{older}; {reason}" if older and reason else older or reason
+        if not reason and m.judge.own is not None:  # in the user's loss: say what it was held against
+            reason = own_loss_reason(zone, m.judge.own.name, loss=loss, lower=m.cloud.lower, depth=m.depth)
         zone, reason = m.scope.adjust(zone, reason, loss)
         info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
                                 for k, v in item.info.items()}

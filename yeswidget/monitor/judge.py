@@ -65,8 +65,9 @@ class Judge:
             _check_probabilities(Y)
         if self.own is not None and self.own.kind == "cross_entropy" and self.labels is None:
             _check_distributions(self.targets)
-        binary = self.own is not None and self.own.kind == "bce"
-        self.kind = "classification" if self.labels is not None or binary else "regression"
+        #: where an output says "1" for 0/1 (or [0, 1]) targets, None where that cannot be told
+        self.threshold = None if self.labels is not None else _label_threshold(loss, self.loss, Y)
+        self.kind = "classification" if self.labels is not None or self.threshold is not None else "regression"
         self.probabilities = mode == "probabilities"
         centred = self.targets - self.targets.mean(dim=0, keepdim=True)
         #: the targets do not vary: there is nothing to learn and no bound can grade the run
@@ -96,9 +97,8 @@ class Judge:
             accuracy = None
             if labels is not None:
                 accuracy = (output.argmax(dim=1) == labels).to(torch.float64).mean()
-            elif self.own.kind == "bce":  # per label (hamming) accuracy: logits above 0, probabilities above ½
-                threshold = 0.5 if self.loss.absorbed == "sigmoid" else 0.0
-                accuracy = ((output > threshold) == (targets > 0.5)).to(torch.float64).mean()
+            elif self.threshold is not None:  # per label (hamming) accuracy
+                accuracy = ((output > self.threshold) == (targets > 0.5)).to(torch.float64).mean()
             return loss, accuracy
         prediction = output.to(targets.dtype)
         if self.probabilities:
@@ -120,11 +120,36 @@ class Judge:
                    f"fitted in it: {LOSS_KINDS[self.own.kind]}"
             if self.loss.absorbed is not None:
                 what += f" ({self.loss.describe()})"
-            return what + (", and accuracy" if self.kind == "classification" else "")
+            if self.kind == "classification":
+                return what + ", and accuracy"
+            if self.own.kind == "custom" and binary_targets(self.targets):
+                return what + (", and no accuracy: a plain loss function does not say whether the outputs are "
+                               "logits (a label is 1 above 0) or outputs trained towards 0/1 (above ½); end forward "
+                               "in a sigmoid or pass nn.BCEWithLogitsLoss(...) to have it")
+            return what
         if self.labels is None:
             return "the metric E (squared error summed over outputs, mean over samples) on the outputs"
         what = "softmax probabilities" if self.probabilities else "outputs"
         return f"classifier: the metric E of the {what} against one-hot targets (Brier score), and accuracy"
+
+
+def _label_threshold(loss: Any, own: OwnLoss, Y: torch.Tensor) -> float | None:
+    """The output above which a model says "1" to 0/1 targets (N × m, one output per label), where
+    the form of its outputs is known: probabilities above ½ after the model's own sigmoid, logits
+    above 0 for BCE on logits. None where it is not: a plain function on the raw outputs does not
+    say whether they are logits (0) or outputs trained towards 0/1 (½), and no accuracy is better
+    than a guessed one."""
+    last = own.last_layer
+    if last is None or Y.ndim != 2:
+        return None
+    if last.kind == "bce":  # also soft targets in [0, 1]: the loss's own form of its outputs
+        return 0.5 if own.absorbed == "sigmoid" else 0.0
+    if last.kind != "custom" or not binary_targets(Y):
+        return None
+    if own.absorbed == "sigmoid":  # the model ends in a sigmoid: its outputs are probabilities
+        return 0.5
+    # BCEWithLogitsLoss with a weight or pos_weight (no exact solve, hence custom): logits by definition
+    return 0.0 if isinstance(loss, nn.BCEWithLogitsLoss) else None
 
 
 def _checked_solve(own: LastLayerLoss, ones: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

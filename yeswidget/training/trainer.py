@@ -23,7 +23,7 @@ from ..monitor import Monitor
 from .recipe import Settings, check_lr, make_optimizer, schedule_factor
 from .slimtrain import SlimTrain
 
-__all__ = ["Trainer", "TRAINING_LOSSES", "training_loss"]
+__all__ = ["Trainer", "TRAINING_LOSSES", "training_loss", "check_training_loss"]
 
 #: the losses a task can be trained (and judged) in: name -> the module, mean over all elements
 TRAINING_LOSSES: dict[str, Callable[..., nn.Module]] = {
@@ -35,6 +35,14 @@ def training_loss(name: str, reduction: str = "mean") -> nn.Module:
     if name not in TRAINING_LOSSES:
         raise ValueError(f"loss must be one of {', '.join(TRAINING_LOSSES)}; got {name!r}")
     return TRAINING_LOSSES[name](reduction=reduction)
+
+
+def check_training_loss(name: str, optimizer: str) -> None:
+    """Raise ValueError unless ``name`` is a training loss ``optimizer`` can train in."""
+    training_loss(name)
+    if name != "mse" and optimizer == "slimtrain":
+        raise ValueError(f"slimtrain solves the last layer in squared error; it cannot train in {name}: "
+                         "use another optimizer or loss='mse'")
 
 
 def _minibatch_loss(model: nn.Module, optimizer: torch.optim.Optimizer | SlimTrain, loss_fn: nn.Module,
@@ -65,11 +73,9 @@ class Trainer:
                  max_samples: int | None = None, on_monitor: Callable[[Monitor], None] | None = None,
                  stop_on_divergence: bool = True,
                  on_epoch: Callable[[Trainer, int], None] | None = None, loss: str = "mse") -> None:
+        check_training_loss(loss, settings.optimizer)
         self.loss = training_loss(loss)
         self.loss_name = loss
-        if loss != "mse" and settings.optimizer == "slimtrain":
-            raise ValueError(f"slimtrain solves the last layer in squared error; it cannot train in {loss}: "
-                             "use another optimizer or loss='mse'")
         self.task = task
         self.settings = settings
         self.base_lr = float(settings.lr)

@@ -28,15 +28,16 @@ from .space import Config
 __all__ = ["Job", "run_job", "row_of", "settings_for", "resolve_task", "ROW_FIELDS"]
 
 #: one row per run, in this order (the sweep table, ``to_pandas()`` and ``sweep.json``)
-ROW_FIELDS = ("index", "lr", "batch_size", "schedule", "optimizer", "seed", "epochs", "first_green", "final_zone",
-              "final_loss", "final_loss_db", "margin_upper_db", "margin_lower_db", "epochs_run", "seconds_to_green",
-              "wall_seconds", "status", "pruned", "prune_reason", "run_log", "message")
+ROW_FIELDS = ("index", "lr", "batch_size", "schedule", "optimizer", "seed", "epochs", "loss", "first_green",
+              "final_zone", "final_loss", "final_loss_db", "margin_upper_db", "margin_lower_db", "epochs_run",
+              "seconds_to_green", "wall_seconds", "status", "pruned", "prune_reason", "run_log", "message")
 
 
 @dataclass(frozen=True)
 class Job:
     """What a worker needs: the task (a Task, a task name or a picklable factory), the configuration,
-    its index in the sweep, the prune rule, the runs folder and the torch threads to use."""
+    its index in the sweep, the prune rule, the runs folder, the torch threads to use and the loss
+    the run is trained and judged in (a key of :data:`~yeswidget.training.trainer.TRAINING_LOSSES`)."""
 
     task: Any
     config: Config
@@ -44,6 +45,7 @@ class Job:
     rule: PruneRule
     runs_dir: str
     threads: int = 1
+    loss: str = "mse"
 
 
 _TASKS: dict[str, Any] = {}  # a worker's tasks, built once per worker process
@@ -89,13 +91,15 @@ def _margin(loss: float, edge: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def row_of(run: Run, config: Config, index: int, reason: str | None, log_path: str | None) -> dict[str, Any]:
-    """The sweep's row for a finished run (plain data: JSON-safe apart from NaN losses)."""
+def row_of(run: Run, config: Config, index: int, reason: str | None, log_path: str | None,
+           loss: str = "mse") -> dict[str, Any]:
+    """The sweep's row for a finished run (plain data: JSON-safe apart from NaN losses); ``loss``:
+    the loss it was trained and judged in (its final loss and margins are in that loss)."""
     final: EpochRecord | None = run.final
     green = run.epochs_to_green
     green_record = next((r for r in run.epochs if r.epoch == green), None)
     return {
-        "index": index, **config.as_dict(), "first_green": green,
+        "index": index, **config.as_dict(), "loss": loss, "first_green": green,
         "final_zone": final.zone if final else None,
         "final_loss": float(final.loss) if final else None,
         "final_loss_db": float(to_db(final.loss)) if final and math.isfinite(to_db(final.loss)) else None,
@@ -133,7 +137,8 @@ def _stepped(trainer: Trainer, job: Job, restart: float, on_epoch: OnEpoch | Non
             return None
         reason = job.rule.decide(run.epochs, job.config.epochs, restart)
         if reason is None and on_epoch is not None and run.epochs:
-            reason = on_epoch(row_of(run, job.config, job.index, None, _log_path(trainer)), run.epochs[-1], restart)
+            row = row_of(run, job.config, job.index, None, _log_path(trainer), job.loss)
+            reason = on_epoch(row, run.epochs[-1], restart)
         if reason is not None:
             if monitor is not None:
                 monitor.store.note(f"pruned by the sweep: {reason}")
@@ -150,7 +155,7 @@ def run_job(job: Job, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     os.environ[RUNS_DIR_ENV] = job.runs_dir  # the run log goes to the sweep's folder
     task = resolve_task(job.task)
     settings = settings_for(task, job.config)
-    trainer = Trainer(task, settings, run_id=f"sweep-{job.index:03d}")
+    trainer = Trainer(task, settings, run_id=f"sweep-{job.index:03d}", loss=job.loss)
     t0 = time.perf_counter()
     if job.rule.mode == "off" and on_epoch is None:
         trainer.start(background=False)
@@ -158,6 +163,6 @@ def run_job(job: Job, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
     else:
         restart = restart_epochs(task.n_train, _widths(task.model(job.config.seed)))
         reason = _stepped(trainer, job, restart, on_epoch)
-    row = row_of(trainer.run, job.config, job.index, reason, _log_path(trainer))
+    row = row_of(trainer.run, job.config, job.index, reason, _log_path(trainer), job.loss)
     row["worker_seconds"] = time.perf_counter() - t0
     return row

@@ -230,7 +230,8 @@ def _check_picklable(task: Any) -> None:
 def sweep(task_or_factory: Any, *, lr: Any = 1e-3, batch_size: Any = None, schedule: Any = None,
           optimizer: Any = None, seeds: Sequence[int] = (0,), epochs: int | None = None, prune: Any = "red",
           workers: int | None = None, backend: str = "processes", samples: int | None = None,
-          sample_seed: int = 0, folder: str | os.PathLike[str] | None = None, wait: bool = True) -> Sweep:
+          sample_seed: int = 0, folder: str | os.PathLike[str] | None = None, wait: bool = True,
+          loss: str = "mse") -> Sweep:
     """Run every configuration of the grid (lists) or ``samples`` random draws (``LogUniform`` /
     ``Uniform`` ranges) of a task; settings not given are the task's recipe.
 
@@ -240,7 +241,9 @@ def sweep(task_or_factory: Any, *, lr: Any = 1e-3, batch_size: Any = None, sched
     processes at once (default: min(cores, runs)); torch threads per worker = cores // workers.
     ``backend``: "processes", "inline" (here, one by one) or "ray" (Ray Tune trials). ``folder``:
     where sweep.json and the run logs go (default: ``yeswidget-sweeps/<time>``). ``wait=False``
-    returns at once; rows arrive as runs finish (see :meth:`Sweep.subscribe`).
+    returns at once; rows arrive as runs finish (see :meth:`Sweep.subscribe`). ``loss``: what every
+    run is trained and judged in, one of "mse" (the paper's), "huber", "smooth_l1", "l1"; the rows'
+    final losses and margins are in it.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
@@ -254,10 +257,12 @@ def sweep(task_or_factory: Any, *, lr: Any = 1e-3, batch_size: Any = None, sched
             "schedule": recipe.get("schedule", "step") if schedule is None else schedule,
             "optimizer": recipe.get("optimizer", "adam") if optimizer is None else optimizer, "seed": list(seeds)}
     configs = expand(axes, epochs, samples=samples, sample_seed=sample_seed)
+    from ..training.trainer import check_training_loss
     from .runner import settings_for
 
     for config in configs:
         settings_for(task, config)  # a bad value is an error here, naming itself, before any process starts
+        check_training_loss(loss, config.optimizer)
     cores = _cores()
     workers = min(cores, len(configs)) if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -270,10 +275,16 @@ def sweep(task_or_factory: Any, *, lr: Any = 1e-3, batch_size: Any = None, sched
     runs_dir = folder / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     spec = {"task": getattr(task, "name", ""), "backend": backend, "workers": workers, "threads": threads,
-            "prune": rule.mode, "epochs": epochs, "samples": samples}
+            "prune": rule.mode, "epochs": epochs, "samples": samples, "loss": loss}
     result = Sweep(configs, folder, spec=spec)
-    jobs = [Job(sent, config, i, rule, os.fspath(runs_dir.resolve()), threads) for i, config in enumerate(configs)]
+    jobs = [Job(sent, config, i, rule, os.fspath(runs_dir.resolve()), threads, loss)
+            for i, config in enumerate(configs)]
     result.save()
+    return _start(result, jobs, backend, workers, wait)
+
+
+def _start(result: Sweep, jobs: list[Job], backend: str, workers: int, wait: bool) -> Sweep:
+    """Run the jobs here, or in the sweep's thread with ``wait=False``."""
     if wait:
         _execute(result, jobs, backend, workers)
         result.wait()
