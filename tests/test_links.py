@@ -202,3 +202,13 @@ def test_kl_divergence_on_log_softmax_outputs_is_solved_exactly():
     assert run.final.upper == pytest.approx(minimum, rel=1e-5)
     assert run.config["loss"].startswith("KLDivLoss")
 
+
+
+def test_what_the_loss_absorbed_is_described_as_it_is():
+    """BCELoss after a sigmoid is BCE with logits; a plain function after a sigmoid is not."""
+    from yeswidget.engine.links import resolve_loss
+
+    y = (torch.arange(8.0) % 2)[:, None]
+    assert "BCEWithLogitsLoss on z" in resolve_loss(nn.BCELoss(), y, "sigmoid").describe()
+    custom = resolve_loss(lambda out, t: (out - t).square().mean(), y, "sigmoid").describe()
+    assert "pass through the model's sigmoid" in custom and "BCEWithLogitsLoss" not in custom

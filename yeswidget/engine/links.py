@@ -48,6 +48,10 @@ class OwnLoss:
         """What the loss absorbed, for describe() (empty when nothing was)."""
         if self.absorbed is None:
             return ""
+        exact = {"sigmoid": "bce", "log_softmax": "cross_entropy"}.get(self.absorbed)
+        if self.last_layer is None or self.last_layer.kind != exact:  # e.g. a custom callable after a sigmoid
+            return (f"the YES network's outputs pass through the model's {self.absorbed}, as the model's do, "
+                    "before the loss scores them")
         return {"sigmoid": "the model's sigmoid output is part of the loss (BCELoss on sigmoid(z) is "
                            "BCEWithLogitsLoss on z): the YES network ends in the same sigmoid",
                 "log_softmax": "the model's log_softmax output is part of the loss (NLLLoss on log_softmax(z) "
