@@ -342,11 +342,15 @@ class Guarded:
         self.page = self.context.new_page()
         self.page.on("websocket", lambda ws: self.requests.append(ws.url))
         self.page.on("console", self._console)
-        self.page.on("pageerror", lambda exc: self.console.append(f"[pageerror] {exc}"))
+        self.page.on("pageerror", self._pageerror)
 
     def _console(self, msg) -> None:
         where = (msg.location or {}).get("url", "")  # the script that logged it (bqplot's, anywidget's, …)
         self.console.append(f"[{msg.type}] {msg.text}" + (f" @ {where}" if where else ""))
+
+    def _pageerror(self, exc) -> None:
+        where = re.search(r"(https?://[^\s)]+?):\d+:\d+", getattr(exc, "stack", "") or "")  # the script that threw
+        self.console.append(f"[pageerror] {exc}" + (f" @ {where.group(1)}" if where else ""))
 
     def _route(self, route) -> None:
         url = route.request.url

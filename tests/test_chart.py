@@ -611,6 +611,58 @@ def test_empty_chart_and_one_epoch(chart):
     assert chart.loss_line.x.size == 1 and chart.band_yellow.x.size == 2
 
 
+def _curve_ends(mark):
+    """The last point of every curve of a bqplot ``Lines``, as its browser view reads x and y."""
+    x, y = np.asarray(mark.x, dtype=np.float64), np.asarray(mark.y, dtype=np.float64)
+    if x.size == 0 or y.size == 0:
+        return []
+    ys = y if y.ndim == 2 else y[None, :]
+    xs = x if x.ndim == 2 else np.broadcast_to(x, ys.shape)
+    return [(row_x[-1], row_y[-1]) for row_x, row_y in zip(xs, ys, strict=True)]
+
+
+def test_every_curve_sent_to_the_browser_ends_on_a_finite_point(chart):
+    # the browser places each curve's (hidden) label at its last point: a NaN there, or a curve with no
+    # finite point at all, is a console error ("translate(x,undefined)", d="null")
+    mon = FakeMonitor(upper=0.5)
+    chart.watch(mon)
+    chart.show_orders = chart.show_depth = True
+
+    def ends():
+        chart.flush()
+        marks = [*chart.figure.marks, *chart.orders_figure.marks, *chart.depth_figure.marks]
+        return [end for m in marks if hasattr(m, "fill") for end in _curve_ends(m)]
+
+    assert ends() and all(np.isfinite(end).all() for end in ends())  # YES-0 only: no lower edge yet
+    assert chart.band_green.x.size == 0 and chart.band_yellow.x.size == 0
+    mon.steps(0, [0.5, 1.0], [0.9, math.nan])  # the newest minibatch loss is NaN
+    mon.epoch(record(1, 0.8, lower=math.nan, yes_k=[math.nan] * 4))
+    assert all(np.isfinite(end).all() for end in ends())
+    assert chart.band_green.x.size == 0
+    np.testing.assert_allclose(drawn_steps(chart), [0.5])  # the finite one is drawn
+    mon.epoch(record(2, 0.3))  # the first lower edge: yellow and green are drawn
+    assert all(np.isfinite(end).all() for end in ends())
+    assert chart.band_green.x.size >= 2 and chart.band_yellow.y.shape[0] == 2
+
+
+def test_refreshing_the_picture_replaces_the_output_instead_of_rendering_into_it(chart, monkeypatch):
+    # JupyterLab and Notebook 7 render an update of the same kind into the old output and keep the old
+    # widget view alive off the page (it draws on, and lays out figures added later at zero size: console
+    # errors); the picture alone first makes them replace the output, then the widget comes back
+    import IPython.display
+
+    widget = "application/vnd.jupyter.widget-view+json"
+    shown, updates = [], []
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw, display_id: shown.append(display_id))
+    monkeypatch.setattr(IPython.display, "update_display",
+                        lambda bundle, raw, display_id: updates.append((display_id, set(bundle))))
+    chart._ipython_display_()
+    chart.refresh_picture()
+    assert [display_id for display_id, _ in updates] == shown * 2
+    assert widget not in updates[0][1] and "image/png" in updates[0][1]
+    assert {widget, "image/png"} <= updates[1][1]
+
+
 def test_close_unsubscribes_and_leaves_no_thread(manual_pump):
     chart = CloudChart(pump=manual_pump)
     mon = FakeMonitor()

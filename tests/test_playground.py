@@ -1107,3 +1107,23 @@ def test_the_stage_shows_the_same_live_chart_compactly_and_closes_with_the_playg
     assert follows == [True, False]  # the stage followed while the run was live, and let go once it ended
     pg.close()
     assert stage.comm is None and in_view[0].comm is None
+
+
+def test_a_stage_refreshed_when_a_run_ends_stays_where_it_is(small, make_pg, monkeypatch):
+    """Only a new ``display(pg.stage())`` scrolls the notebook to it: the copies refreshed at the end of a
+    run (their picture, for the saved notebook) are rendered anew, and would each pull the notebook back
+    up to an earlier cell."""
+    import IPython.display
+
+    from yeswidget.widgets.in_view import InView
+
+    monkeypatch.setattr(IPython.display, "display", lambda *args, **kwargs: None)
+    monkeypatch.setattr(IPython.display, "update_display", lambda *args, **kwargs: None)
+    stage = make_pg(small, epochs=1, layout="compact").stage()
+    in_view = next(w for w in iter_widgets(stage) if isinstance(w, InView))
+    stage._ipython_display_()
+    assert in_view.tries > 0
+    stage.refresh_picture()
+    assert in_view.tries == 0
+    stage._ipython_display_()  # the next training cell's copy
+    assert in_view.tries > 0

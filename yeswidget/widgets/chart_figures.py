@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.zones import BAND_OPACITY, ZONE_COLORS
 from ..view.scene import LOSS_COLOR, LOWER_COLOR, STEP_COLOR, UPPER_COLOR, DepthView, OrdersView, Scene
-from .sync import f32, iter_widgets, set_arrays, set_traits
+from .sync import f32, iter_widgets, set_arrays, set_line, set_traits
 
 __all__ = ["YPlot", "MainFigure", "OrdersFigure", "DepthFigure"]
 
@@ -164,8 +164,8 @@ class MainFigure(YPlot):
             self._bands(scene)
             self._loss(scene)
             self._step_scale(scene)
-            set_arrays(self.step_line, x=f32(scene.steps.x), y=f32(scene.steps.y))
-            set_arrays(self.step_tail, x=f32(scene.steps_tail.x), y=f32(scene.steps_tail.y))
+            set_line(self.step_line, scene.steps.x, scene.steps.y)
+            set_line(self.step_tail, scene.steps_tail.x, scene.steps_tail.y)
             self._marks_lines(scene)
             self._past_lines(scene, past, highlight)
             if title is not None:
@@ -196,13 +196,14 @@ class MainFigure(YPlot):
         set_traits(self.step_tail, visible=visible)
 
     def _bands(self, scene: Scene) -> None:
-        set_arrays(self.band_red, x=f32(scene.red.x), y=f32(scene.red.y))
-        set_arrays(self.band_yellow, x=f32(scene.yellow.x), y=f32(scene.yellow.y))
-        set_arrays(self.band_green, x=f32(scene.green.x), y=f32(scene.green.y))
+        # before the first lower edge the yellow and green edges are all NaN: they are sent empty
+        set_line(self.band_red, scene.red.x, scene.red.y)
+        set_line(self.band_yellow, scene.yellow.x, scene.yellow.y)
+        set_line(self.band_green, scene.green.x, scene.green.y)
 
     def _loss(self, scene: Scene) -> None:
         h = scene.hover
-        set_arrays(self.loss_line, x=f32(scene.loss.x), y=f32(scene.loss.y))
+        set_line(self.loss_line, scene.loss.x, scene.loss.y)
         set_traits(self.loss_dots, default_size=28 if scene.dots else 40)
         set_arrays(self.loss_dots, opacities=np.array([1.0 if scene.dots else 0.0]))
         set_arrays(self.loss_dots, x=f32(h.x), y=f32(h.y), size=f32(h.loss_db), rotation=f32(h.upper_db),
@@ -219,8 +220,7 @@ class MainFigure(YPlot):
     def _marks_lines(self, scene: Scene) -> None:
         bottom, top = scene.y_limits
         pos = np.array([m.position for m in scene.marks], dtype=np.float64)
-        set_arrays(self.marks_lines, x=f32(np.repeat(pos[:, None], 2, axis=1)),
-                   y=f32(np.tile([bottom, top], (pos.size, 1))))
+        set_line(self.marks_lines, np.repeat(pos[:, None], 2, axis=1), np.tile([bottom, top], (pos.size, 1)))
         set_traits(self.marks_lines, labels=[m.label for m in scene.marks])
 
     def _sync_past(self, past_ids: list[int], scene: Scene) -> list[bqplot.Lines]:
@@ -241,7 +241,7 @@ class MainFigure(YPlot):
 
     def _past_lines(self, scene: Scene, marks: list, highlight: str | None) -> None:
         for mark, line in zip(marks, scene.past, strict=True):
-            set_arrays(mark, x=f32(line.line.x), y=f32(line.line.y))
+            set_line(mark, line.line.x, line.line.y)
             if highlight is None:
                 width, opacity = 1.5, 0.45
             elif line.run_id == highlight:
@@ -272,9 +272,9 @@ class OrdersFigure(YPlot):
                 self.lines.labels = list(view.labels)
                 self.lines.colors = list(view.colors) or ["#1f77b4"]
             rows = view.rows if view.rows.shape[0] else np.empty(0)
-            set_arrays(self.lines, x=f32(view.x if rows.size else []), y=f32(rows))
-            set_arrays(self.upper, x=f32(view.x), y=f32(view.upper))
-            set_arrays(self.loss, x=f32(view.x), y=f32(view.loss))
+            set_line(self.lines, view.x if rows.size else [], rows)
+            set_line(self.upper, view.x, view.upper)
+            set_line(self.loss, view.x, view.loss)
 
 
 class DepthFigure(YPlot):
@@ -298,4 +298,4 @@ class DepthFigure(YPlot):
                 set_arrays(self.x_axis, tick_values=view.layers)
             elif self.x_axis.tick_values is not None:
                 self.x_axis.tick_values = None
-            set_arrays(self.line, x=f32(view.layers), y=f32(view.values))
+            set_line(self.line, view.layers, view.values)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Picture", "PNG"]
 
 PNG = "image/png"
+_WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 class Picture:
@@ -65,5 +66,12 @@ class Picture:
             return
         from IPython.display import update_display
         bundle = self._bundle()
+        picture = {kind: data for kind, data in bundle.items() if kind != _WIDGET}
         for display_id in ids:
+            # JupyterLab and Notebook 7 render an update of the same kind into the output's old renderer,
+            # which leaves the old widget view alive but out of the page: it goes on drawing every frame,
+            # and a figure added to it later lays out at zero size (negative <rect> sizes in the console).
+            # The picture alone first makes them dispose the old output; the widget comes back in a new one.
+            if picture != bundle:
+                update_display(picture, raw=True, display_id=display_id)
             update_display(bundle, raw=True, display_id=display_id)

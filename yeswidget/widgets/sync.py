@@ -1,7 +1,8 @@
 """Small helpers for writing widget state as diffs, and for measuring it.
 
 ``set_arrays`` / ``set_traits`` write a trait only when its value changed (NaN-aware
-for arrays), so nothing identical is resent. ``iter_widgets`` walks every widget
+for arrays), so nothing identical is resent; ``set_line`` does so for a ``Lines`` mark's data,
+cut to what bqplot can draw. ``iter_widgets`` walks every widget
 model reachable from a root; ``state_nbytes`` measures what a new view loads.
 """
 from __future__ import annotations
@@ -13,12 +14,31 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-__all__ = ["f32", "set_arrays", "set_traits", "iter_widgets", "state_nbytes", "close_all"]
+__all__ = ["f32", "drawable", "set_arrays", "set_line", "set_traits", "iter_widgets", "state_nbytes", "close_all"]
 
 
 def f32(values: Any) -> np.ndarray:
     """A contiguous float32 copy (what bqplot sends as a binary buffer)."""
     return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def drawable(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of a bqplot ``Lines`` as float32, cut after the last point where every curve is finite.
+
+    bqplot lays out each curve's label (hidden, but still placed) at the curve's last point, and writes
+    the path of a curve with no finite point as ``d="null"``: a non-finite last point is a console error
+    in the browser (``translate(x,undefined)``). Non-finite points before it stay: a gap in the line.
+    """
+    x, y = f32(x), f32(y)
+    n = min(x.shape[-1], y.shape[-1]) if x.ndim and y.ndim else 0
+    if n == 0:
+        return x, y
+    finite = np.isfinite(x[..., :n]).reshape(-1, n).all(axis=0) & np.isfinite(y[..., :n]).reshape(-1, n).all(axis=0)
+    kept = np.flatnonzero(finite)
+    end = int(kept[-1]) + 1 if kept.size else 0
+    if end == 0:
+        return np.empty(0, np.float32), np.empty(0, np.float32)
+    return x[..., :end], y[..., :end]
 
 
 def _same(old: Any, new: np.ndarray) -> bool:
@@ -34,6 +54,12 @@ def set_arrays(mark: widgets.Widget, **arrays: np.ndarray) -> None:
     for name, value in arrays.items():
         if not _same(getattr(mark, name), value):
             setattr(mark, name, value)
+
+
+def set_line(mark: widgets.Widget, x: Any, y: Any) -> None:
+    """Assign a ``Lines`` mark's ``x`` and ``y`` (cut by :func:`drawable`) when they changed."""
+    x, y = drawable(x, y)
+    set_arrays(mark, x=x, y=y)
 
 
 def set_traits(widget: widgets.Widget, **values: Any) -> None:

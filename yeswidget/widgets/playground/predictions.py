@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from ..sync import close_all, f32, set_arrays, set_traits
+from ..sync import close_all, f32, set_line, set_traits
 
 __all__ = ["PredictionsPanel"]
 
@@ -100,7 +100,7 @@ class PredictionsPanel:
         out, epoch, color = pending
         self.epoch = epoch
         with self.predicted_lines.hold_sync():
-            set_arrays(self.predicted_lines, x=f32(self.x), y=f32(out + self.offsets))
+            set_line(self.predicted_lines, self.x, out + self.offsets)  # a diverged run's NaN outputs: none
             set_traits(self.predicted_lines, colors=[color], opacities=[1.0] * out.shape[0])
         set_traits(self.figure, title=f"predicted vs true, epoch {epoch}")
         set_traits(self.caption, value=self._caption(out))

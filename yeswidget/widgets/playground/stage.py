@@ -27,7 +27,8 @@ __all__ = ["Stage"]
 class Stage(Picture, widgets.VBox):
     """The verdict, the timeline, the chart and the run's buttons of ``pg`` (a ``VBox`` to display).
 
-    Its output also carries a picture of the chart (refreshed by ``pg.wait()``), as the Playground's does.
+    Its output also carries a picture of the chart (refreshed by ``pg.wait()``), as the Playground's does;
+    a refreshed output stays where it is (only a new ``display`` scrolls).
     """
 
     def __init__(self, pg: Playground) -> None:
@@ -51,6 +52,16 @@ class Stage(Picture, widgets.VBox):
 
     def _picture_chart(self) -> Any:
         return self._pg.chart
+
+    def _ipython_display_(self) -> None:
+        self._in_view.tries = InView.tries.default_value  # a new output: it brings itself into view
+        super()._ipython_display_()
+
+    def refresh_picture(self) -> None:
+        # a refreshed output is rendered anew when a run ends: each earlier cell's stage would pull the
+        # notebook back up to itself for 8 s, the last one rendered winning
+        self._in_view.tries = 0
+        super().refresh_picture()
 
     def parts(self) -> list[widgets.Widget]:
         """The widgets this stage made (closed with its Playground); the shared ones are the Playground's."""
