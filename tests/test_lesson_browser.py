@@ -417,8 +417,6 @@ def lesson(jupyter_server, browser, tmp_path_factory):
 
 
 @pytest.mark.timeout(900)  # the lesson runs in the module fixture, inside this test's time
-@pytest.mark.xfail(strict=False, reason="flaky on a loaded 2-core CI machine: once in three CI runs Notebook 7 "
-                   "had scrolled away from the stage of cell 11 at t = 15 s (issue 22 stays open)")
 def test_the_lesson_keeps_its_chart_on_the_projector(lesson):
     """At t = 5 and 15 s of each training cell: the chart in view, no legend over the plot, dark contrast ≥ 3:1."""
     lessons, training, failure = lesson

@@ -100,8 +100,8 @@ function render({ model, el }) {
   el.classList.add("yw-in-view");
   hoistPatterns(el.ownerDocument);
   const token = {};
-  leader = token;
   const limit = toNumber(model.get("tries")) ?? TRIES_MS.length;
+  if (limit > 0) leader = token;  // a new display leads; an output re-rendered in place (tries 0) never does
   const timers = TRIES_MS.slice(0, Math.max(0, limit)).map((ms) =>
     setTimeout(() => bringIntoView(el, model.get("target")), ms));
   const stopFollowing = follow(model, el, token);

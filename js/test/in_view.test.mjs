@@ -71,10 +71,11 @@ test("outOfView: a stage above or below the window is out, one inside is in", ()
 test("while follow is set the newest view brings its stage back; not once the run ends", async () => {
   const where = { top: 50 };
   const { inner, calls } = placed(where);
-  const model = fakeModel({ target: ".yeswidget-stage", tries: 0, follow: true });
+  const model = fakeModel({ target: ".yeswidget-stage", tries: 1, follow: true });
   const cleanup = widget.render({ model, el: inner });
   await wait(FOLLOW_MS + 100);
-  assert.equal(calls.length, 0);  // in view: left alone
+  assert.equal(calls.length, 1);  // the first try only: in view, it is left alone
+  calls.length = 0;
   where.top = 3000;  // the notebook scrolled on to a later cell by itself
   await wait(FOLLOW_MS + 100);
   assert.ok(calls.length >= 1);
@@ -88,15 +89,25 @@ test("while follow is set the newest view brings its stage back; not once the ru
 test("the user's own scrolling stops the following, and only the newest view follows", async () => {
   const where = { top: 3000 };
   const { inner, calls } = placed(where);
-  const model = fakeModel({ target: ".yeswidget-stage", tries: 0, follow: true });
+  const model = fakeModel({ target: ".yeswidget-stage", tries: 1, follow: true });
   const first = widget.render({ model, el: inner });
   const second = placed({ top: 3000 });
-  const later = widget.render({ model: fakeModel({ target: ".yeswidget-stage", tries: 0, follow: true }),
+  const later = widget.render({ model: fakeModel({ target: ".yeswidget-stage", tries: 1, follow: true }),
     el: second.inner });
+  await wait(TRIES_MS[0] + 50);
+  calls.length = 0;
+  second.calls.length = 0;
   fire(second.inner.ownerDocument.body, "wheel");
   await wait(FOLLOW_MS + 100);
   assert.equal(calls.length, 0);  // an earlier training cell's copy does not pull the page back
   assert.equal(second.calls.length, 0);  // the lecturer scrolled: the newest view lets them
+  // an earlier output re-rendered in place when a run ends (tries 0) does not take the lead
+  const third = placed({ top: 3000 });
+  const refreshed = widget.render({ model: fakeModel({ target: ".yeswidget-stage", tries: 0, follow: true }),
+    el: third.inner });
+  await wait(FOLLOW_MS + 100);
+  assert.equal(third.calls.length, 0);
   first();
   later();
+  refreshed();
 });
