@@ -553,21 +553,21 @@ def _rows(playground):
 
 
 def _wait_rows_ended(page, playground, count: int, timeout: int = RUN_MS) -> None:
-    """Wait until the runs table has ``count`` rows and none of them is running."""
-    handle = playground.element_handle()
-    page.wait_for_function(
-        """([root, count]) => {
-             const rows = root.querySelectorAll('.yw-runs-table tbody tr.yw-row');
-             if (rows.length !== count) return false;
-             return [...rows].every((row) => {
-               const status = row.querySelector('td.yw-col-status');
-               return status && status.textContent.trim() !== '' && status.textContent.trim() !== 'running';
-             });
-           }""",
-        arg=[handle, count],
-        timeout=timeout,
-        polling=250,
-    )
+    """Wait until the runs table has ``count`` rows and none of them is running.
+
+    The table is looked up anew at every poll: a run's start refreshes the Playground's picture, and
+    the front end then replaces its output (the element found before the click is gone).
+    """
+    rows = _rows(playground)
+    states: list[str] = []
+    deadline = time.monotonic() + timeout / 1000
+    while time.monotonic() < deadline:
+        states = rows.evaluate_all("(rows) => rows.map((row) => "
+                                   "(row.querySelector('td.yw-col-status') || {textContent: ''}).textContent.trim())")
+        if len(states) == count and all(state not in ("", "running") for state in states):
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the runs table shows {states}, not {count} ended runs, after {timeout / 1000:.0f} s")
 
 
 def _lr_slider(playground):
