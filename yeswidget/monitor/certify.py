@@ -204,12 +204,24 @@ def own_loss_edge(m: Monitor, zone: str, reason: str, loss: float) -> tuple[str,
     if m._unconverged_at is not None:
         return "yellow", (f"no green: the last-layer solve in {own.name} did not converge at epoch "
                           f"{m._unconverged_at}, so the lower edge is not certified")
+    if m._ridge_limited and own.kind in UNREACHED_INFIMUM:
+        # the edge drawn is the loss of a ridge-fitted last layer; the YES network itself gets below it
+        # (its infimum is never reached), so a loss under that edge is not shown to beat the construction
+        note = ("not green: the classes are separable in the constructed features, so the YES network's loss "
+                "goes below the ridge-fitted lower edge shown (its infimum is never reached) and no lower edge "
+                "certifies green (red stays a valid verdict)")
+        return "yellow", f"{reason}; {note}" if reason else note
     if m._ridge_limited:
-        note = ("green against a ridge-fitted last layer: the classes are separable in the constructed features, "
-                "so the loss's infimum 0 is never reached and the YES network's last layer is fitted with a small "
-                "fixed ridge")
+        note = ("green against a ridge-fitted last layer: the YES network's last layer needs large weights here "
+                "and is fitted with a small fixed ridge")
         return zone, f"{reason}; {note}" if reason else note
     return zone, reason
+
+
+#: losses whose last-layer minimum can be unreached (the weights grow without bound: separable
+#: classes, zero counts); a ridge-limited fit there is above the infimum. Huber and smooth L1 grow
+#: linearly, so a minimum exists and a ridge-limited fit only means large weights
+UNREACHED_INFIMUM = ("bce", "cross_entropy", "poisson")
 
 
 def keep_failed_epoch(m: Monitor, item: EpochItem, exc: Exception) -> None:
