@@ -1371,6 +1371,48 @@ def test_the_same_seeded_run_gets_the_same_verdicts_under_load(data):
             assert r.edge_epoch == r.epoch
 
 
+def digits_classifier_run(epochs: int, **options):
+    """The digits task's 64-wide MLP as a cross-entropy classifier (Adam 1e-2, batch 100)."""
+    from yeswidget.training.tasks import digits
+
+    task = digits()
+    X, labels = task.X_train, task.extras["labels_train"]
+    torch.manual_seed(0)
+    model = task.make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = nn.CrossEntropyLoss()
+    with Monitor(model, X, labels, optimizer=optimizer, loss=loss_fn, runs_dir=None, **options) as monitor:
+        for _ in monitor.epochs(epochs):
+            for start in range(0, X.shape[0], 100):
+                optimizer.zero_grad()
+                loss = loss_fn(model(X[start:start + 100]), labels[start:start + 100])
+                loss.backward()
+                optimizer.step()
+                monitor.log(loss)
+    return monitor.run
+
+
+def test_a_first_update_beyond_the_runs_budget_waits_and_the_run_says_so():
+    """Issue 20: a small classifier's first YES-k update in cross-entropy (cold Newton solves on 15
+    anchor sets) costs many times the 20 % budget of a short run: at the default cadence none is
+    computed, the epochs have no lower edge (NaN, no band) and a loss below YES-0 is yellow with the
+    reason, never green; every=1 computes the edge at epoch 1."""
+    from yeswidget.core.run import Run
+
+    run = digits_classifier_run(16)
+    assert not any(r.bounds_updated for r in run.epochs)
+    assert all(math.isnan(r.lower) and r.zone in ("red", "yellow") for r in run.epochs), \
+        [(r.epoch, r.zone, r.lower) for r in run.epochs]
+    below = [r for r in run.epochs if r.loss <= r.upper]
+    assert below, [(r.epoch, r.loss, r.upper) for r in run.epochs]
+    for r in below:
+        assert "no lower edge yet" in r.reason and "every=1" in r.reason and "cost budget" in r.reason, r.reason
+    again = Run.from_json(run.to_json())  # the run log keeps "no edge" as such
+    assert all(math.isnan(r.lower) for r in again.epochs)
+    paper = digits_classifier_run(1, every=1)
+    assert paper.epochs[0].bounds_updated and math.isfinite(paper.epochs[0].lower)
+
+
 def test_auto_cadence_is_fixed_from_shapes(data):
     X, Y = data
     run = seeded_run(X, Y, epochs=12)

@@ -59,6 +59,13 @@ class NewtonCG:
         self.spectrum = eigenvalues.clamp_min(0)  # (B, d): G is PSD (round-off can dip below 0)
         self.top = self.spectrum[:, -1]  # λ_max(G) per problem
 
+    def with_ridge(self, ridge: float) -> NewtonCG:
+        """The same problems with another ridge (the Gram's eigendecomposition is shared, not redone)."""
+        other = object.__new__(NewtonCG)
+        other.__dict__.update(self.__dict__)
+        other.ridge, other.flops = float(ridge), 0.0
+        return other
+
     # ------------------------------------------------------------ group helpers
     def dot(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (a * b).sum(dim=(-2, -1)) if self.coupled else (a * b).sum(-2)
@@ -190,9 +197,11 @@ class NewtonCG:
             alpha = torch.where(accepted, alpha, alpha * 0.5)
         return W, U, pieces, current, accepted
 
-    def minimise(self, W: torch.Tensor, rtol: float, max_newton: int) -> tuple[torch.Tensor, bool, int, torch.Tensor]:
+    def minimise(self, W: torch.Tensor, rtol: float, max_newton: int,
+                 until: Callable[[torch.Tensor], bool] | None = None) -> tuple[torch.Tensor, bool, int, torch.Tensor]:
         """From W: (W, every group converged?, Newton steps, final objective per group). Converged:
-        the certified decrement bound is at most ``rtol`` × |objective at the start|."""
+        the certified decrement bound is at most ``rtol`` × |objective at the start|. ``until(U)``:
+        checked on the predictions after each step; True stops there (unconverged)."""
         U = self.Zs @ W
         self.flops += self._pass
         pieces = self.pieces(U)
@@ -212,4 +221,6 @@ class NewtonCG:
                                                                ~done)
             stuck = stuck | ~accepted  # no descent possible at round-off: as converged as it gets
             done = done | stuck
+            if until is not None and not bool(done.all()) and until(U):
+                break
         return W, bool(done.all()), iterations, current

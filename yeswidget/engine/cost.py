@@ -250,6 +250,13 @@ class CostEstimate:
     notes: list[str] = field(default_factory=list)
     #: of update_flops, the estimated last-layer solves in the user's own loss (0 in squared error)
     solve_flops: float = 0.0
+    #: the same solves cold (the run's first update starts from no earlier solution)
+    first_solve_flops: float = 0.0
+
+    @property
+    def first_update_flops(self) -> float:
+        """FLOPs of the run's first YES-k update: its own-loss solves cold."""
+        return self.update_flops - self.solve_flops + self.first_solve_flops
 
     def describe(self) -> str:
         """One or more lines: the estimate, then any notes."""

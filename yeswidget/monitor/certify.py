@@ -107,21 +107,28 @@ def confirmation_needed(m: Monitor, item: EpochItem) -> bool:
     own = getattr(m.cloud, "loss", None)
     if own is not None and not own.certifies_lower:
         return False  # no exact last-layer solve: no green to confirm
+    if own is not None and m._ridge_limited and own.kind in UNREACHED_INFIMUM:
+        return False  # separable classes: a ridge-fitted edge certifies no green, a fresh one neither
     return bool(m.cloud.epochs) and float(item.loss) <= m.cloud.lower
 
 
 # ---- the cost budget: which updates run (issue 20); decided on the worker, in epoch order ----
-UPDATE, WITHHELD, UNCHECKED, SKIPPED = "update", "withheld", "unchecked", "skipped"
+UPDATE, WITHHELD, UNCHECKED, SKIPPED, WAITING = "update", "withheld", "unchecked", "skipped", "waiting"
 
 
 def plan_update(m: Monitor, item: EpochItem, loss: float) -> str:
     """Whether this epoch's hidden outputs get a YES-k update: ``UPDATE``, or ``WITHHELD`` (stays
     green, the FLOPs budget is spent), ``UNCHECKED`` (a move into green during the back-off after
-    a check that found a lower edge) or ``SKIPPED`` (no hidden outputs, or a fresh edge would
-    change nothing: the loss is above the current edge)."""
+    a check that found a lower edge), ``WAITING`` (no edge yet: the run's budget does not cover its
+    first update yet) or ``SKIPPED`` (no hidden outputs, or a fresh edge would change nothing: the
+    loss is above the current edge)."""
+    ledger = m.cadence.ledger
+    if (not m.cloud.epochs and m.depth > 1 and m.cadence.every == "auto" and m.config.confirm_green != "always"
+            and not ledger.first_affordable(item.training_flops, m.epochs_total)):
+        return WAITING
     if item.hidden is None or not math.isfinite(loss):
         return SKIPPED
-    ledger, reaches = m.cadence.ledger, confirmation_needed(m, item)
+    reaches = confirmation_needed(m, item)
     if not m.cloud.epochs or (item.scheduled and (m.cadence.every != "auto" or ledger.affordable)):
         return UPDATE
     if not reaches:
@@ -134,14 +141,21 @@ def plan_update(m: Monitor, item: EpochItem, loss: float) -> str:
     return UPDATE if ledger.may_check_entry(item.epoch) else UNCHECKED
 
 
-def edge_reason(m: Monitor, plan: str, zone: str, edge_epoch: int | None) -> str:
-    """Words for an epoch judged against an older edge (the record's ``edge_epoch``)."""
+def edge_reason(m: Monitor, plan: str, zone: str, edge_epoch: int | None, epoch_flops: float) -> str:
+    """Words for an epoch judged against an older edge (the record's ``edge_epoch``), or none yet."""
+    ledger = m.cadence.ledger
+    if plan == WAITING and zone == "yellow":
+        planned = max(epoch_flops * ledger.horizon(m.epochs_total), 1.0)
+        return (f"below YES-0, no lower edge yet: one YES-k update costs {ledger.first_update / planned:.1f}× "
+                f"this run's whole training ({ledger.horizon(m.epochs_total)} epochs), so under the cost budget "
+                f"(budget={ledger.budget:g} of the training FLOPs) it waits until about epoch "
+                f"{ledger.first_epoch(epoch_flops)}; every=1 or a larger budget computes it now")
     if plan == WITHHELD and zone == "green":
         return (f"green against the edge of epoch {edge_epoch}: the cost budget withheld a fresh edge "
                 "(confirm_green='always' computes one every epoch)")
     if plan == UNCHECKED:
         return (f"at or below the edge of epoch {edge_epoch}, not confirmed: a recent check found a lower "
-                f"edge; the next check is at epoch {m.cadence.ledger.next_check} or later (cost budget)")
+                f"edge; the next check is at epoch {ledger.next_check} or later (cost budget)")
     if m.config.confirm_green is False and zone == "green" and edge_epoch is not None:
         return f"green against the edge of epoch {edge_epoch} (confirm_green=False)"
     return ""
@@ -168,7 +182,7 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         if confirming:
             m.cadence.ledger.checked(item.epoch, green=zone == "green")
         edge_epoch = m.cloud.epochs[-1] if m.cloud.epochs and m.depth > 1 else None
-        older = edge_reason(m, plan, zone, edge_epoch)  # said first: which edge this verdict is against
+        older = edge_reason(m, plan, zone, edge_epoch, item.training_flops)  # said first: which edge it is against
         reason = f"{older}; {reason}" if older and reason else older or reason
         if not reason and m.judge.own is not None:  # in the user's loss: say what it was held against
             reason = own_loss_reason(zone, m.judge.own.name, loss=loss, lower=m.cloud.lower, depth=m.depth)
@@ -176,7 +190,8 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         info: dict[str, Any] = {k: (None if v is None else float(v)) if k in _FLOAT_INFO else v
                                 for k, v in item.info.items()}
         record = EpochRecord(
-            epoch=item.epoch, loss=loss, upper=m.cloud.upper, lower=m.cloud.lower, zone=zone,
+            epoch=item.epoch, loss=loss, upper=m.cloud.upper, zone=zone,
+            lower=math.nan if not m.cloud.epochs and m.depth > 1 else m.cloud.lower,  # none yet: no band
             yes_k=m.cloud.yes_k(), bounds_updated=updated, reason=reason, edge_epoch=edge_epoch, **info)
         m.store.add_epoch(record, m.epochs_total)
         watch_overfitting(m)
@@ -199,12 +214,13 @@ def own_loss_edge(m: Monitor, zone: str, reason: str, loss: float) -> tuple[str,
     if not own.certifies_lower and (zone == "green" or (not reason and loss <= m.cloud.lower)):
         return "yellow", (f"below YES-0 in {own.name}, but this loss has no exact last-layer solve, so there is no "
                           "certified lower edge (red stays a valid verdict; green is not available)")
-    if zone != "green":
-        return zone, reason
-    if m._unconverged_at is not None:
+    separable = m._ridge_limited and own.kind in UNREACHED_INFIMUM
+    if zone != "green" and not (separable and m.cloud.epochs and loss <= m.cloud.lower):
+        return zone, reason  # (below the edge when a fresh one was not computed: see confirmation_needed)
+    if zone == "green" and m._unconverged_at is not None:
         return "yellow", (f"no green: the last-layer solve in {own.name} did not converge at epoch "
                           f"{m._unconverged_at}, so the lower edge is not certified")
-    if m._ridge_limited and own.kind in UNREACHED_INFIMUM:
+    if separable:
         # the edge drawn is the loss of a ridge-fitted last layer; the YES network itself gets below it
         # (its infimum is never reached), so a loss under that edge is not shown to beat the construction
         note = ("not green: the classes are separable in the constructed features, so the YES network's loss "

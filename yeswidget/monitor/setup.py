@@ -71,7 +71,8 @@ def start(m: Monitor, yes0_seconds: float) -> None:
         m.judge.constant = union_constant(m.judge.targets)
         m.judge.target_scale = union_target_scale(m)
     m.store = RunStore(new_run(m, yes0_seconds), m.bus)
-    m.cadence = Cadence(cfg.every, cfg.budget, m.cost.update_flops, estimated_solve=m.cost.solve_flops)
+    m.cadence = Cadence(cfg.every, cfg.budget, m.cost.update_flops, estimated_solve=m.cost.solve_flops,
+                        first_update=m.cost.first_update_flops)
     m.worker = BoundsWorker(functools.partial(finish_epoch, m),
                                background=cfg.background and not m._distributed)
     m.steps = StepLog(m.store, functools.partial(metric_scale, m))
@@ -160,6 +161,8 @@ def check_cost(m: Monitor, captured_dtype: torch.dtype) -> CostEstimate:
             estimate.update_seconds *= (estimate.update_flops + extra) / estimate.update_flops
         estimate.update_flops += extra  # so the cadence's FLOPs budget counts them
         estimate.solve_flops = extra  # each update is charged what its solves really took (Ledger.charge)
+        estimate.first_solve_flops = solve_flops(m.judge.own, m.N, width, plan.output_features,
+                                                 2 ** (m.depth - 1) - 1, cold=True)
     if m.plan.certified:  # nothing is computed for a model without a verdict
         check(estimate, max_seconds=m.config.max_update_seconds, allow_expensive=m.config.allow_expensive)
     for note in estimate.notes:
