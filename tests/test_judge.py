@@ -148,8 +148,7 @@ def seeded(X, Y, validation, epochs=40):
     model = mlp((4, 16, 16, 3))
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
     val = validation(model) if callable(validation) else validation
-    # every=1: green as soon as it is reached (the default cadence may leave a move into green unconfirmed)
-    with Monitor(model, X, Y, optimizer=optimizer, validation=val, every=1) as monitor:
+    with Monitor(model, X, Y, optimizer=optimizer, validation=val) as monitor:
         for _ in monitor.epochs(epochs):
             train(model, optimizer, nn.MSELoss(reduction="sum"), X, Y, monitor, batch=16,
                   generator=torch.Generator().manual_seed(monitor.epoch))

@@ -10,9 +10,9 @@ Confirmation (an epoch whose loss reaches the lower edge asks for a fresh edge) 
 the same FLOPs budget as the period (:class:`Ledger`): ``budget`` × the training FLOPs so
 far is the credit, every update is charged its FLOPs (estimated from shapes; the solves in the
 user's own loss as counted), and an update is affordable while the spending has not passed the
-credit. A move into green gets a fresh edge when affordable, else that epoch is yellow, "not
-confirmed"; an epoch that stays green gets a fresh edge when affordable, else it is green
-*against the edge of epoch k*; both said so in the record. The first update runs at epoch 1 (ahead of
+credit. A move into green is checked whatever the budget (with back-off after checks that found
+a lower edge); an epoch that stays green gets a fresh edge when affordable, else it is green
+*against the edge of epoch k*, said so in its record. The first update runs at epoch 1 (ahead of
 the credit) unless it costs more than the whole planned training (the planned epochs' training
 FLOPs, or :data:`HORIZON_EPOCHS` epochs' when the plan is unknown) and more than
 :data:`FREE_FLOPS`; such an update waits until the credit has grown to its cost (until then the
@@ -105,6 +105,10 @@ class Ledger:
         self.credit = 0.0
         self.spent = 0.0
         self.updates = 0
+        #: after a check that found a lower edge, the next move into green is checked at
+        #: this epoch or later (the gap doubles after each such check, reset by a green)
+        self.next_check = 0
+        self._gap = 1
 
     def earn(self, training_flops: float) -> None:
         self.credit += self.budget * max(float(training_flops), 0.0)
@@ -134,6 +138,18 @@ class Ledger:
         counted = solve_flops > 0 and self.estimated_solve > 0
         self.spent += self.update_cost - self.estimated_solve + solve_flops if counted else self.update_cost
         self.updates += 1
+
+    def may_check_entry(self, epoch: int) -> bool:
+        """May a move into green at ``epoch`` be checked against a fresh edge?"""
+        return self.affordable or epoch >= self.next_check
+
+    def checked(self, epoch: int, green: bool) -> None:
+        """After a check at ``epoch``: green resets the back-off, a lower edge doubles it."""
+        if green:
+            self._gap, self.next_check = 1, 0
+        else:
+            self.next_check = epoch + self._gap
+            self._gap *= 2
 
     @property
     def fraction(self) -> float:

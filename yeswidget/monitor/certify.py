@@ -118,8 +118,8 @@ UPDATE, WITHHELD, UNCHECKED, SKIPPED, WAITING = "update", "withheld", "unchecked
 
 def plan_update(m: Monitor, item: EpochItem, loss: float) -> str:
     """Whether this epoch's hidden outputs get a YES-k update: ``UPDATE``, or ``WITHHELD`` (stays
-    green, the FLOPs budget is spent), ``UNCHECKED`` (a move into green the budget cannot pay a fresh
-    edge for: yellow, "not confirmed"), ``WAITING`` (no edge yet: the run's budget does not cover its
+    green, the FLOPs budget is spent), ``UNCHECKED`` (a move into green during the back-off after
+    a check that found a lower edge), ``WAITING`` (no edge yet: the run's budget does not cover its
     first update yet) or ``SKIPPED`` (no hidden outputs, or a fresh edge would change nothing: the
     loss is above the current edge)."""
     ledger = m.cadence.ledger
@@ -135,10 +135,10 @@ def plan_update(m: Monitor, item: EpochItem, loss: float) -> str:
         return SKIPPED  # above the edge: yellow (or red) whatever a fresh edge says
     if m.config.confirm_green == "always" or m.cadence.every == "time":
         return UPDATE
-    if ledger.affordable:
-        return UPDATE
     staying = bool(m.run.epochs) and m.run.epochs[-1].zone == "green"
-    return WITHHELD if staying else UNCHECKED
+    if staying:
+        return UPDATE if ledger.affordable else WITHHELD
+    return UPDATE if ledger.may_check_entry(item.epoch) else UNCHECKED
 
 
 def edge_reason(m: Monitor, plan: str, zone: str, edge_epoch: int | None, epoch_flops: float) -> str:
@@ -154,8 +154,8 @@ def edge_reason(m: Monitor, plan: str, zone: str, edge_epoch: int | None, epoch_
         return (f"green against the edge of epoch {edge_epoch}: the cost budget withheld a fresh edge "
                 "(confirm_green='always' computes one every epoch)")
     if plan == UNCHECKED:
-        return (f"at or below the edge of epoch {edge_epoch}, not confirmed: green needs a fresh edge, which the "
-                "cost budget withholds for now (confirm_green='always' computes one at every such epoch)")
+        return (f"at or below the edge of epoch {edge_epoch}, not confirmed: a recent check found a lower "
+                f"edge; the next check is at epoch {ledger.next_check} or later (cost budget)")
     if m.config.confirm_green is False and zone == "green" and edge_epoch is not None:
         return f"green against the edge of epoch {edge_epoch} (confirm_green=False)"
     return ""
@@ -169,6 +169,7 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
         plan = plan_update(m, item, loss)
         if plan != UPDATE:
             item.hidden = None
+        confirming = plan == UPDATE and bool(m.cloud.epochs) and confirmation_needed(m, item)
         updated = update_bounds(m, item) if plan == UPDATE else False
         if updated:
             own = getattr(m.cloud, "loss", None)
@@ -178,6 +179,8 @@ def finish_epoch(m: Monitor, item: EpochItem) -> None:
                                has_lower_edge=bool(m.cloud.epochs) and fresh,
                                target_scale=m.judge.target_scale, constant=m.judge.constant)
         zone, reason = own_loss_edge(m, zone, reason, loss)
+        if confirming:
+            m.cadence.ledger.checked(item.epoch, green=zone == "green")
         edge_epoch = m.cloud.epochs[-1] if m.cloud.epochs and m.depth > 1 else None
         older = edge_reason(m, plan, zone, edge_epoch, item.training_flops)  # said first: which edge it is against
         reason = f"{older}; {reason}" if older and reason else older or reason
