@@ -252,6 +252,11 @@ def _observe(lesson: Lesson, index: int, at: float) -> None:
     page.screenshot(path=str(path), full_page=False)
     lesson.shots.append(path)
     geometry = page.evaluate(_GEOMETRY_JS, index)
+    for _ in range(20):  # a new run's pg.wait() refreshes every stage's output: picture first, widget again after
+        if geometry["chart"] is not None:
+            break
+        page.wait_for_timeout(500)
+        geometry = page.evaluate(_GEOMETRY_JS, index)
     where = f"{lesson.name}, cell {index}, t={at:.0f} s"
     chart, seen, window = geometry["chart"], geometry["visible"], geometry["window"]
     if chart is None:
