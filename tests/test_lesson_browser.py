@@ -142,8 +142,9 @@ _GEOMETRY_JS = """
 _COLOURS_JS = """
 (index) => {
   const cell = document.querySelector(`.jp-Cell[data-windowed-list-index="${index}"]`);
-  const root = cell.querySelector('.jp-OutputArea .yeswidget-playground');
-  const fig = root.querySelector('.bqplot.figure');
+  const root = cell ? cell.querySelector('.jp-OutputArea .yeswidget-playground') : null;
+  const fig = root ? root.querySelector('.bqplot.figure') : null;
+  if (!fig) return null;  // rendered anew meanwhile: the caller asks again
   const backgroundOf = (el) => {
     for (let e = el; e; e = e.parentElement) {
       const c = getComputedStyle(e).backgroundColor;
@@ -284,6 +285,14 @@ def _observe(lesson: Lesson, index: int, at: float) -> None:
         lesson.problems.append(f"{where}: the run already ended ({status[:80]!r}): not running at t={at:.0f} s")
     if lesson.name == "lab-dark":
         colours = page.evaluate(_COLOURS_JS, index)
+        for _ in range(20):  # the output may be rendered anew between the two reads
+            if colours is not None:
+                break
+            page.wait_for_timeout(500)
+            colours = page.evaluate(_COLOURS_JS, index)
+        if colours is None:
+            lesson.problems.append(f"{where}: the chart was there, then gone for 10 s ({geometry['why']})")
+            return
         if at == SHOT_TIMES[0] and not any(p["kind"] == "area" for p in colours["paths"]):
             return  # no epoch drawn yet at t=5 s on a busy machine: the bands are measured at t=15 s
         _check_contrast(lesson, colours, where, last=at == SHOT_TIMES[-1])

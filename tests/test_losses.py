@@ -255,3 +255,24 @@ def test_separated_classes_go_straight_to_the_ridge_fit_with_the_same_value(kind
     assert torch.allclose(values, expected, rtol=1e-3, atol=0), (values, expected)
     assert quick.report.flops < slow.report.flops
     assert float(values[0]) > 0  # the ridge fit's loss, never the infimum 0
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "bce"])
+def test_more_features_than_samples_solve_in_sample_space_with_the_same_value(kind):
+    """A wide input certified on few samples (d > N): the Gram's eigenpairs come from the thin SVD
+    (N²·d, not d³). The same data with every sample twice (N > d, the d × d route) is the same mean
+    loss, so both solves must agree; the wide one costs far fewer FLOPs."""
+    from yeswidget.engine.losses import LastLayerLoss
+
+    g = torch.Generator().manual_seed(7)
+    Z = torch.randn(2, 60, 149, generator=g, dtype=torch.float64)
+    Z = torch.cat([Z, torch.ones(2, 60, 1, dtype=torch.float64)], -1)  # d = 150 > N = 60
+    T = (nn.functional.one_hot(torch.randint(0, 3, (60,), generator=g), 3).double() if kind == "cross_entropy"
+         else (torch.rand(60, 2, generator=g) > 0.5).double())
+    wide = LastLayerLoss(kind, kind)
+    values = wide.solve(Z, T)
+    twice = LastLayerLoss(kind, kind)
+    expected = twice.solve(Z.repeat(1, 3, 1), T.repeat(3, 1))  # N = 180 > d: the d × d eigendecomposition
+    assert wide.report.converged and twice.report.converged
+    assert torch.allclose(values, expected, rtol=1e-3, atol=1e-9), (values, expected)
+    assert wide.report.flops < twice.report.flops / 2

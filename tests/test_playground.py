@@ -1127,3 +1127,26 @@ def test_a_stage_refreshed_when_a_run_ends_stays_where_it_is(small, make_pg, mon
     assert in_view.tries == 0
     stage._ipython_display_()  # the next training cell's copy
     assert in_view.tries > 0
+
+
+def test_a_new_run_leaves_the_chart_just_displayed_alone(small, make_pg, monkeypatch):
+    """A training cell shows ``display(pg.stage())`` and starts a run: the start does not swap that live
+    chart for a picture of the run before (a flicker on the projector); the picture of every output is
+    refreshed once the cell's own ``pg.wait()`` sees the new run end."""
+    import IPython.display
+
+    updates = []
+    monkeypatch.setattr(IPython.display, "display", lambda *args, **kwargs: None)
+    monkeypatch.setattr(IPython.display, "update_display",
+                        lambda bundle, **kwargs: updates.append(kwargs["display_id"]))
+    pg = make_pg(small, epochs=2, every=1, layout="compact")
+    pg.stage()._ipython_display_()  # the first training cell
+    pg.retry()
+    assert pg.wait(120)
+    first = list(updates)
+    assert first, "the end of a run refreshes the picture of the stage shown"
+    pg.stage()._ipython_display_()  # the next training cell: a second copy, then a new run
+    run = pg.retry(epochs=2)
+    assert updates == first, "starting the new run refreshed the outputs (the live chart just shown flickers)"
+    assert pg.wait(120) and run.status == "finished"
+    assert len(set(updates[len(first):])) == 2  # both copies now show the new run's picture

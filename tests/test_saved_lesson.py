@@ -35,25 +35,34 @@ def _chart_outputs(nb) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def saved_lesson(tmp_path_factory) -> Path:
-    """The classroom notebook executed in fast mode and saved to disk, as a lecturer would."""
+def executed_lesson() -> tuple:
+    """The classroom notebook executed in fast mode with the notebook tests' probe cell appended:
+    (notebook, probe values). Executed once here for both of its tests (it is the suite's longest notebook)."""
+    from test_notebooks import PROBES, execute
 
-    folder = tmp_path_factory.mktemp("lesson")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    env = dict(os.environ, YESWIDGET_FAST="1")
-    env.pop("MPLBACKEND", None)
-    old = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)           # the kernel inherits this environment
-    try:
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    path = folder / "06-classroom.ipynb"
+    with pytest.MonkeyPatch.context() as patch:
+        nb, values, seconds, _cpu = execute(NOTEBOOK, PROBES[NOTEBOOK.name][0], patch)
+    print(f"\n{NOTEBOOK.name}: executed in {seconds:.1f} s")
+    return nb, values
+
+
+@pytest.fixture(scope="module")
+def saved_lesson(executed_lesson, tmp_path_factory) -> Path:
+    """The executed lesson saved to disk, as a lecturer would (without the probe cell)."""
+    nb = nbformat.from_dict(executed_lesson[0])
+    nb.cells = nb.cells[:-1]
+    path = tmp_path_factory.mktemp("lesson") / NOTEBOOK.name
     nbformat.write(nb, path)
     return path
+
+
+@pytest.mark.notebook
+def test_the_lesson_runs_and_shows_what_it_promises(executed_lesson):
+    """The notebook test of ``06-classroom.ipynb`` (its checks live with the other notebooks' in
+    test_notebooks.py; the lesson is executed here once for this test and the saved-lesson one)."""
+    from test_notebooks import PROBES
+
+    PROBES[NOTEBOOK.name][1](*executed_lesson)
 
 
 def test_saved_lesson_shows_every_chart_as_a_picture(saved_lesson):

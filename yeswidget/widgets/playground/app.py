@@ -168,6 +168,11 @@ class Playground(Picture, widgets.VBox):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the current run ended; False if ``timeout`` ran out."""
+        return self._wait(timeout, refresh=True)
+
+    def _wait(self, timeout: float | None, *, refresh: bool) -> bool:
+        # refresh=False: a new run starting in this cell; its pictures are refreshed when it ends, and
+        # a refresh now would swap the chart just displayed for a picture of the run before
         trainer = self._trainer
         if trainer is None:
             return True
@@ -175,7 +180,7 @@ class Playground(Picture, widgets.VBox):
         if done:
             self.chart.flush()
             self._ui.flush()
-            if threading.current_thread() is threading.main_thread():
+            if refresh and threading.current_thread() is threading.main_thread():
                 self.refresh_picture()  # the saved notebook's picture shows the run that ended
                 if self._stage is not None:
                     self._stage.refresh_picture()

@@ -29,7 +29,7 @@ def start_run(pg: Playground, pause_after: int | None = None) -> Run:
     chosen_run = chosen_settings(pg)
     family = pg.family = family_for(pg, pg.task, int(pg.depth_box.value), int(pg.width_box.value))
     pg.stop()
-    pg.wait()
+    pg._wait(None, refresh=False)  # the run before has ended; this cell's new chart stays as it is
     pg._count += 1
     run_id = f"run {pg._count}"
     pg._colors[run_id] = RUN_COLORS[(pg._count - 1) % len(RUN_COLORS)]
