@@ -276,3 +276,17 @@ def test_more_features_than_samples_solve_in_sample_space_with_the_same_value(ki
     assert wide.report.converged and twice.report.converged
     assert torch.allclose(values, expected, rtol=1e-3, atol=1e-9), (values, expected)
     assert wide.report.flops < twice.report.flops / 2
+
+
+@pytest.mark.parametrize("n_features", [6, 40])  # 7·4 unknowns: the Hessian factorised; 41·4: conjugate gradients
+def test_cross_entropy_solve_is_the_logistic_regression_optimum_on_both_newton_paths(n_features):
+    from yeswidget.engine import _newton
+
+    X, g = features(n=1500, d=n_features, seed=5)
+    labels = torch.distributions.Categorical(
+        logits=X @ torch.randn(n_features, 4, generator=g, dtype=torch.float64) / 2).sample()
+    unknowns = (n_features + 1) * 4
+    assert (unknowns <= _newton.DIRECT_UNKNOWNS) == (n_features == 6)
+    model = sklearn_logistic(X.numpy(), labels.numpy())
+    expected = nn.functional.cross_entropy(torch.tensor(model.decision_function(X.numpy())), labels).item()
+    assert depth1_yes0(X, labels, nn.CrossEntropyLoss()) == pytest.approx(expected, rel=1e-6)

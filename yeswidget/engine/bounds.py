@@ -192,8 +192,10 @@ def _final_errors(states: list[torch.Tensor], Y: torch.Tensor) -> torch.Tensor:
     return torch.cat(errors)
 
 
-def _loss_errors(states: list[torch.Tensor], Y: torch.Tensor, last: LastLayerLoss, key: str) -> torch.Tensor:
-    """The last layer's minimum in ``last``'s loss on each state (batched by width), as E is for MSE."""
+def _loss_errors(states: list[torch.Tensor], Y: torch.Tensor, last: LastLayerLoss, key: str, *,
+                 budgeted: bool = True) -> torch.Tensor:
+    """The last layer's minimum in ``last``'s loss on each state (batched by width), as E is for MSE.
+    ``budgeted=False``: a solve the cost budget does not count (YES-0), by the quickest route."""
     from .losses import SolveReport
 
     out: list[torch.Tensor | None] = [None] * len(states)
@@ -202,7 +204,8 @@ def _loss_errors(states: list[torch.Tensor], Y: torch.Tensor, last: LastLayerLos
         by_width.setdefault(A.shape[1], []).append(i)
     report = SolveReport()
     for width, indices in by_width.items():
-        values = last.solve(_as_batch([states[i] for i in indices]), Y, key=(key, width, tuple(indices)))
+        values = last.solve(_as_batch([states[i] for i in indices]), Y, key=(key, width, tuple(indices)),
+                            budgeted=budgeted)
         report.merge(last.report)
         for i, value in zip(indices, values.unbind(0)):
             out[i] = value
@@ -249,7 +252,7 @@ def _yes0_states(X: torch.Tensor, Y: torch.Tensor, depth: int, bias: bool,
     errors: list[torch.Tensor] = []
     for layer in range(depth):
         if own is not None and layer == depth - 1:
-            errors.append(_loss_errors([_with_bias(Z, bias)], Y, own, "yes0")[0])
+            errors.append(_loss_errors([_with_bias(Z, bias)], Y, own, "yes0", budgeted=False)[0])
             break
         (basis,) = _bases([_with_bias(Z, bias)])
         fitted = _project(basis, Y)

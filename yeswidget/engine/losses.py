@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._newton import NewtonCG
+from ._newton import DIRECT_UNKNOWNS, NewtonCG
 from ._quantile import IPM_STEPS, QUANTILE_KINDS, QuantileLoss, pinball, solve_quantile
 
 __all__ = ["LastLayerLoss", "LossQuestion", "SolveReport", "last_layer_loss", "solve_flops", "binary_targets",
@@ -145,11 +145,13 @@ class LastLayerLoss:
         return value / self.delta, grad / self.delta, curv / self.delta
 
     # ----------------------------------------------------------------- solves
-    def solve(self, Z: torch.Tensor, T: torch.Tensor, key: Any = None) -> torch.Tensor:
+    def solve(self, Z: torch.Tensor, T: torch.Tensor, key: Any = None, *, budgeted: bool = True) -> torch.Tensor:
         """The minimum mean loss over the last layer for each of B problems ``Z`` (B × N × d),
         as a float64 tensor (B,); ``self.report`` says how the solve went. ``key`` names the
         problems for warm starts across calls (same key, same shapes: start from the last solution's
-        predictions, refitted to the new ``Z``)."""
+        predictions, refitted to the new ``Z``). ``budgeted``: the solve draws on the FLOPs budget, so
+        Newton takes the fewest FLOPs (CG); False (YES-0, before training): the least time (a small
+        Hessian formed and factorised)."""
         Z = Z.to(torch.float64)
         T = T.to(torch.float64)
         norms = Z.square().mean(dim=-2, keepdim=True).sqrt()
@@ -164,6 +166,7 @@ class LastLayerLoss:
             report = SolveReport(converged=converged, iterations=steps, flops=2.0 * steps * B * T.shape[1] * N * d * d)
         else:
             newton = self._newton(Zs, T, RIDGE)
+            newton.direct_unknowns = 0 if budgeted else DIRECT_UNKNOWNS
             start = self._start(Zs, T, key, newton)
             separates = self._separates(T)
             if separates is not None and separates(newton.Zs @ start):
