@@ -37,6 +37,9 @@ MAX_HALVINGS = 40
 #: Hessian is formed and factorised (N·d²·m² FLOPs, a few ops) instead of CG's dozens of small iterations,
 #: whose Python overhead is most of a small solve's time (a YES-0 solve in cross-entropy: 11 columns, 10 classes)
 DIRECT_UNKNOWNS = 128
+#: ... and while the products it forms (N × d·m per problem) hold at most this many elements (128 MB in
+#: float64): a certification set of millions of samples keeps CG's N × m working set
+DIRECT_ELEMENTS = 2 ** 24
 #: preconditioner scale floor (a column whose curvature vanishes, e.g. Huber all outside delta)
 CURVATURE_FLOOR = 1e-7
 
@@ -161,7 +164,8 @@ class NewtonCG:
                   target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """PCG on H x = g per group: x, and the certified upper bound on ½ gᵀH⁻¹g (groups).
         A group stops once its bound is at most ``target`` or its residual is negligible."""
-        direct = self._direct(grad, curv) if self.unknowns <= self.direct_unknowns else None
+        small = self.unknowns <= self.direct_unknowns and self.Zs.shape[0] * self.N * self.unknowns <= DIRECT_ELEMENTS
+        direct = self._direct(grad, curv) if small else None
         if direct is not None:  # exact up to round-off; its residual certifies the bound as CG's does
             r = grad - self.hessian_times(curv, direct)
             rz = self.dot(r, self.precondition(c, r))
