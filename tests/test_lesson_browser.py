@@ -350,6 +350,8 @@ _CROSSES = {"YES-0 edge": ("red", "yellow"), "lower edge": ("yellow", "green"),
 
 def _check_contrast(lesson: Lesson, colours: dict, where: str, last: bool) -> None:
     bands = _bands(colours)
+    if not last and set(bands) < set(ZONES):
+        return  # at t = 5 s a busy machine may not have the first lower edge yet: only YES-0's red band
     if set(bands) != set(ZONES):
         lesson.problems.append(f"{where}: bands found {sorted(bands)} (fills {[p['fill'] for p in colours['paths']]})")
         return

@@ -342,3 +342,44 @@ def test_an_embedding_bag_classifier_gets_no_verdict_and_its_head_is_judged_agai
     optimum = nn.functional.cross_entropy(torch.tensor(fitted.decision_function(features)), labels).item()
     assert final.upper == pytest.approx(optimum, rel=1e-4)  # the head's YES-0: the best head on these features
     assert "head given current features" in final.reason
+
+
+class MeanOfEmbeddings(nn.Module):
+    """A bag of words written by hand: the tokens' embeddings averaged, then a linear head."""
+
+    def __init__(self, vocab: int = 20, d: int = 8) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.head = nn.Linear(d, 1)
+
+    def forward(self, tokens):
+        return self.head(self.embed(tokens).mean(1))
+
+
+def test_a_hand_written_bag_of_embeddings_gets_no_verdict_and_its_head_is_judged_against_least_squares():
+    g = torch.Generator().manual_seed(3)
+    tokens = torch.randint(0, 20, (200, 6), generator=g)
+    target = (tokens[:, :1] < 10).double() + 0.1 * torch.randn(200, 1, generator=g, dtype=torch.float64)
+    # why no verdict: a least-squares layer on the one-hot tokens sees the position the bag averages away
+    one_hot = F.one_hot(tokens, 20).double().reshape(200, -1)
+    assert least_squares_error(one_hot, target) < 0.5 * least_squares_error(one_hot.reshape(200, 6, 20).mean(1),
+                                                                             target)
+    torch.manual_seed(0)
+    model = MeanOfEmbeddings()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for head in (None, "embed"):
+        with Monitor(model, tokens, target.float(), optimizer=optimizer, runs_dir=None, verbose=False,
+                     certify_from=head) as monitor:
+            for _ in monitor.epochs(3):
+                optimizer.zero_grad()
+                loss = F.mse_loss(model(tokens), target.float())
+                loss.backward()
+                optimizer.step()
+                monitor.log(loss)
+        final = monitor.run.final
+        if head is None:  # not red against a bound the bag cannot reach: none, and the way to a verdict
+            assert final.zone == "none" and "`mean`" in final.reason and "certify_from='embed'" in final.reason
+    with torch.no_grad():
+        features = model.embed(tokens).mean(1)
+    assert final.upper == pytest.approx(least_squares_error(features, target), rel=1e-4)
+    assert "head given current features" in final.reason

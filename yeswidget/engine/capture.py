@@ -105,6 +105,13 @@ _NOT_FOLDED: dict[str, str] = {
                      "construction does not expand into a one-hot first layer",
     **dict.fromkeys(("layer_norm", "group_norm", "rms_norm", "instance_norm"),
                     "a per-sample normalisation (it divides by each sample's own spread): not an affine map"),
+    # a hand-written pool (x.mean(1) over a sequence's embeddings, x.amax((2, 3)) over an image): the model applies
+    # one map to every pooled position, which a least-squares layer over all positions at once need not be
+    **dict.fromkeys(("mean", "sum", "nanmean", "nansum", "amax", "amin", "max", "min", "logsumexp", "prod", "std",
+                     "var", "norm", "median", "cumsum"),
+                    "a reduction within each sample (pooling over positions, or a per-sample statistic): the model "
+                    "shares its maps across what is reduced, so the YES network need not fit inside this "
+                    "architecture"),
 }
 _MERGE_WORDS: dict[str, str] = {
     **dict.fromkeys(("add", "__add__", "__radd__", "__iadd__", "sub", "__sub__", "__rsub__", "__isub__"),
@@ -184,7 +191,7 @@ class NotFolded:
     what: str
     module: str
     where: str
-    path: str = ""  # the module's dotted name ("" for the model itself)
+    path: str = ""  # the module's dotted name (for the model itself: the last submodule that ran before)
 
     def __str__(self) -> str:
         who = f" in {self.module}" if self.module else ""
@@ -314,6 +321,7 @@ class _Recorder(TorchFunctionMode):
         self._root_name = type(model).__name__
         self.calls: dict[int, int] = {}  # activation module id → times called
         self.input_node = _Node(0, None)
+        self._submodule = ""  # describe: the dotted name of the last submodule that ran an op on the path
 
     # -- tags --------------------------------------------------------------
     def tag(self, tensor: torch.Tensor, node: _Node) -> None:
@@ -338,7 +346,9 @@ class _Recorder(TorchFunctionMode):
         if not nodes:
             return func(*args, **kwargs)
         if self.describe and _func_name(func) not in _UNNAMED:
-            self.executed.append((self._owner(), _func_name(func)))
+            owner, path = self._owner(with_path=True)
+            self.executed.append((owner, _func_name(func)))
+            self._submodule = path or self._submodule
         if self.head_root is not None:
             nodes = [n for n in nodes if n.head]
             if not nodes:  # the features' side (certify_from=): taken as it is at each epoch
@@ -374,7 +384,8 @@ class _Recorder(TorchFunctionMode):
 
     def _record_not_folded(self, name: str, what: str, node: _Node) -> None:
         module, path = self._owner(with_path=True) if self.describe else ("", "")
-        self.not_folded.append(NotFolded(name, what, module, _layer_word(node), path))
+        # run by the model's own forward (x.mean(1)): the head can be certified from the submodule it reads
+        self.not_folded.append(NotFolded(name, what, module, _layer_word(node), path or self._submodule))
 
     def _fold_problem(self, node: _Node, name: str, what: str) -> _Node:
         """``node`` after an operation that does not fold (recurrent, attention, LayerNorm, …)."""
