@@ -17,12 +17,13 @@ from ..core.zones import own_loss_reason, verdict
 from ..engine.capture import capture
 from ..engine.distributed import all_reduce_sum, union_mean
 from .lifecycle import relay_interrupt
+from .shadow import ShadowModel
 from .worker import EpochItem
 
 if TYPE_CHECKING:
     from .monitor import Monitor
 
-__all__ = ["end_epoch", "finish_epoch", "keep_failed_epoch", "resume"]
+__all__ = ["certification_pass", "end_epoch", "finish_epoch", "keep_failed_epoch", "resume"]
 
 _FLOAT_INFO = ("accuracy", "val_loss", "val_accuracy")  # 0-d tensors until the worker reads them
 _RECORD_INFO = ("lr", "batch_size", "step", "wall_time")  # an ended epoch's settings, known before its bounds
@@ -43,20 +44,60 @@ def end_epoch(m: Monitor) -> None:
         m.cadence.fix_period(training_flops)
     m._samples_this_epoch = 0
     # an interrupt before the epoch is queued leaves it uncounted: only certified epochs count
-    item = certify(m, epoch)
+    item = open_item(m, epoch)
     item.training_flops = training_flops
+    item.deferred = shadow_ready(m, epoch)
+    if not item.deferred:
+        certification_pass(m, item, m.model, m.plan)
     m._check_open()  # closed meanwhile (a subscriber's close): queue nothing, start no thread
     m.epoch = epoch
     m.store.add_timing("certify_seconds", time.perf_counter() - t0)
-    if m.store.has_sinks:  # the run log: this epoch's loss is durable before its bounds are known
-        m.store.add_pending({"epoch": epoch, "loss": float(item.loss),
-                             **{k: item.info.get(k) for k in _RECORD_INFO}})
+    if not item.deferred:
+        publish_pending(m, item)
     m.worker.submit(item)
 
 
-def certify(m: Monitor, epoch: int) -> EpochItem:
-    """The epoch's loss (and accuracy, validation) and, when YES-k is due, the hidden outputs."""
-    hidden, output = capture(m.model, m.X, m.plan)
+def publish_pending(m: Monitor, item: EpochItem) -> None:
+    """The run log: this epoch's loss is durable before its bounds are known."""
+    if m.store.has_sinks:
+        m.store.add_pending({"epoch": item.epoch, "loss": float(item.loss),
+                             **{k: item.info.get(k) for k in _RECORD_INFO}})
+
+
+def open_item(m: Monitor, epoch: int) -> EpochItem:
+    """An ended epoch's settings and whether YES-k is due, read on the training thread."""
+    scheduled = is_due(m, epoch) or m.scope.every_epoch
+    if m._distributed:  # a bound update on every rank when any rank finds it due
+        scheduled = bool(all_reduce_sum(torch.tensor([float(scheduled)], dtype=torch.float64)).item() > 0)
+    info: dict[str, Any] = {"lr": m.lr, "batch_size": m.batch_size, "step": m.step,
+                            "wall_time": time.perf_counter() - (m._t_start or 0.0), "extra": m._extra}
+    m._extra = {}
+    return EpochItem(epoch, None, None, info, scheduled=scheduled)
+
+
+def shadow_ready(m: Monitor, epoch: int) -> bool:
+    """Whether this epoch's certification pass runs on the worker, on the model's copy (see
+    :mod:`.shadow`): after the first epoch (whose pass checks the plan on the training thread),
+    with a background worker that is idle, so nothing reads the copy while it is refreshed."""
+    if epoch <= 1 or not m.worker.background or m._distributed or m.worker.busy:
+        return False
+    if m._shadow is None:
+        if m._shadow_tried:
+            return False
+        m._shadow_tried = True
+        m._shadow = ShadowModel.make(m.model, m.plan)
+        if m._shadow is None:
+            return False
+    if not m._shadow.sync(m.model):  # the model changed its tensors: passes on the training thread
+        m._shadow = None
+        return False
+    return True
+
+
+def certification_pass(m: Monitor, item: EpochItem, model: torch.nn.Module, plan: Any) -> None:
+    """The epoch's loss (and accuracy, validation) and, when YES-k is due, the hidden outputs, from
+    one no-grad pass of ``model`` (the user's, or its copy on the worker) over the certification set."""
+    hidden, output = capture(model, m.X, plan)
     if m._Y_metric is None:
         # the metric in the bounds' precision: a float32 sum over N·m squared errors is off by
         # ~1e-6 relative, enough to flip a zone at an edge
@@ -66,22 +107,33 @@ def certify(m: Monitor, epoch: int) -> EpochItem:
         loss = torch.tensor(union_mean(loss * m.N, m.N), dtype=torch.float64)
         if accuracy is not None:
             accuracy = torch.tensor(union_mean(accuracy * m.N, m.N), dtype=torch.float64)
-    scheduled = is_due(m, epoch) or m.scope.every_epoch
-    if m._distributed:  # a bound update on every rank when any rank finds it due
-        scheduled = bool(all_reduce_sum(torch.tensor([float(scheduled)], dtype=torch.float64)).item() > 0)
     # a loss below YES-0 may reach the lower edge: the worker decides, in epoch order, whether a
     # fresh edge is needed to judge it (so the choice never depends on how fast the worker ran)
-    wanted = scheduled or may_reach_the_edge(m, loss)
-    info: dict[str, Any] = {"lr": m.lr, "batch_size": m.batch_size, "step": m.step,
-                            "wall_time": time.perf_counter() - (m._t_start or 0.0), "accuracy": accuracy,
-                            "extra": m._extra}
-    m._extra = {}
+    wanted = item.scheduled or may_reach_the_edge(m, loss)
+    item.info["accuracy"] = accuracy
     if m.validation is not None:
         Xv, Tv, Lv = m.validation
-        _, val_output = capture(m.model, Xv, m.plan)
-        info["val_loss"], info["val_accuracy"] = m.judge.score(val_output, labels=Lv, targets=Tv)
-    pending: list[torch.Tensor | None] | None = list(hidden) if wanted else None
-    return EpochItem(epoch, loss, pending, info, scheduled=scheduled)
+        _, val_output = capture(model, Xv, plan)
+        item.info["val_loss"], item.info["val_accuracy"] = m.judge.score(val_output, labels=Lv, targets=Tv)
+    item.loss = loss
+    item.hidden = list(hidden) if wanted else None
+
+
+def deferred_pass(m: Monitor, item: EpochItem) -> None:
+    """On the worker: the certification pass of an epoch whose weights were copied to the shadow."""
+    t0 = time.perf_counter()
+    shadow = m._shadow
+    try:
+        if shadow is None:
+            raise RuntimeError("the model's copy was dropped before its certification pass")
+        certification_pass(m, item, shadow.model, shadow.plan)
+    except Exception:
+        m._shadow = None  # from the next epoch on, the pass runs on the training thread (and raises there)
+        raise
+    if m.worker.cancelled:
+        item.hidden = None  # interrupted: the epoch is kept, without an update
+    m.store.add_timing("certify_seconds", time.perf_counter() - t0)
+    publish_pending(m, item)
 
 
 def is_due(m: Monitor, epoch: int) -> bool:
@@ -164,6 +216,8 @@ def edge_reason(m: Monitor, plan: str, zone: str, edge_epoch: int | None, epoch_
 def finish_epoch(m: Monitor, item: EpochItem) -> None:
     """On the worker: the bounds (when due), then the epoch record, published in order."""
     try:
+        if item.deferred:
+            deferred_pass(m, item)
         loss = float(item.loss)
         m.cadence.ledger.earn(item.training_flops)
         plan = plan_update(m, item, loss)

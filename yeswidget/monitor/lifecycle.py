@@ -161,5 +161,6 @@ def close(m: Monitor) -> None:
         m.worker.stop()
         stop_bus(m)
         m._Y_metric = None
+        m._shadow = None  # the model's copy: its memory goes with the monitor
         for handle in getattr(m, "outputs", {}).values():  # the run log: the last fields and the final sync
             handle.remove()

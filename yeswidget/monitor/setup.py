@@ -85,6 +85,8 @@ def start(m: Monitor, yes0_seconds: float) -> None:
     m._bounds_seconds = m._last_bounds_cost = 0.0
     m.stop_requested = m._discard_epoch = False
     m._Y_metric = None
+    m._shadow = None  # the model's copy for certification passes on the worker (made at epoch 2)
+    m._shadow_tried = False
     m.error = None
     m._overfit_noted_at = 0
     m._unconverged_at = None  # the first epoch whose last-layer solve (own loss) did not converge

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .config import MonitorConfig
     from .judge import Judge
     from .scope import HeadCloud, NoVerdictCloud, Scope
+    from .shadow import ShadowModel
     from .steps import StepLog
     from .uncaught import UncaughtWatch
     from .worker import BoundsWorker
@@ -42,6 +43,8 @@ class MonitorState:
     _Y_data: torch.Tensor
     _Y_given: torch.Tensor
     _Y_metric: torch.Tensor | None
+    _shadow: ShadowModel | None
+    _shadow_tried: bool
     _distributed: bool
     plan: CapturePlan
     scope: Scope

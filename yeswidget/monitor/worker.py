@@ -29,6 +29,7 @@ class EpochItem:
     info: dict[str, Any] = field(default_factory=dict)  # lr, batch_size, step, wall_time, accuracy, …
     scheduled: bool = True  # False: the hidden outputs came for a possible confirmation only
     training_flops: float = 0.0  # the epoch's training FLOPs, estimated from shapes (the budget's credit)
+    deferred: bool = False  # the certification pass (loss, hidden outputs) runs on the worker, on the shadow
 
     @property
     def heavy(self) -> bool:
