@@ -9,7 +9,8 @@ DataLoader,
 * without a monitor (the baseline),
 * under ``Monitor(every="auto")`` (the default cadence),
 * under ``Monitor(every=1)`` (the paper: YES-k after every epoch; ``--no-every1`` skips it),
-* with ``--both``, the default cadence also with the other worker setting (inline vs background),
+* with ``--both``, the default cadence also with the worker forced inline and forced into the background
+  (``background=False`` / ``True``; the default ``"auto"`` decides from the training step's FLOPs),
 
 in the same process, from the same seed, with the variants interleaved (``--repeats`` rounds,
 medians reported). The monitored time includes everything a user pays for: building the
@@ -101,7 +102,7 @@ def loops() -> list[Loop]:
     return out
 
 
-def train(loop: Loop, epochs: int, every=None, background=True, confirm=True):
+def train(loop: Loop, epochs: int, every=None, background="auto", confirm=True):
     """One training run; ``every=None`` runs without a monitor.
 
     Returns (wall seconds, CPU seconds of the whole process, run or None).
@@ -148,7 +149,7 @@ def _load() -> str:
 
 def measure(loop: Loop, args) -> dict[str, float]:
     """Median wall-time ratios (monitored / baseline) of one loop, variants interleaved."""
-    background = not args.sync
+    background = False if args.sync else "auto"
     train(loop, 2)
     train(loop, 2, every=1, background=background)
     # name: (every, background)
@@ -156,7 +157,8 @@ def measure(loop: Loop, args) -> dict[str, float]:
     if args.no_every1:
         del variants["every=1"]
     if args.both:
-        variants["auto inline" if background else "auto background"] = ("auto", not background)
+        variants["auto inline"] = ("auto", False)
+        variants["auto background"] = ("auto", True)
     times: dict[str, list[float]] = {name: [] for name in variants}
     runs: dict[str, list] = {name: [] for name in variants}
     for _ in range(args.repeats):
@@ -183,12 +185,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sync", action="store_true", help="compute bounds in the loop (background=False)")
+    parser.add_argument("--sync", action="store_true", help="compute bounds in the loop (background=False; "
+                        "the default is the Monitor's, background='auto')")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's own choice, one per core)")
     parser.add_argument("--only", default=None, help="run only the loops whose name contains this")
     parser.add_argument("--both", action="store_true",
-                        help="also run the default cadence with the other worker setting (inline vs background)")
+                        help="also run the default cadence with background=False and background=True")
     parser.add_argument("--no-every1", action="store_true", help="skip the every=1 variant")
     args = parser.parse_args()
     if args.threads:

@@ -1267,7 +1267,7 @@ def test_one_ctrl_c_while_epoch_end_waits_on_the_worker_stops_at_once(data, monk
     X, Y = data
     model = tiny()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1)
+    monitor = Monitor(model, X, Y, optimizer=optimizer, every=1, background=True)  # (a tiny step: auto is inline)
     real_compute = monitor.cloud.compute
 
     def slow(hidden):

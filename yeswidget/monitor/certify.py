@@ -18,7 +18,7 @@ from ..engine.capture import capture
 from ..engine.distributed import all_reduce_sum, union_mean
 from .lifecycle import relay_interrupt
 from .shadow import ShadowModel
-from .worker import EpochItem
+from .worker import EpochItem, runs_alongside
 
 if TYPE_CHECKING:
     from .monitor import Monitor
@@ -42,6 +42,10 @@ def end_epoch(m: Monitor) -> None:
     training_flops = 3.0 * m._flops_per_sample * samples  # forward + backward ≈ 3 forwards
     if m.cadence.period is None and m.cadence.every == "auto":  # the first epoch this monitor sees
         m.cadence.fix_period(training_flops)
+    if m._background_auto:  # before the first item is queued: where the bounds run from now on
+        m._background_auto = False
+        steps = m.steps.per_epoch  # this epoch's optimizer steps (None: none were seen)
+        m.worker.background = runs_alongside(training_flops / steps if steps else None, m.device)
     m._samples_this_epoch = 0
     # an interrupt before the epoch is queued leaves it uncounted: only certified epochs count
     item = open_item(m, epoch)

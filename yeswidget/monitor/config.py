@@ -32,7 +32,11 @@ class MonitorConfig:
     (the loop pays for it). False: never (green against the last computed edge, labelled so).
     ``max_samples``/``seed``: certify on a fixed seeded subset. ``epochs``: the planned number.
     ``dtype``: the bounds' precision.
-    ``background``: compute YES-k in a worker thread. ``loss_reduction``: how the losses given
+    ``background``: compute YES-k (and, while it is idle, the certification passes) in a worker
+    thread (True) or on the training thread (False); ``"auto"`` (the default) decides at the end
+    of epoch 1 from the training step's FLOPs (see :func:`.worker.runs_alongside`): a small step is
+    bound by the interpreter, so a worker would take turns with it for Python's lock instead of
+    running alongside, and the bounds run inline. ``loss_reduction``: how the losses given
     to ``log()`` were reduced (``"mean"``/``"sum"`` as in ``MSELoss``), to draw them in the
     metric E. ``judge``: ``"auto"`` (classifiers given integer labels are judged on softmax
     probabilities against one-hot targets), ``"outputs"`` or ``"probabilities"``.
@@ -57,7 +61,7 @@ class MonitorConfig:
     seed: int = 0
     epochs: int | None = None
     dtype: torch.dtype | str = torch.float64
-    background: bool = True
+    background: bool | str = "auto"
     loss_reduction: str | None = None
     judge: str = "auto"
     overfit_epochs: int = 3
@@ -80,6 +84,9 @@ class MonitorConfig:
         if self.confirm_green not in (True, False, "budget", "always"):
             raise ValueError(f"confirm_green must be True or 'budget' (confirmations within the cost budget), "
                              f"'always' (every one) or False (none); got {self.confirm_green!r}")
+        if self.background not in (True, False, "auto"):
+            raise ValueError(f"background must be True (a worker thread), False (the training thread) or 'auto' "
+                             f"(decided from the training step's size at the end of epoch 1); got {self.background!r}")
         if not 0 < self.budget <= 1:
             raise ValueError(f"budget must be in (0, 1] (fraction of the training cost for bounds); "
                              f"got {self.budget!r}")

@@ -74,7 +74,8 @@ def start(m: Monitor, yes0_seconds: float) -> None:
     m.cadence = Cadence(cfg.every, cfg.budget, m.cost.update_flops, estimated_solve=m.cost.solve_flops,
                         first_update=m.cost.first_update_flops)
     m.worker = BoundsWorker(functools.partial(finish_epoch, m),
-                               background=cfg.background and not m._distributed)
+                               background=cfg.background is not False and not m._distributed)
+    m._background_auto = cfg.background == "auto" and not m._distributed  # decided at the first epoch's end
     m.steps = StepLog(m.store, functools.partial(metric_scale, m))
     m.epoch = 0  # completed epochs
     m.epochs_total = cfg.epochs

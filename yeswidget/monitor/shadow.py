@@ -86,4 +86,7 @@ class ShadowModel:
         with torch.no_grad():
             for mine, theirs in pairs:
                 mine.copy_(theirs)
+        devices = {t.device for t, _ in pairs if t.device.type == "cuda"}
+        for device in devices:  # the copies were queued on this thread's stream; the worker reads on its own
+            torch.cuda.current_stream(device).synchronize()
         return True

@@ -45,6 +45,7 @@ class MonitorState:
     _Y_metric: torch.Tensor | None
     _shadow: ShadowModel | None
     _shadow_tried: bool
+    _background_auto: bool
     _distributed: bool
     plan: CapturePlan
     scope: Scope

@@ -15,7 +15,18 @@ import torch
 
 from ..core.serial import SerialThread, wait_for
 
-__all__ = ["BoundsWorker", "EpochItem"]
+__all__ = ["INLINE_STEP_FLOPS", "BoundsWorker", "EpochItem", "runs_alongside"]
+
+#: a CPU training step (forward + backward) under this many FLOPs spends most of its time in the
+#: interpreter (about half a millisecond of Python per step): a worker thread would mostly wait for
+#: Python's lock while the step runs, and slow it down (measured by ``benchmarks/bench_monitor.py``)
+INLINE_STEP_FLOPS = 5e6
+
+
+def runs_alongside(step_flops: float | None, device: torch.device) -> bool:
+    """Whether a worker thread runs alongside training steps of ``step_flops`` FLOPs on ``device``
+    (None: unknown, no steps were seen), rather than taking turns with them."""
+    return device.type != "cpu" or step_flops is None or step_flops >= INLINE_STEP_FLOPS
 
 
 @dataclass
