@@ -45,8 +45,7 @@ class ShadowModel:
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
             parameter.grad = None
-        self._pairs = self._match(model)
-        if self._pairs is None:
+        if self._match(model) is None:
             raise ValueError("the copy's tensors do not match the model's")
         self.plan = dataclasses.replace(
             plan,
@@ -82,7 +81,6 @@ class ShadowModel:
         pairs = self._match(model)
         if pairs is None:
             return False
-        self._pairs = pairs
         with torch.no_grad():
             for mine, theirs in pairs:
                 mine.copy_(theirs)
